@@ -1,0 +1,109 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the inference_gateway.migration collection
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""Facts about the Inference Gateway APIs: groups, versions, kinds, CRD names, defaults.
+
+Everything else in the collection imports its API knowledge from here, and this
+module imports nothing of ours.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from collections import namedtuple
+
+
+class ResourceType(namedtuple("ResourceType", ["group", "version", "kind", "plural"])):
+    """One served resource: where it lives in the API and what its CRD is called."""
+
+    __slots__ = ()
+
+    @property
+    def api_version(self):
+        return "%s/%s" % (self.group, self.version) if self.group else self.version
+
+    @property
+    def crd_name(self):
+        return "%s.%s" % (self.plural, self.group)
+
+
+ALPHA_GROUP = "inference.networking.x-k8s.io"
+GA_GROUP = "inference.networking.k8s.io"
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+GKE_POLICY_GROUP = "networking.gke.io"
+CORE_GROUP = ""
+
+ALPHA_POOL = ResourceType(ALPHA_GROUP, "v1alpha2", "InferencePool", "inferencepools")
+INFERENCE_MODEL = ResourceType(ALPHA_GROUP, "v1alpha2", "InferenceModel", "inferencemodels")
+GA_POOL = ResourceType(GA_GROUP, "v1", "InferencePool", "inferencepools")
+# InferenceObjective stays in the alpha group although the v1 stack uses it: the
+# alpha group's CRDs cannot be removed wholesale.
+INFERENCE_OBJECTIVE = ResourceType(ALPHA_GROUP, "v1alpha2", "InferenceObjective", "inferenceobjectives")
+INFERENCE_MODEL_REWRITE = ResourceType(ALPHA_GROUP, "v1alpha2", "InferenceModelRewrite", "inferencemodelrewrites")
+
+HTTP_ROUTE = ResourceType(GATEWAY_GROUP, "v1", "HTTPRoute", "httproutes")
+GATEWAY = ResourceType(GATEWAY_GROUP, "v1", "Gateway", "gateways")
+HEALTH_CHECK_POLICY = ResourceType(GKE_POLICY_GROUP, "v1", "HealthCheckPolicy", "healthcheckpolicies")
+GCP_BACKEND_POLICY = ResourceType(GKE_POLICY_GROUP, "v1", "GCPBackendPolicy", "gcpbackendpolicies")
+
+CRD = ResourceType("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions")
+DEPLOYMENT = ResourceType("apps", "v1", "Deployment", "deployments")
+SERVICE = ResourceType(CORE_GROUP, "v1", "Service", "services")
+SERVICE_ACCOUNT = ResourceType(CORE_GROUP, "v1", "ServiceAccount", "serviceaccounts")
+CONFIG_MAP = ResourceType(CORE_GROUP, "v1", "ConfigMap", "configmaps")
+POD = ResourceType(CORE_GROUP, "v1", "Pod", "pods")
+SECRET = ResourceType(CORE_GROUP, "v1", "Secret", "secrets")
+ROLE = ResourceType("rbac.authorization.k8s.io", "v1", "Role", "roles")
+ROLE_BINDING = ResourceType("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings")
+CLUSTER_ROLE = ResourceType("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles")
+CLUSTER_ROLE_BINDING = ResourceType("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings")
+
+# The CRDs of the preview API that the migration removes at the end.
+ALPHA_CRDS = (ALPHA_POOL.crd_name, INFERENCE_MODEL.crd_name)
+# CRDs the GA stack still needs; deleting one of them takes the v1 stack down.
+PROTECTED_CRDS = (INFERENCE_OBJECTIVE.crd_name, GA_POOL.crd_name)
+# Every CRD the detect module reports on.
+INFERENCE_CRDS = (ALPHA_POOL, INFERENCE_MODEL, GA_POOL, INFERENCE_OBJECTIVE, INFERENCE_MODEL_REWRITE)
+
+POOL_TYPES = {ALPHA_GROUP: ALPHA_POOL, GA_GROUP: GA_POOL}
+
+# The v1alpha2 extensionRef port has no schema default; implementations infer
+# 9002. The v1 CRD requires the port, so conversions write it out.
+DEFAULT_EPP_PORT = 9002
+DEFAULT_FAILURE_MODE = "FailClose"
+
+# GKE installs the v1 InferencePool CRD itself from this version on.
+GKE_SHIPS_GA_POOL_CRD_FROM = "1.34.0-gke.1626000"
+
+# Criticality (InferenceModel) to priority (InferenceObjective). Upstream has no
+# official table: Critical and Standard follow upstream's own manifests, and
+# Sheddable is negative because v1.0 only sheds priority < 0 under saturation.
+DEFAULT_PRIORITY_MAP = {"Critical": 2, "Standard": 1, "Sheddable": -1}
+
+HELM_RELEASE_NAME_ANNOTATION = "meta.helm.sh/release-name"
+HELM_RELEASE_NAMESPACE_ANNOTATION = "meta.helm.sh/release-namespace"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+
+# Labels and annotations the collection puts on what it creates, so that it
+# touches only what the migration owns.
+MIGRATION_LABEL = "inference-gateway.migration/managed"
+MIGRATED_FROM_ANNOTATION = "inference-gateway.migration/migrated-from"
+
+GA_RELEASE = "v1.0.0"
+RELEASE_DOWNLOAD_URL = "https://github.com/kubernetes-sigs/gateway-api-inference-extension/releases/download/%s/manifests.yaml"
+CRD_RAW_URL = "https://github.com/kubernetes-sigs/gateway-api-inference-extension/raw/%s/config/crd/bases/%s.yaml"
+DEFAULT_CHART_REF = "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool"
+GA_RELEASE_SUFFIX = "-ga"
+PREVIEW_RELEASE_SUFFIX = "-preview"
+
+# Request headers the v1.0 endpoint picker understands.
+OBJECTIVE_HEADER = "x-gateway-inference-objective"
+MODEL_NAME_REWRITE_HEADER = "x-gateway-model-name-rewrite"
+
+GATEWAY_CONTROLLER_GKE = "networking.gke.io/gateway"
+
+
+def crd_file_name(resource):
+    """The upstream file name of a CRD under config/crd/bases."""
+    return "%s_%s" % (resource.group, resource.plural)

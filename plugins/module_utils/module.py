@@ -1,0 +1,43 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the inference_gateway.migration collection
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""What every module of the collection shares: connection options and error handling.
+
+Modules stay thin: they declare their own options, then hand a plain function
+to run_module(), which connects, maps refusals and API failures to fail_json,
+and exits with the function's result.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.exceptions import CoreException
+from ansible_collections.inference_gateway.migration.plugins.module_utils.cluster import Cluster, ClusterError
+from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
+
+
+def argument_spec(**options):
+    """kubernetes.core's connection options (with their K8S_AUTH_* fallbacks) plus the module's own."""
+    spec = copy.deepcopy(AUTH_ARG_SPEC)
+    spec.update(options)
+    return spec
+
+
+def run_module(options, work, **module_kwargs):
+    """Build the module, connect, call ``work(module, cluster)`` and exit with its result dict."""
+    module = AnsibleK8SModule(argument_spec=argument_spec(**options), supports_check_mode=True, **module_kwargs)
+    try:
+        cluster = Cluster.from_module(module)
+        result = work(module, cluster)
+    except MigrationError as e:
+        module.fail_json(msg=str(e), **e.details)
+    except ClusterError as e:
+        module.fail_json(msg=str(e), status=e.status)
+    except CoreException as e:
+        module.fail_from_exception(e)
+    module.exit_json(**result)

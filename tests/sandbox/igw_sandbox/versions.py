@@ -1,0 +1,20 @@
+"""Versions of every upstream part the sandbox builds or reads, in one place."""
+
+KUBERNETES = "v1.34.10"
+STAGING = "v0.34.10"
+ETCD = "v3.6.4"
+KWOK = "v0.8.0"
+HELM = "v3.19.0"
+GATEWAY_API = "v1.3.0"
+GIE_ALPHA = "v0.3.0"
+GIE_GA = "v1.0.0"
+# Carries the real ClusterPodMonitoring CRD that the inferencepool chart renders on GKE.
+PROMETHEUS_ENGINE = "v0.13.0"
+
+# The /version gitVersion each simulated GKE flavour reports. GKE at or above
+# 1.34.0-gke.1626000 installs the v1 InferencePool CRD itself.
+GKE_FLAVOURS = {
+    "old": "v1.34.0-gke.1500000",
+    "new": "v1.34.1-gke.1829001",
+}
+DEFAULT_FLAVOUR = "old"

@@ -1,0 +1,33 @@
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, refs
+
+
+def test_missing_group_kind_and_namespace_take_gateway_api_defaults():
+    key = refs.backend_key({"name": "svc"}, "team-a")
+    assert key == refs.BackendKey("", "Service", "team-a", "svc")
+
+
+def test_pools_of_the_same_name_in_the_two_groups_differ():
+    alpha = refs.backend_key({"group": api.ALPHA_GROUP, "kind": "InferencePool", "name": "p"}, "ns")
+    ga = refs.backend_key({"group": api.GA_GROUP, "kind": "InferencePool", "name": "p"}, "ns")
+    assert alpha != ga
+
+
+def test_missing_weight_means_one_and_zero_stays_zero():
+    assert refs.weight_of({"name": "a"}) == 1
+    assert refs.weight_of({"name": "a", "weight": 0}) == 0
+
+
+def test_pool_key_matches_the_ref_a_route_uses():
+    pool = {"apiVersion": "inference.networking.k8s.io/v1", "kind": "InferencePool",
+            "metadata": {"name": "p", "namespace": "ns"}}
+    ref = {"group": api.GA_GROUP, "kind": "InferencePool", "name": "p"}
+    assert refs.pool_key(pool) == refs.backend_key(ref, "ns")
+
+
+def test_route_backends_walks_every_rule():
+    route = {"metadata": {"name": "r", "namespace": "ns"},
+             "spec": {"rules": [{"backendRefs": [{"name": "a", "weight": 3}]},
+                                {"matches": []},
+                                {"backendRefs": [{"name": "b"}, {"name": "c", "weight": 0}]}]}}
+    found = [(r, i, k.name, w) for r, i, k, w in refs.route_backends(route)]
+    assert found == [(0, 0, "a", 3), (2, 0, "b", 1), (2, 1, "c", 0)]
