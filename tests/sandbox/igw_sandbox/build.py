@@ -5,6 +5,7 @@ repository, so later runs on the same machine reuse it and a version bump
 builds afresh. Progress goes to stderr with the step and the time it took.
 """
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 from . import versions
 
 GO_MODULE_DIR = Path(__file__).resolve().parent.parent / "go"
+HEARTBEAT_SECONDS = 60
 
 
 def cache_root():
@@ -45,7 +47,15 @@ def _go(args, cwd=None, env_extra=None):
     env.update(env_extra or {})
     started = time.monotonic()
     log("running go " + " ".join(args[:2]) + " ... " + args[-1])
-    subprocess.run(["go", *args], cwd=cwd, env=env, check=True)
+    process = subprocess.Popen(["go", *args], cwd=cwd, env=env)
+    while True:
+        try:
+            returncode = process.wait(timeout=HEARTBEAT_SECONDS)
+            break
+        except subprocess.TimeoutExpired:
+            log(f"still building {args[-1]} ({time.monotonic() - started:.0f}s so far)")
+    if returncode != 0:
+        raise subprocess.CalledProcessError(returncode, ["go", *args])
     log(f"done in {time.monotonic() - started:.0f}s")
 
 
@@ -53,12 +63,22 @@ def _build_if_missing(target, build):
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
-    log(f"building {target.name} into {target.parent} (first time only; it is cached)")
-    build(tmp)
-    tmp.rename(target)
+    # Two sandboxes coming up at once on a fresh machine must not build into the
+    # same .partial: the second waits for the first and then finds the binary.
+    with open(target.with_name(target.name + ".lock"), "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"waiting for another process that is building {target.name}")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists():
+            return target
+        tmp = target.with_name(target.name + ".partial")
+        if tmp.exists():
+            shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
+        log(f"building {target.name} into {target.parent} (first time only; it is cached)")
+        build(tmp)
+        tmp.rename(target)
     return target
 
 

@@ -1,0 +1,82 @@
+"""Sandbox fixtures for the integration suite.
+
+- `sandbox`: the session's sandbox (flavour old), brought up once per session.
+- `clean_sandbox`: that sandbox, reset to the just-after-up baseline for this test.
+- `alpha_basic`: a clean sandbox seeded with scenario alpha-basic.
+- `sandbox_factory(name, flavour="old")`: another sandbox, up, side by side with the first.
+
+Every sandbox the session brought up is stopped at the end unless IGW_SANDBOX_KEEP
+is set (then the next session finds them up and reuses them). Sandboxes are named
+after IGW_SANDBOX_NAME (default "pytest"), so a session never touches the
+`default` sandbox of `make sandbox-up`; a lock keeps two sessions of one name apart.
+"""
+
+import fcntl
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sandbox"))
+
+from igw_sandbox.cluster import Sandbox  # noqa: E402  (needs the path above)
+from igw_sandbox.layout import state_root  # noqa: E402
+
+SESSION_NAME = os.environ.get("IGW_SANDBOX_NAME", "pytest")
+KEEP = bool(os.environ.get("IGW_SANDBOX_KEEP"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sandbox: needs the loopback Kubernetes sandbox (tests/sandbox)")
+
+
+@pytest.fixture(scope="session")
+def _sandbox_session():
+    """Holds the session's lock and stops the session's sandboxes at the end."""
+    with open(state_root() / f"{SESSION_NAME}.session.lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"another pytest session uses sandboxes named {SESSION_NAME}*; waiting for it "
+                  f"(set IGW_SANDBOX_NAME to run side by side)", file=sys.stderr)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        started = {}
+        yield started
+        if not KEEP:
+            for sandbox in started.values():
+                sandbox.down()
+
+
+@pytest.fixture(scope="session")
+def sandbox_factory(_sandbox_session):
+    def make(name, flavour="old"):
+        full_name = f"{SESSION_NAME}-{name}"
+        sandbox = _sandbox_session.get(full_name) or Sandbox(full_name, flavour=flavour)
+        if sandbox.flavour != flavour:
+            raise ValueError(f"sandbox {name} was made with flavour {sandbox.flavour}, not {flavour}")
+        _sandbox_session[full_name] = sandbox
+        sandbox.up()
+        return sandbox
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def sandbox(_sandbox_session):
+    instance = _sandbox_session.setdefault(SESSION_NAME, Sandbox(SESSION_NAME, flavour="old"))
+    instance.up()
+    return instance
+
+
+@pytest.fixture
+def clean_sandbox(sandbox):
+    sandbox.up()
+    sandbox.reset()
+    return sandbox
+
+
+@pytest.fixture
+def alpha_basic(clean_sandbox):
+    clean_sandbox.seed("alpha-basic")
+    return clean_sandbox

@@ -1,0 +1,169 @@
+"""The sandbox cluster does what issue 3 promises, checked the way a user would:
+with kubectl and helm against the running control plane."""
+
+import ipaddress
+import json
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+from igw_sandbox import controlplane, upstream, versions
+
+pytestmark = pytest.mark.sandbox
+
+ALPHA_POOL = "vllm-llama3-8b-instruct-preview"
+MODEL_SERVER_LABEL = "app=vllm-llama3-8b-instruct"
+EPP_LABEL = f"inferencepool={ALPHA_POOL}-epp"
+V1_POOL_CRD = "inferencepools.inference.networking.k8s.io"
+
+
+def run(sandbox, *argv, kubeconfig=None, check=True):
+    env = {**os.environ, **sandbox.env}
+    if kubeconfig:
+        env["KUBECONFIG"] = kubeconfig
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)} failed ({result.returncode}): {result.stderr}")
+    return result
+
+
+def kubectl_json(sandbox, *args):
+    return json.loads(run(sandbox, "kubectl", *args, "-o", "json").stdout)
+
+
+def running_and_ready(pods):
+    return [p for p in pods if p["status"].get("phase") == "Running"
+            and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))]
+
+
+def server_git_version(sandbox):
+    return kubectl_json(sandbox, "version")["serverVersion"]["gitVersion"]
+
+
+def test_alpha_basic_is_seeded_as_issue_3_describes(alpha_basic):
+    pools = kubectl_json(alpha_basic, "get", "inferencepools.inference.networking.x-k8s.io", "-A")["items"]
+    assert [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pools] == [("default", ALPHA_POOL)]
+    assert pools[0]["spec"]["selector"] == {"app": "vllm-llama3-8b-instruct"}
+
+    model_servers = kubectl_json(alpha_basic, "get", "pods", "-l", MODEL_SERVER_LABEL)["items"]
+    assert len(running_and_ready(model_servers)) == 3
+    epp = kubectl_json(alpha_basic, "get", "pods", "-l", EPP_LABEL)["items"]
+    assert len(running_and_ready(epp)) == 1
+
+    releases = json.loads(run(alpha_basic, "helm", "list", "-o", "json").stdout)
+    assert [(r["name"], r["status"]) for r in releases] == [(ALPHA_POOL, "deployed")]
+
+    models = {m["metadata"]["name"]: m["spec"]
+              for m in kubectl_json(alpha_basic, "get", "inferencemodels")["items"]}
+    assert models == {
+        "food-review": {"modelName": "food-review", "criticality": "Standard", "poolRef": {
+            "group": "inference.networking.x-k8s.io", "kind": "InferencePool", "name": ALPHA_POOL},
+            "targetModels": [{"name": "food-review", "weight": 100}]},
+        "base-model": {"modelName": "meta-llama/Llama-3.1-8B-Instruct", "criticality": "Critical", "poolRef": {
+            "group": "inference.networking.x-k8s.io", "kind": "InferencePool", "name": ALPHA_POOL}},
+    }
+
+    gateway = kubectl_json(alpha_basic, "get", "gateway", "inference-gateway")
+    assert gateway["spec"]["gatewayClassName"] == "gke-l7-regional-external-managed"
+    assert [(l["name"], l["port"], l["protocol"]) for l in gateway["spec"]["listeners"]] == [("http", 80, "HTTP")]
+    route = kubectl_json(alpha_basic, "get", "httproute", "llm-route")
+    assert route["spec"]["rules"][0]["backendRefs"][0] == {
+        "group": "inference.networking.x-k8s.io", "kind": "InferencePool", "name": ALPHA_POOL, "weight": 1}
+    assert route["spec"]["rules"][0]["matches"][0]["path"] == {"type": "PathPrefix", "value": "/"}
+
+    # provider.name=gke renders GKE's own kinds, which the sandbox's baseline must accept.
+    for kind in ("healthcheckpolicies.networking.gke.io", "gcpbackendpolicies.networking.gke.io"):
+        policy = kubectl_json(alpha_basic, "get", kind, ALPHA_POOL)
+        assert policy["spec"]["targetRef"]["name"] == ALPHA_POOL
+    kubectl_json(alpha_basic, "get", "clusterpodmonitorings.monitoring.googleapis.com", f"default-{ALPHA_POOL}")
+
+
+def test_kubectl_version_shows_the_flavour(sandbox):
+    assert server_git_version(sandbox) == versions.GKE_FLAVOURS["old"] == sandbox.env["SANDBOX_GKE_VERSION"]
+    assert "version.BuildInfo" in run(sandbox, "helm", "version").stdout
+
+
+def test_restricted_user_is_refused_until_granted(clean_sandbox):
+    restricted = clean_sandbox.restricted_kubeconfig
+    refused = run(clean_sandbox, "kubectl", "get", "pods", kubeconfig=restricted, check=False)
+    assert refused.returncode != 0 and "Forbidden" in refused.stderr
+    assert 'User "restricted-user"' in refused.stderr
+
+    run(clean_sandbox, "kubectl", "create", "rolebinding", "restricted-view", "--clusterrole=view",
+        "--user=restricted-user", "-n", "default")
+    deadline = time.monotonic() + 30
+    while run(clean_sandbox, "kubectl", "get", "pods", kubeconfig=restricted, check=False).returncode != 0:
+        assert time.monotonic() < deadline, "the RoleBinding never took effect"
+        time.sleep(0.5)
+
+    # What the binding did not grant stays refused.
+    elsewhere = run(clean_sandbox, "kubectl", "get", "pods", "-n", "kube-system", kubeconfig=restricted, check=False)
+    assert elsewhere.returncode != 0 and "Forbidden" in elsewhere.stderr
+    write = run(clean_sandbox, "kubectl", "create", "configmap", "x", kubeconfig=restricted, check=False)
+    assert write.returncode != 0 and "Forbidden" in write.stderr
+
+
+def assert_listens_on_loopback_only(sandbox):
+    sockets = sandbox.listening_sockets()
+    ports = {port for _, _, _, port in sockets}
+    assert set(sandbox.info()["ports"].values()) <= ports, "a control-plane component is not listening"
+    outside = [s for s in sockets if not ipaddress.ip_address(s[2]).is_loopback]
+    assert outside == []
+
+
+def test_every_sandbox_process_listens_on_loopback_only(sandbox):
+    assert_listens_on_loopback_only(sandbox)
+
+
+def test_reset_removes_everything_added_since_up(alpha_basic):
+    run(alpha_basic, "kubectl", "create", "namespace", "scratch")
+    run(alpha_basic, "kubectl", "create", "configmap", "leftover", "-n", "scratch")
+    run(alpha_basic, "kubectl", "create", "clusterrolebinding", "leftover", "--clusterrole=view",
+        "--user=restricted-user")
+    run(alpha_basic, "kubectl", "apply", "--server-side", "-f", str(upstream.inference_pool_v1_crd()))
+
+    alpha_basic.reset()
+
+    assert json.loads(run(alpha_basic, "helm", "list", "-A", "-o", "json").stdout) == []
+    namespaces = {n["metadata"]["name"] for n in kubectl_json(alpha_basic, "get", "namespaces")["items"]}
+    assert namespaces == {"default", "kube-system", "kube-public", "kube-node-lease"}
+    crds = {c["metadata"]["name"] for c in kubectl_json(alpha_basic, "get", "crds")["items"]}
+    assert not {V1_POOL_CRD, "inferencepools.inference.networking.x-k8s.io"} & crds
+    assert "gateways.gateway.networking.k8s.io" in crds
+    assert kubectl_json(alpha_basic, "get", "deployments,pods,services")["items"] == []
+    assert run(alpha_basic, "kubectl", "get", "clusterrolebinding", "leftover", check=False).returncode != 0
+    classes = {c["metadata"]["name"] for c in kubectl_json(alpha_basic, "get", "gatewayclasses")["items"]}
+    assert classes == {"gke-l7-regional-external-managed", "gke-l7-rilb"}
+
+
+def test_two_sandboxes_side_by_side_with_the_two_flavours(sandbox, sandbox_factory):
+    new = sandbox_factory("new", "new")
+    assert new.address != sandbox.address
+    assert set(new.info()["ports"].values()).isdisjoint(sandbox.info()["ports"].values())
+
+    assert server_git_version(new) == versions.GKE_FLAVOURS["new"]
+    assert server_git_version(sandbox) == versions.GKE_FLAVOURS["old"]
+    v1_crd = kubectl_json(new, "get", "crd", V1_POOL_CRD)
+    assert v1_crd["metadata"]["labels"]["addonmanager.kubernetes.io/mode"] == "Reconcile"
+    assert "v1" in [v["name"] for v in v1_crd["spec"]["versions"] if v["served"]]
+    missing = run(sandbox, "kubectl", "get", "crd", V1_POOL_CRD, check=False)
+    assert missing.returncode != 0 and "NotFound" in missing.stderr
+    assert_listens_on_loopback_only(new)
+
+
+def test_down_leaves_no_process_and_up_works_again(sandbox_factory):
+    cycled = sandbox_factory("new", "new")
+    apiserver_port = cycled.info()["ports"]["kube-apiserver"]
+    assert cycled.pids()
+
+    cycled.down()
+
+    assert cycled.pids() == []
+    with pytest.raises(OSError):
+        socket.create_connection((controlplane.LOOPBACK, apiserver_port), timeout=2).close()
+
+    cycled.up()
+    assert server_git_version(cycled) == versions.GKE_FLAVOURS["new"]
+    assert len(kubectl_json(cycled, "get", "nodes")["items"]) == 2

@@ -1,0 +1,155 @@
+"""What a GKE cluster has before its user does anything, and getting back to it.
+
+`install` puts the platform's objects in place; `snapshot` records every object
+that exists right after `up`; `restore` removes whatever was added since.
+"""
+
+import copy
+import json
+import time
+from pathlib import Path
+
+from . import upstream
+from .kube import load_documents
+from .waits import SandboxError, wait_until
+
+MANIFESTS = Path(__file__).resolve().parent / "manifests"
+NODE_COUNT = 2
+SIMULATED_POLICY_KINDS = {"HealthCheckPolicy": "healthcheckpolicies", "GCPBackendPolicy": "gcpbackendpolicies"}
+# GKE's addon manager owns the CRDs it installs; this is how such a CRD is labelled.
+PLATFORM_MANAGED_LABELS = {"addonmanager.kubernetes.io/mode": "Reconcile"}
+INVENTORY_NAMESPACE = "default"
+# Derived objects: the apiserver or a controller makes and removes them along with
+# the objects they belong to, so they are neither recorded nor deleted directly.
+UNTRACKED_RESOURCES = {
+    "events", "events.events.k8s.io", "apiservices.apiregistration.k8s.io", "ipaddresses.networking.k8s.io",
+    "servicecidrs.networking.k8s.io", "namespaces",
+}
+RESTORE_TIMEOUT = 180
+REDELETE_INTERVAL = 5
+
+
+def _simulated_policy_crd(kind, plural):
+    crd = load_documents(MANIFESTS / "gke-policy-crd.yaml")[0]
+    crd["metadata"]["name"] = f"{plural}.{crd['spec']['group']}"
+    crd["spec"]["names"] = {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower()}
+    return crd
+
+
+def _nodes():
+    template = load_documents(MANIFESTS / "node.yaml")[0]
+    nodes = []
+    for index in range(NODE_COUNT):
+        node = copy.deepcopy(template)
+        name = f"{template['metadata']['name']}-{index}"
+        node["metadata"]["name"] = name
+        node["metadata"]["labels"]["kubernetes.io/hostname"] = name
+        nodes.append(node)
+    return nodes
+
+
+def platform_crds(flavour):
+    crds = [doc for path in upstream.gateway_api_standard_crds() for doc in load_documents(path)]
+    crds += [_simulated_policy_crd(kind, plural) for kind, plural in SIMULATED_POLICY_KINDS.items()]
+    crds += load_documents(upstream.cluster_pod_monitoring_crd())
+    if flavour == "new":
+        for crd in load_documents(upstream.inference_pool_v1_crd()):
+            crd["metadata"].setdefault("labels", {}).update(PLATFORM_MANAGED_LABELS)
+            crds.append(crd)
+    return crds
+
+
+def install(kube, flavour):
+    kube.apply(platform_crds(flavour), server_side=True)
+    kube.apply(load_documents(MANIFESTS / "gatewayclasses.yaml") + _nodes(), server_side=True)
+
+
+def wait_settled(kube, timeout, log):
+    """Wait for what controllers add on their own: Ready nodes, the default ServiceAccount and root CA."""
+
+    def nodes_ready():
+        nodes = kube.get_json("nodes")["items"]
+        ready = [n for n in nodes
+                 if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"].get("conditions", []))]
+        return len(ready) == NODE_COUNT
+
+    wait_until(f"{NODE_COUNT} kwok nodes to be Ready", nodes_ready, timeout, log=log)
+    wait_until("the default ServiceAccount and kube-root-ca.crt in namespace default",
+               lambda: kube.kubectl("get", "-n", "default", "serviceaccount/default", "configmap/kube-root-ca.crt",
+                                    check=False).returncode == 0, timeout, log=log)
+
+
+def _resource_types(kube, namespaced):
+    names = kube.kubectl("api-resources", "--verbs=list,delete", f"--namespaced={str(namespaced).lower()}",
+                         "-o", "name").stdout.split()
+    return [n for n in names if n not in UNTRACKED_RESOURCES]
+
+
+def _key(item):
+    group = item["apiVersion"].rpartition("/")[0]
+    return "/".join([group, item["kind"], item["metadata"].get("namespace", ""), item["metadata"]["name"]])
+
+
+def _list(kube, types, namespace=None):
+    args = ["get", ",".join(types), "-o", "json"] + (["-n", namespace] if namespace else [])
+    for _ in range(3):
+        # A CRD that is going away makes `kubectl get` fail for its resource only; ask again.
+        result = kube.kubectl(*args, check=False)
+        if result.returncode == 0:
+            return json.loads(result.stdout)["items"]
+        time.sleep(1)
+    raise SandboxError(f"could not list the sandbox's objects: {result.stderr.strip()}")
+
+
+def inventory(kube):
+    """key -> minimal manifest of every tracked object: cluster-scoped ones and those in namespace default."""
+    items = _list(kube, _resource_types(kube, namespaced=False))
+    items += _list(kube, _resource_types(kube, namespaced=True), INVENTORY_NAMESPACE)
+    objects = {}
+    for item in items:
+        metadata = {"name": item["metadata"]["name"]}
+        if item["metadata"].get("namespace"):
+            metadata["namespace"] = item["metadata"]["namespace"]
+        objects[_key(item)] = {"apiVersion": item["apiVersion"], "kind": item["kind"], "metadata": metadata}
+    return objects
+
+
+def snapshot(kube):
+    return sorted(inventory(kube))
+
+
+def _extra_namespaces(kube):
+    return [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns["metadata"]["name"]}}
+            for ns in kube.get_json("namespaces")["items"]
+            if ns["metadata"]["name"] != "default" and not ns["metadata"]["name"].startswith("kube-")]
+
+
+def _additions(kube, baseline_keys):
+    baseline_keys = set(baseline_keys)
+    extra = [manifest for key, manifest in inventory(kube).items() if key not in baseline_keys]
+    return _extra_namespaces(kube) + extra
+
+
+def restore(kube, baseline_keys, flavour, log):
+    """Uninstall every helm release, delete every object added since the snapshot, and
+    re-apply the platform's objects (a test may have changed them); wait until all is gone."""
+    for release in _helm_releases(kube):
+        kube.helm("uninstall", release["name"], "-n", release["namespace"])
+    deadline = time.monotonic() + RESTORE_TIMEOUT
+    last_delete = 0.0
+    while True:
+        remaining = _additions(kube, baseline_keys)
+        if not remaining:
+            break
+        if time.monotonic() > deadline:
+            names = ", ".join(f"{m['kind']}/{m['metadata']['name']}" for m in remaining[:10])
+            raise SandboxError(f"timed out after {RESTORE_TIMEOUT}s waiting for {names} to be deleted; see {log}")
+        if time.monotonic() - last_delete >= REDELETE_INTERVAL:
+            kube.delete(remaining)
+            last_delete = time.monotonic()
+        time.sleep(0.5)
+    install(kube, flavour)
+
+
+def _helm_releases(kube):
+    return json.loads(kube.helm("list", "--all-namespaces", "--all", "-o", "json").stdout or "[]")

@@ -1,0 +1,305 @@
+"""One sandbox: a loopback Kubernetes control plane dressed as a GKE cluster.
+
+State lives in <repo>/.sandbox/<name>/ (see layout.py); `env` there describes a
+running sandbox to shells, make and tests.
+"""
+
+import contextlib
+import fcntl
+import json
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+from . import baseline, build, controlplane, processes, scenarios, versions
+from .kube import Kube
+from .layout import Layout, state_root
+from .waits import Progress, SandboxError, wait_until
+
+DEFAULT_NAME = "default"
+DEFAULT_PROGRAMMING_DELAY = 2.0
+FIRST_ADDRESS_OCTET = 10
+GATEWAY = "gateway"
+GATEWAY_MODULE = Path(__file__).resolve().parent / "gateway" / "__main__.py"
+GATEWAY_TIMEOUT = 60
+SETTLE_TIMEOUT = 90
+SANDBOX_PYTHONPATH = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def _locked(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _allocate_address(layout):
+    """127.0.<n>.1, one per sandbox name, kept across down/up so it stays stable."""
+    with _locked(state_root() / ".lock"):
+        if layout.address.exists():
+            return layout.address.read_text().strip()
+        taken = {p.read_text().strip() for p in state_root().glob("*/address")}
+        for octet in range(FIRST_ADDRESS_OCTET, 255):
+            candidate = f"127.0.{octet}.1"
+            if candidate not in taken:
+                layout.root.mkdir(parents=True, exist_ok=True)
+                layout.address.write_text(candidate + "\n")
+                return candidate
+    raise SandboxError(f"no free sandbox address left in 127.0.{FIRST_ADDRESS_OCTET}-254.1; remove unused "
+                       f"directories under {state_root()}")
+
+
+def read_env_file(path):
+    """KEY -> VALUE of an env file written by `up` (`export KEY=VALUE` lines)."""
+    env = {}
+    for line in Path(path).read_text().splitlines():
+        words = shlex.split(line, comments=True)
+        if words[:1] == ["export"] and len(words) == 2 and "=" in words[1]:
+            key, _, value = words[1].partition("=")
+            env[key] = value
+    return env
+
+
+class Sandbox:
+    def __init__(self, name=DEFAULT_NAME, flavour=versions.DEFAULT_FLAVOUR,
+                 programming_delay=DEFAULT_PROGRAMMING_DELAY):
+        """`flavour` and `programming_delay` matter to `up` only; None there means
+        "whatever the running sandbox has, or the default when starting"."""
+        if flavour is not None and flavour not in versions.GKE_FLAVOURS:
+            raise SandboxError(f"unknown flavour {flavour!r}; known: {', '.join(versions.GKE_FLAVOURS)}")
+        self.name = name
+        self.flavour = flavour
+        self.programming_delay = programming_delay
+        self.layout = Layout(name)
+
+    # --- what tests and tools read -------------------------------------------------
+
+    @property
+    def env(self):
+        if not self.layout.env_file.exists():
+            raise SandboxError(f"sandbox {self.name!r} is not up (no {self.layout.env_file})")
+        env = read_env_file(self.layout.env_file)
+        env["PATH"] = os.pathsep.join([str(Path(env["HELM"]).parent), os.environ.get("PATH", "")])
+        return env
+
+    @property
+    def kubeconfig(self):
+        return self.env["KUBECONFIG"]
+
+    @property
+    def restricted_kubeconfig(self):
+        return self.env["RESTRICTED_KUBECONFIG"]
+
+    @property
+    def address(self):
+        return self.env["SANDBOX_ADDRESS"]
+
+    @property
+    def helm(self):
+        return self.env["HELM"]
+
+    @property
+    def gateway_url(self):
+        return self.env["GATEWAY_URL"]
+
+    def kube(self):
+        return Kube(self.env)
+
+    def pids(self):
+        return processes.sandbox_pids(self.layout.root)
+
+    def listening_sockets(self):
+        """(pid, protocol, address, port) of every TCP socket a process of this sandbox listens on."""
+        return processes.listening_sockets(self.pids())
+
+    def info(self):
+        try:
+            return json.loads(self.layout.info.read_text())
+        except (OSError, ValueError):
+            return None
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    def healthy(self):
+        info = self.info()
+        if not info or not self.layout.env_file.exists():
+            return False
+        if not controlplane.healthy(self.layout, info["ports"]):
+            return False
+        if GATEWAY_MODULE.exists():
+            return bool(processes.recorded_pid(self.layout.root, GATEWAY)) and self.layout.gateway_ready.exists()
+        return True
+
+    def up(self):
+        progress = Progress(self.name)
+        state_root()
+        with _locked(self.layout.root / ".lock"):
+            if self.healthy():
+                self._check_matches(self.info())
+                progress.say(f"already up and healthy ({self.layout.root})")
+                return self.env
+            if self.pids():
+                progress.say("stopping what is left of an earlier run that is not healthy")
+                self._stop(progress)
+            try:
+                self._start(progress)
+            except BaseException:
+                progress.say(f"up failed; stopping what it started (logs stay in {self.layout.logs})")
+                self._stop(progress)
+                raise
+            return self.env
+
+    def down(self):
+        progress = Progress(self.name)
+        self._stop(progress)
+
+    def seed(self, scenario):
+        progress = Progress(self.name)
+        scenarios.run(self.kube(), scenario, progress, logs=self.layout.logs)
+        progress.say(f"scenario {scenario} seeded")
+
+    def reset(self):
+        progress = Progress(self.name)
+        keys = json.loads(self.layout.baseline.read_text()) if self.layout.baseline.exists() else None
+        if keys is None:
+            raise SandboxError(f"sandbox {self.name!r} has no baseline ({self.layout.baseline}); run up first")
+        progress.say("removing everything added since up")
+        baseline.restore(self.kube(), keys, self.info()["flavour"], log=self.layout.logs)
+        progress.say("back at the baseline")
+
+    def status(self):
+        """A description of the sandbox for people; raises nothing."""
+        info = self.info() or {}
+        lines = [f"sandbox {self.name}: {'up and healthy' if self.healthy() else 'not up'}",
+                 f"  state dir: {self.layout.root}"]
+        for key in ("flavour", "gke_version", "address", "programming_delay"):
+            if key in info:
+                lines.append(f"  {key}: {info[key]}")
+        if info.get("ports"):
+            lines.append("  ports: " + ", ".join(f"{k}={v}" for k, v in info["ports"].items()))
+        for component in (*controlplane.COMPONENTS, GATEWAY):
+            pid = processes.recorded_pid(self.layout.root, component)
+            lines.append(f"  {component}: {'pid ' + str(pid) if pid else 'not running'}"
+                         f" (log: {self.layout.log(component)})")
+        for pid, protocol, address, port in self.listening_sockets():
+            lines.append(f"  listening: {processes.command_name(pid)} (pid {pid}) {protocol} {address}:{port}")
+        return "\n".join(lines)
+
+    # --- internals -------------------------------------------------------------------
+
+    def _check_matches(self, info):
+        wanted = {"flavour": self.flavour, "programming_delay": self.programming_delay}
+        for key, value in wanted.items():
+            if value is not None and info[key] != value:
+                raise SandboxError(f"sandbox {self.name!r} is up with {key}={info[key]}, not {value}; "
+                                   f"run down first to change it")
+
+    def _stop(self, progress):
+        names = [GATEWAY, *reversed(controlplane.COMPONENTS)]
+        killed = processes.stop(self.layout.root, names)
+        if killed:
+            progress.say(f"had to SIGKILL pids {killed}")
+        wait_until(f"every process of sandbox {self.name} to exit", lambda: not self.pids(),
+                   processes.STOP_GRACE_SECONDS, log=self.layout.logs)
+        for env_file in self._env_files():
+            env_file.unlink(missing_ok=True)
+        progress.say("down: no process of this sandbox is left")
+
+    def _env_files(self):
+        files = [self.layout.env_file]
+        if self.name == DEFAULT_NAME:
+            files.append(state_root() / "env")
+        return files
+
+    def _start(self, progress):
+        flavour = self.flavour or versions.DEFAULT_FLAVOUR
+        delay = DEFAULT_PROGRAMMING_DELAY if self.programming_delay is None else self.programming_delay
+        layout = self.layout
+        progress.say(f"checking binaries in {build.cache_root()} (any missing one is built now; "
+                     "a cold build takes about half an hour)")
+        binaries = {"kube-apiserver": build.apiserver(flavour), "etcd": build.control_plane_binary("etcd"),
+                    "kube-controller-manager": build.control_plane_binary("kube-controller-manager"),
+                    "kube-scheduler": build.control_plane_binary("kube-scheduler"),
+                    "kwok": build.kwok(), "helm": build.helm()}
+        address = _allocate_address(layout)
+        self._clear_run_state()
+        ports = controlplane.free_ports()
+        info = {"name": self.name, "flavour": flavour, "gke_version": versions.GKE_FLAVOURS[flavour],
+                "address": address, "programming_delay": delay, "ports": ports,
+                "binaries": {k: str(v) for k, v in binaries.items()}}
+        progress.say(f"writing certificates and kubeconfigs; address {address}, ports {ports}")
+        controlplane.write_credentials(layout, ports)
+        layout.info.write_text(json.dumps(info, indent=2) + "\n")
+        controlplane.start(layout, ports, binaries, progress)
+        kube = Kube(self._env(info))
+        progress.say("installing the GKE baseline: Gateway API CRDs, GatewayClasses, GKE CRDs, nodes")
+        baseline.install(kube, flavour)
+        progress.say("waiting for kwok nodes Ready and the default ServiceAccount")
+        baseline.wait_settled(kube, SETTLE_TIMEOUT, log=layout.logs)
+        self._start_gateway(info, progress)
+        layout.baseline.write_text(json.dumps(baseline.snapshot(kube), indent=1) + "\n")
+        self._write_env(info)
+        progress.say(f"up ({flavour} flavour, {info['gke_version']}) in {progress.elapsed():.1f}s")
+
+    def _clear_run_state(self):
+        for path in [*self.layout.run_state(), *self._env_files()]:
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+        previous_logs = self.layout.root / "logs.previous"
+        if self.layout.logs.exists():
+            shutil.rmtree(previous_logs, ignore_errors=True)
+            self.layout.logs.rename(previous_logs)
+
+    def _start_gateway(self, info, progress):
+        layout = self.layout
+        if not GATEWAY_MODULE.exists():
+            progress.say(f"WARNING: {GATEWAY_MODULE} does not exist yet: NO GATEWAY IS RUNNING, "
+                         f"{self._env(info)['GATEWAY_URL']} will not answer")
+            return
+        progress.say(f"starting the simulated gateway on {info['address']} (log: {layout.log(GATEWAY)})")
+        python_path = os.pathsep.join(filter(None, [str(SANDBOX_PYTHONPATH), os.environ.get("PYTHONPATH")]))
+        processes.start(GATEWAY, [sys.executable, "-m", "igw_sandbox.gateway",
+                                  "--kubeconfig", layout.admin_kubeconfig, "--address", info["address"],
+                                  "--programming-delay", info["programming_delay"], "--state-dir", layout.root],
+                        layout.root, env={"PYTHONPATH": python_path})
+
+        def gateway_died():
+            if processes.recorded_pid(layout.root, GATEWAY):
+                return None
+            return f"the gateway exited; last lines of its log:\n{processes.log_tail(layout.root, GATEWAY)}\n"
+
+        wait_until(f"the gateway to write {layout.gateway_ready}", layout.gateway_ready.exists, GATEWAY_TIMEOUT,
+                   log=layout.log(GATEWAY), alive=gateway_died)
+
+    def _env(self, info):
+        layout = self.layout
+        helm = Path(info["binaries"]["helm"])
+        return {
+            "SANDBOX_NAME": self.name,
+            "SANDBOX_FLAVOUR": info["flavour"],
+            "SANDBOX_GKE_VERSION": info["gke_version"],
+            "SANDBOX_STATE_DIR": str(layout.root),
+            "SANDBOX_ADDRESS": info["address"],
+            "SANDBOX_APISERVER": controlplane.apiserver_url(info["ports"]),
+            "SANDBOX_PROGRAMMING_DELAY": str(info["programming_delay"]),
+            "KUBECONFIG": str(layout.admin_kubeconfig),
+            "RESTRICTED_KUBECONFIG": str(layout.restricted_kubeconfig),
+            "GATEWAY_URL": f"http://{info['address']}:80",
+            "HELM": str(helm),
+            "HELM_CONFIG_HOME": str(layout.helm_home / "config"),
+            "HELM_CACHE_HOME": str(layout.helm_home / "cache"),
+            "HELM_DATA_HOME": str(layout.helm_home / "data"),
+            "KUBECACHEDIR": str(layout.kube_cache),
+        }
+
+    def _write_env(self, info):
+        env = self._env(info)
+        lines = [f"export {key}={shlex.quote(value)}" for key, value in env.items()]
+        lines.append(f'export PATH={shlex.quote(str(Path(env["HELM"]).parent))}:"$PATH"')
+        for env_file in self._env_files():
+            env_file.write_text("\n".join(lines) + "\n")

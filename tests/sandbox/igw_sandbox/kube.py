@@ -1,0 +1,60 @@
+"""kubectl and helm against one sandbox, as a user of the cluster would run them."""
+
+import json
+import os
+import subprocess
+
+import yaml
+
+from .waits import SandboxError
+
+KUBECTL = os.environ.get("KUBECTL", "kubectl")
+FIELD_MANAGER = "igw-sandbox"
+COMMAND_TIMEOUT = 300
+
+
+class Kube:
+    def __init__(self, env):
+        """`env`: the variables a user of this sandbox would have (KUBECONFIG, HELM, HELM_*_HOME, ...)."""
+        self.env = dict(os.environ, **env)
+
+    def _run(self, argv, input_text=None, check=True):
+        result = subprocess.run(argv, input=input_text, env=self.env, capture_output=True, text=True,
+                                timeout=COMMAND_TIMEOUT)
+        if check and result.returncode != 0:
+            raise SandboxError(f"`{' '.join(argv)}` failed ({result.returncode}):\n{result.stderr.strip()}")
+        return result
+
+    def kubectl(self, *args, input_text=None, check=True):
+        return self._run([KUBECTL, *args], input_text, check)
+
+    def helm(self, *args, check=True):
+        return self._run([self.env["HELM"], *args], check=check)
+
+    def get_json(self, *args):
+        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+
+    def apply(self, documents, namespace=None, server_side=False):
+        """Apply manifests (dicts). Server-side apply takes CRDs too big for the
+        last-applied annotation; client-side apply is what a user's `kubectl apply` does."""
+        args = ["apply", "-f", "-"]
+        if server_side:
+            args += ["--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}"]
+        if namespace:
+            args += ["-n", namespace]
+        self.kubectl(*args, input_text=yaml.safe_dump_all(documents, sort_keys=False))
+        established = [d["metadata"]["name"] for d in documents if d.get("kind") == "CustomResourceDefinition"]
+        if established:
+            self.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                         *[f"customresourcedefinition/{name}" for name in established])
+
+    def delete(self, documents):
+        """Delete the objects named by (apiVersion, kind, metadata) without waiting."""
+        if documents:
+            self.kubectl("delete", "--ignore-not-found", "--wait=false", "-f", "-",
+                         input_text=yaml.safe_dump_all(documents, sort_keys=False))
+
+
+def load_documents(path):
+    with open(path) as stream:
+        return [d for d in yaml.safe_load_all(stream) if d]

@@ -1,0 +1,106 @@
+"""The sandbox launcher's own parts, without a cluster: processes, sockets,
+certificates, env files, address allocation and scenario files."""
+
+import ipaddress
+import os
+import socket
+import time
+
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from igw_sandbox import cluster, layout, pki, processes, scenarios
+from igw_sandbox.waits import SandboxError
+
+
+def test_proc_net_addresses_decode_in_host_byte_order():
+    assert processes._decode_address("0100007F:1F90") == (ipaddress.ip_address("127.0.0.1"), 8080)
+    assert processes._decode_address("00000000000000000000000001000000:0050") == (ipaddress.ip_address("::1"), 80)
+
+
+def test_listening_sockets_finds_a_socket_of_the_given_process():
+    with socket.socket() as server:
+        server.bind(("127.0.0.3", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        found = processes.listening_sockets([os.getpid()])
+    assert (os.getpid(), "tcp", ipaddress.ip_address("127.0.0.3"), port) in found
+
+
+def test_stop_ends_children_and_processes_that_ignore_sigterm(tmp_path, monkeypatch):
+    monkeypatch.setattr(processes, "STOP_GRACE_SECONDS", 1)
+    processes.start("forks", ["sh", "-c", "sleep 300 & sleep 300"], tmp_path)
+    processes.start("stubborn", ["sh", "-c", "trap '' TERM; sleep 300 & wait"], tmp_path)
+    deadline = time.monotonic() + 10
+    while len(processes.sandbox_pids(tmp_path)) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(processes.sandbox_pids(tmp_path)) >= 5
+    assert processes.recorded_pid(tmp_path, "forks")
+
+    processes.stop(tmp_path, ["stubborn", "forks"])
+
+    deadline = time.monotonic() + 5
+    while processes.sandbox_pids(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes.sandbox_pids(tmp_path) == []
+    assert processes.recorded_pid(tmp_path, "forks") is None
+
+
+def test_certificates_carry_the_identities_rbac_sees(tmp_path):
+    ca = pki.CertificateAuthority(tmp_path)
+    serving, _ = ca.issue("serving", "kube-apiserver", server=True)
+    client, _ = ca.issue("client", "admin", ["system:masters"])
+    restricted, _ = ca.issue("restricted", "restricted-user")
+
+    ca_cert = x509.load_pem_x509_certificate(ca.cert_path.read_bytes())
+    serving_cert = x509.load_pem_x509_certificate(serving.read_bytes())
+    serving_cert.verify_directly_issued_by(ca_cert)
+    names = serving_cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert ipaddress.ip_address("127.0.0.1") in names.get_values_for_type(x509.IPAddress)
+    assert "localhost" in names.get_values_for_type(x509.DNSName)
+
+    def subject(path, oid):
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        return [a.value for a in cert.subject.get_attributes_for_oid(oid)]
+
+    assert subject(client, NameOID.COMMON_NAME) == ["admin"]
+    assert subject(client, NameOID.ORGANIZATION_NAME) == ["system:masters"]
+    assert subject(restricted, NameOID.ORGANIZATION_NAME) == []
+
+
+def test_env_file_reads_back_what_a_shell_would_export(tmp_path):
+    env_file = tmp_path / "env"
+    env_file.write_text("export KUBECONFIG=/a/kubeconfig\nexport GATEWAY_URL='http://127.0.10.1:80'\n"
+                        "export ODD='with space'\nexport PATH=/bin/helm-dir:\"$PATH\"\n")
+    env = cluster.read_env_file(env_file)
+    assert env["KUBECONFIG"] == "/a/kubeconfig"
+    assert env["GATEWAY_URL"] == "http://127.0.10.1:80"
+    assert env["ODD"] == "with space"
+
+
+def test_each_sandbox_name_gets_its_own_stable_address(tmp_path, monkeypatch):
+    monkeypatch.setattr(layout, "STATE_ROOT", tmp_path / ".sandbox")
+    first = cluster._allocate_address(layout.Layout("one"))
+    second = cluster._allocate_address(layout.Layout("two"))
+    assert (first, second) == ("127.0.10.1", "127.0.11.1")
+    assert cluster._allocate_address(layout.Layout("one")) == first
+    assert (tmp_path / ".sandbox" / ".gitignore").read_text() == "*\n"
+
+
+@pytest.mark.parametrize("name", scenarios.available())
+def test_scenario_files_use_known_steps_and_versions(name):
+    steps = scenarios.load(name).get("steps") or []
+    for step in steps:
+        (kind, arguments), = step.items()
+        assert kind in scenarios.STEPS
+        if kind == "apply":
+            assert all((scenarios.SCENARIOS_DIR / name / f).exists() for f in arguments)
+        if kind == "apply_upstream":
+            assert "@" in scenarios._module(arguments["module"])
+
+
+def test_scenario_versions_come_from_versions_py():
+    assert scenarios._module("sigs.k8s.io/gateway-api-inference-extension@{GIE_ALPHA}").endswith("@v0.3.0")
+    with pytest.raises(SandboxError, match="NOPE"):
+        scenarios._module("example.com/x@{NOPE}")
