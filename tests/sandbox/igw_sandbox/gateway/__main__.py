@@ -1,0 +1,70 @@
+"""Run the simulated GKE gateway until SIGTERM.
+
+    python -m igw_sandbox.gateway --kubeconfig KUBECONFIG --address 127.0.10.1 \\
+        [--programming-delay 2] --state-dir .sandbox/NAME [--poll-interval 0.25] [--model-latency 0.005]
+
+Creates STATE_DIR/gateway.ready once the first poll has programmed the data plane
+and removes it on exit.
+"""
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from ..modelserver import ModelServerFleet
+from .controller import Controller, KubeClient
+from .dataplane import DataPlane, is_loopback
+
+READY_FILE = "gateway.ready"
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m igw_sandbox.gateway", description=__doc__.split("\n")[0])
+    parser.add_argument("--kubeconfig", required=True, help="admin kubeconfig of the sandbox")
+    parser.add_argument("--address", required=True, help="loopback address the Gateway listeners bind to")
+    parser.add_argument("--programming-delay", type=float, default=2.0,
+                        help="seconds before a configuration change reaches the data plane (default 2)")
+    parser.add_argument("--state-dir", required=True, type=Path, help="where gateway.ready is written")
+    parser.add_argument("--poll-interval", type=float, default=0.25, help="seconds between API polls")
+    parser.add_argument("--model-latency", type=float, default=0.005,
+                        help="seconds each simulated model server takes per completion (default 0.005)")
+    args = parser.parse_args(argv)
+    if not is_loopback(args.address):
+        parser.error(f"--address {args.address} is not a loopback address")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    fleet = ModelServerFleet(args.model_latency)
+    dataplane = DataPlane(args.address, fleet)
+    controller = Controller(KubeClient(args.kubeconfig), dataplane, args.programming_delay, args.address)
+    ready = args.state_dir / READY_FILE
+
+    def mark_ready():
+        args.state_dir.mkdir(parents=True, exist_ok=True)
+        ready.write_text(json.dumps({"pid": os.getpid(), "address": args.address,
+                                     "programming_delay": args.programming_delay, "since": time.time()}) + "\n")
+        logging.getLogger("igw_sandbox.gateway").info("ready: %s", ready)
+
+    try:
+        controller.run(stop, args.poll_interval, mark_ready)
+    finally:
+        ready.unlink(missing_ok=True)
+        dataplane.close()
+        fleet.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""The cluster as the simulated load balancer knows it, and the programming delay.
+
+A Snapshot keeps only what affects routing, so two polls of an unchanged cluster
+compare equal even though resourceVersions and status fields (including the status
+this gateway writes) move on. DelayLine holds each changed snapshot back until it
+is `delay` seconds old, which is how GKE's programming delay is simulated.
+"""
+
+import functools
+from collections import deque
+from dataclasses import dataclass
+
+from . import api
+
+POOL_KEYS = {group: f"inferencepools.{group}" for group in api.POOL_VERSIONS}
+KEYS = ("gatewayclasses", "gateways", "httproutes", "inferencemodels", "services", "deployments", "pods",
+        *POOL_KEYS.values())
+
+_KEPT_METADATA = ("name", "namespace", "uid", "generation", "creationTimestamp", "labels", "deletionTimestamp")
+
+
+def _metadata(obj):
+    meta = obj.get("metadata", {})
+    return {key: meta[key] for key in _KEPT_METADATA if key in meta}
+
+
+def _containers(pod_spec):
+    return [{"name": c.get("name"), "command": c.get("command", []), "args": c.get("args", [])}
+            for c in pod_spec.get("containers", [])]
+
+
+def pod_is_ready(pod):
+    status = pod.get("status", {})
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", []))
+    return status.get("phase") == "Running" and ready and not pod["metadata"].get("deletionTimestamp")
+
+
+def _normalize(key, obj):
+    spec = obj.get("spec", {})
+    normalized = {"metadata": _metadata(obj)}
+    if key == "pods":
+        normalized["spec"] = {"containers": _containers(spec)}
+        normalized["ready"] = pod_is_ready(obj)
+    elif key == "deployments":
+        template = spec.get("template", {})
+        normalized["spec"] = {"template": {
+            "metadata": {"labels": template.get("metadata", {}).get("labels", {})},
+            "spec": {"containers": _containers(template.get("spec", {}))}}}
+        normalized["availableReplicas"] = obj.get("status", {}).get("availableReplicas", 0)
+    elif key == "services":
+        normalized["spec"] = {"selector": spec.get("selector") or {},
+                              "ports": [{"name": p.get("name"), "port": p.get("port")} for p in spec.get("ports", [])]}
+    else:
+        normalized["spec"] = spec
+    return normalized
+
+
+def _ns_name(obj):
+    return obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+
+
+def labels_match(selector, labels):
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Normalised objects per KEYS entry; None for a kind the API server does not serve."""
+
+    objects: dict
+
+    @classmethod
+    def from_listings(cls, listings):
+        """`listings` maps each KEYS entry to the raw items of a list call, or None on 404."""
+        objects = {}
+        for key in KEYS:
+            items = listings.get(key)
+            objects[key] = None if items is None else tuple(
+                sorted((_normalize(key, item) for item in items), key=_ns_name))
+        return cls(objects)
+
+    def served(self, key):
+        return self.objects.get(key) is not None
+
+    def items(self, key):
+        return self.objects.get(key) or ()
+
+    @functools.cached_property
+    def _by_name(self):
+        return {key: {_ns_name(obj): obj for obj in self.items(key)} for key in KEYS}
+
+    def get(self, key, namespace, name):
+        return self._by_name[key].get((namespace, name))
+
+    def gateway_class(self, name):
+        return self._by_name["gatewayclasses"].get(("", name))
+
+    def pool(self, group, namespace, name):
+        return self.get(POOL_KEYS[group], namespace, name)
+
+    def in_namespace(self, key, namespace):
+        return [obj for obj in self.items(key) if obj["metadata"].get("namespace") == namespace]
+
+
+class DelayLine:
+    """Changed snapshots become active only once they are `delay` seconds old.
+
+    Every change is queued with the time it was first seen, so a quick sequence of
+    changes is replayed in order, each `delay` later, as a load balancer that
+    programs its data plane in the background would.
+    """
+
+    def __init__(self, delay, initial):
+        self.delay = delay
+        self.active = initial
+        self.active_since = None
+        self._latest = initial
+        self._pending = deque()
+
+    def observe(self, now, snapshot):
+        if snapshot != self._latest:
+            self._pending.append((now, snapshot))
+            self._latest = snapshot
+
+    def advance(self, now):
+        """Activate every queued snapshot old enough; True when the active one changed."""
+        previous = self.active
+        while self._pending and now - self._pending[0][0] >= self.delay:
+            seen_at, self.active = self._pending.popleft()
+            self.active_since = seen_at + self.delay
+        return self.active != previous
+
+    @property
+    def pending(self):
+        return len(self._pending)

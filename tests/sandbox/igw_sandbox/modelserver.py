@@ -1,0 +1,276 @@
+"""OpenAI-compatible stand-ins for the vLLM pods of the sandbox.
+
+kwok pods run nothing and their IPs must never be dialled, so every Ready
+model-server pod gets a small HTTP server on 127.0.0.1 that answers the way vLLM
+answers for the models named in that pod's container args. The gateway process
+starts and stops these servers as pods come and go (see ModelServerFleet).
+
+Every response names the pod that served it (header and JSON body) and echoes
+the pool the gateway routed through, so tests and the load generator can tell
+which backend answered.
+"""
+
+import json
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+POOL_HEADER = "x-sandbox-pool"
+POD_HEADER = "x-sandbox-pod"
+DEFAULT_VLLM_PORT = 8000
+# Enough tokens to look like an answer; the body stays small so that the data
+# plane can sustain the request rates the tests need on two cores.
+MAX_GENERATED_TOKENS = 16
+
+log = logging.getLogger("igw_sandbox.modelserver")
+
+
+@dataclass(frozen=True)
+class ServedModels:
+    """What a vLLM server started with given args would answer for."""
+
+    base: str
+    loras: tuple[str, ...]
+    port: int
+
+    @property
+    def names(self):
+        return (self.base, *self.loras)
+
+
+def _option_values(argv, flag):
+    """Values of the last occurrence of `flag` (argparse semantics, nargs='+')."""
+    values = None
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        index += 1
+        if token.startswith(flag + "="):
+            values = [token[len(flag) + 1:]]
+        elif token == flag:
+            values = []
+            while index < len(argv) and not argv[index].startswith("--"):
+                values.append(argv[index])
+                index += 1
+    return values
+
+
+def _lora_name(module):
+    # vLLM accepts both "name=path" and a JSON object with a "name" key.
+    if module.lstrip().startswith("{"):
+        return json.loads(module)["name"]
+    return module.split("=", 1)[0]
+
+
+def parse_vllm_args(argv):
+    """ServedModels for a vLLM command line, or None when it starts no model server."""
+    model = _option_values(argv, "--model")
+    if not model:
+        return None
+    served_names = _option_values(argv, "--served-model-name") or model[:1]
+    loras = tuple(_lora_name(m) for m in _option_values(argv, "--lora-modules") or [])
+    port = _option_values(argv, "--port")
+    return ServedModels(base=served_names[0], loras=loras,
+                        port=int(port[0]) if port else DEFAULT_VLLM_PORT)
+
+
+def pod_served_models(pod):
+    """ServedModels of the first container of `pod` that runs vLLM, else None."""
+    for container in pod.get("spec", {}).get("containers", []):
+        served = parse_vllm_args([*container.get("command", []), *container.get("args", [])])
+        if served:
+            return served
+    return None
+
+
+def _not_found_body(model):
+    # vLLM's own wording and shape for an unknown model.
+    return {"object": "error", "message": f"The model `{model}` does not exist.",
+            "type": "NotFoundError", "param": None, "code": 404}
+
+
+class _ServerState:
+    def __init__(self, pod_id, served, latency):
+        self.pod_id = pod_id
+        self.served = served
+        self.latency = latency
+        self.lock = threading.Lock()
+        self.running = 0
+        self.succeeded = {}
+
+    def begin(self):
+        with self.lock:
+            self.running += 1
+
+    def end(self, model):
+        with self.lock:
+            self.running -= 1
+            if model is not None:
+                self.succeeded[model] = self.succeeded.get(model, 0) + 1
+
+    def metrics_text(self):
+        with self.lock:
+            running, succeeded = self.running, dict(self.succeeded)
+        base = self.served.base
+        lines = [
+            "# TYPE vllm:num_requests_running gauge",
+            f'vllm:num_requests_running{{model_name="{base}"}} {running}',
+            "# TYPE vllm:num_requests_waiting gauge",
+            f'vllm:num_requests_waiting{{model_name="{base}"}} 0',
+            "# TYPE vllm:gpu_cache_usage_perc gauge",
+            f'vllm:gpu_cache_usage_perc{{model_name="{base}"}} {min(1.0, running / 64):.4f}',
+            "# TYPE vllm:lora_requests_info gauge",
+            'vllm:lora_requests_info{max_lora="%d",running_lora_adapters="%s",waiting_lora_adapters=""} %.3f'
+            % (max(1, len(self.served.loras)), ",".join(self.served.loras), time.time()),
+            "# TYPE vllm:request_success_total counter",
+        ]
+        lines += [f'vllm:request_success_total{{finished_reason="length",model_name="{name}"}} {count}'
+                  for name, count in sorted(succeeded.items())]
+        return "\n".join(lines) + "\n"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "igw-sandbox-vllm"
+
+    def log_message(self, format, *args):  # noqa: A002 - signature fixed by the base class
+        log.debug("%s %s", self.server.state.pod_id, format % args)
+
+    def _send(self, status, body, content_type="application/json", extra_headers=()):
+        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header(POD_HEADER, self.server.state.pod_id)
+        pool = self.headers.get(POOL_HEADER)
+        if pool:
+            self.send_header(POOL_HEADER, pool)
+        for name, value in extra_headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def do_GET(self):
+        state = self.server.state
+        path = self.path.split("?", 1)[0]
+        if path == "/health":
+            self._send(200, b"", content_type="text/plain")
+        elif path == "/metrics":
+            self._send(200, state.metrics_text().encode(), content_type="text/plain; version=0.0.4")
+        elif path == "/v1/models":
+            created = int(time.time())
+            data = [{"id": state.served.base, "object": "model", "created": created, "owned_by": "vllm",
+                     "root": state.served.base, "parent": None}]
+            data += [{"id": lora, "object": "model", "created": created, "owned_by": "vllm",
+                      "root": lora, "parent": state.served.base} for lora in state.served.loras]
+            self._send(200, {"object": "list", "data": data})
+        else:
+            self._send(404, {"detail": "Not Found"})
+
+    def do_POST(self):
+        path = self.path.split("?", 1)[0]
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if path not in ("/v1/completions", "/v1/chat/completions"):
+            self._send(404, {"detail": "Not Found"})
+            return
+        try:
+            request = json.loads(raw or b"{}")
+        except ValueError:
+            self._send(400, {"object": "error", "message": "request body is not JSON",
+                             "type": "BadRequestError", "param": None, "code": 400})
+            return
+        self._complete(request, chat=path.endswith("/chat/completions"))
+
+    def _complete(self, request, chat):
+        state = self.server.state
+        model = request.get("model")
+        if model not in state.served.names:
+            self._send(404, _not_found_body(model))
+            return
+        state.begin()
+        try:
+            time.sleep(state.latency)
+            tokens = min(int(request.get("max_tokens") or MAX_GENERATED_TOKENS), MAX_GENERATED_TOKENS)
+            text = " ".join(["sandbox"] * tokens)
+            body = {
+                "id": ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex,
+                "object": "chat.completion" if chat else "text_completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "finish_reason": "length", "logprobs": None,
+                             **({"message": {"role": "assistant", "content": text}} if chat else {"text": text})}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": tokens, "total_tokens": tokens + 1},
+                "sandbox": {"pod": state.pod_id, "pool": self.headers.get(POOL_HEADER), "model": model},
+            }
+        finally:
+            state.end(model)
+        if request.get("stream"):
+            chunk = dict(body, object="chat.completion.chunk" if chat else "text_completion")
+            events = f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode()
+            self._send(200, events, content_type="text/event-stream")
+        else:
+            self._send(200, body)
+
+
+class ModelServer:
+    """One simulated vLLM pod listening on 127.0.0.1 at an ephemeral port."""
+
+    def __init__(self, pod_id, served, latency):
+        self.served = served
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd.daemon_threads = True
+        self._httpd.state = _ServerState(pod_id, served, latency)
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name=f"modelserver {pod_id}", daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+class ModelServerFleet:
+    """The set of simulated pods, kept equal to the pods the data plane may route to."""
+
+    def __init__(self, latency):
+        self.latency = latency
+        self._servers = {}
+        self._lock = threading.Lock()
+
+    def start_missing(self, wanted):
+        """Start a server for every pod of `wanted` ({pod uid: (pod id "ns/name", ServedModels)}) not running yet."""
+        with self._lock:
+            for uid, (pod_id, served) in wanted.items():
+                running = self._servers.get(uid)
+                if running and running[0] == pod_id and running[1].served == served:
+                    continue
+                if running:
+                    running[1].stop()
+                server = ModelServer(pod_id, served, self.latency)
+                self._servers[uid] = (pod_id, server)
+                log.info("model server for %s serves %s on 127.0.0.1:%d", pod_id, list(served.names), server.port)
+
+    def stop_unwanted(self, wanted):
+        """Stop the servers of pods no longer in `wanted`."""
+        with self._lock:
+            for uid in [uid for uid in self._servers if uid not in wanted]:
+                pod_id, server = self._servers.pop(uid)
+                server.stop()
+                log.info("stopped model server for %s", pod_id)
+
+    def port_of(self, uid):
+        entry = self._servers.get(uid)
+        return entry[1].port if entry else None
+
+    def describe(self):
+        with self._lock:
+            return {pod_id: {"port": server.port, "models": list(server.served.names)}
+                    for pod_id, server in self._servers.values()}
+
+    def close(self):
+        self.stop_unwanted({})
