@@ -103,6 +103,27 @@ MODEL_NAME_REWRITE_HEADER = "x-gateway-model-name-rewrite"
 
 GATEWAY_CONTROLLER_GKE = "networking.gke.io/gateway"
 
+# Who manages a CRD, as detection reports it. A CRD the platform reconciles must
+# never be overwritten: GKE's addon manager labels what it owns, and GKE
+# components mark theirs with keys under the components prefix.
+PLATFORM_MANAGED_LABEL = "addonmanager.kubernetes.io/mode"
+GKE_COMPONENT_KEY_PREFIX = "components.gke.io/"
+HELM_MANAGED_BY_VALUE = "Helm"
+MANAGER_GKE = "gke"
+MANAGER_HELM = "helm"
+# Every CRD of an upstream bundle carries the release it came from.
+CRD_BUNDLE_VERSION_ANNOTATION = "inference.networking.k8s.io/bundle-version"
+
+# InferenceModel.criticality is optional; consumers treat unset as Standard.
+DEFAULT_CRITICALITY = "Standard"
+# What an omitted poolRef.group means: InferenceModel points into the alpha
+# group, the v1.0 InferenceObjective CRD into the GA group.
+MODEL_POOL_REF_DEFAULT_GROUP = ALPHA_GROUP
+OBJECTIVE_POOL_REF_DEFAULT_GROUP = GA_GROUP
+# InferenceModelRewrite rules call their target list `split` in v1.2 and
+# `targets` from v1.3 on; the installed CRD's schema says which one applies.
+MODEL_REWRITE_TARGET_FIELDS = ("targets", "split")
+
 
 def crd_file_name(resource):
     """The upstream file name of a CRD under config/crd/bases."""
