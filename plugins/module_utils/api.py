@@ -124,6 +124,9 @@ OBJECTIVE_POOL_REF_DEFAULT_GROUP = GA_GROUP
 # `targets` from v1.3 on; the installed CRD's schema says which one applies.
 MODEL_REWRITE_TARGET_FIELDS = ("targets", "split")
 
+# Gateway API bounds an HTTPRoute backendRef weight to 0..1,000,000.
+MAX_BACKEND_WEIGHT = 1000000
+
 
 def crd_file_name(resource):
     """The upstream file name of a CRD under config/crd/bases."""
