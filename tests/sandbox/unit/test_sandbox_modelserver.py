@@ -1,0 +1,96 @@
+import http.client
+import json
+
+import pytest
+
+from igw_sandbox import modelserver
+
+
+@pytest.mark.parametrize("argv, names, port", [
+    (["--model", "meta-llama/Llama-3.1-8B-Instruct", "--port", "8000", "--enable-lora",
+      "--lora-modules", "food-review=/adapters/food-review", "cad-fabricator=/adapters/cad"],
+     ("meta-llama/Llama-3.1-8B-Instruct", "food-review", "cad-fabricator"), 8000),
+    (["--model=m", "--served-model-name", "alias", "other-alias", "--port=8100"], ("alias",), 8100),
+    (["--model", "m", "--lora-modules", '{"name": "sql-lora", "path": "/a"}'], ("m", "sql-lora"), 8000),
+])
+def test_vllm_args_give_the_served_model_names_and_port(argv, names, port):
+    served = modelserver.parse_vllm_args(argv)
+    assert (served.names, served.port) == (names, port)
+
+
+def test_a_pod_without_model_arg_is_not_a_model_server():
+    assert modelserver.parse_vllm_args(["-poolName", "x"]) is None
+    pod = {"spec": {"containers": [{"name": "epp", "args": ["-poolName", "x"]},
+                                   {"name": "vllm", "command": ["python3", "-m", "vllm"], "args": ["--model", "m"]}]}}
+    assert modelserver.pod_served_models(pod).base == "m"
+
+
+@pytest.fixture
+def server():
+    served = modelserver.parse_vllm_args(["--model", "base", "--lora-modules", "food-review=/a"])
+    instance = modelserver.ModelServer("default/vllm-0", served, latency=0)
+    yield instance
+    instance.stop()
+
+
+def _request(server, method, path, body=None, headers=None):
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    connection.request(method, path, body=json.dumps(body) if body else None, headers=headers or {})
+    response = connection.getresponse()
+    data = response.read()
+    connection.close()
+    return response, data
+
+
+def test_completion_for_a_served_model_names_the_pod_and_the_pool(server):
+    pool = "inference.networking.x-k8s.io/default/p"
+    response, data = _request(server, "POST", "/v1/completions", {"model": "food-review", "prompt": "hi",
+                                                                   "max_tokens": 3}, {modelserver.POOL_HEADER: pool})
+    body = json.loads(data)
+    assert response.status == 200
+    assert response.getheader(modelserver.POD_HEADER) == "default/vllm-0"
+    assert response.getheader(modelserver.POOL_HEADER) == pool
+    assert body["sandbox"] == {"pod": "default/vllm-0", "pool": pool, "model": "food-review"}
+    assert body["model"] == "food-review" and body["usage"]["completion_tokens"] == 3
+
+
+def test_chat_completion_answers_with_an_assistant_message(server):
+    response, data = _request(server, "POST", "/v1/chat/completions",
+                              {"model": "base", "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status == 200
+    assert json.loads(data)["choices"][0]["message"]["role"] == "assistant"
+
+
+def test_unknown_model_gets_vllms_404(server):
+    response, data = _request(server, "POST", "/v1/completions", {"model": "gpt-4", "prompt": "hi"})
+    assert response.status == 404
+    assert json.loads(data)["message"] == "The model `gpt-4` does not exist."
+
+
+def test_models_health_and_metrics_endpoints(server):
+    response, data = _request(server, "GET", "/v1/models")
+    models = {m["id"]: m["parent"] for m in json.loads(data)["data"]}
+    assert models == {"base": None, "food-review": "base"}
+    assert _request(server, "GET", "/health")[0].status == 200
+    _request(server, "POST", "/v1/completions", {"model": "base", "prompt": "hi"})
+    metrics = _request(server, "GET", "/metrics")[1].decode()
+    for name in ("vllm:num_requests_running", "vllm:num_requests_waiting", "vllm:gpu_cache_usage_perc",
+                 "vllm:lora_requests_info"):
+        assert name in metrics
+    assert 'vllm:request_success_total{finished_reason="length",model_name="base"} 1' in metrics
+
+
+def test_fleet_starts_and_stops_servers_as_pods_come_and_go():
+    served = modelserver.parse_vllm_args(["--model", "m"])
+    fleet = modelserver.ModelServerFleet(latency=0)
+    try:
+        fleet.start_missing({"uid-a": ("default/a", served), "uid-b": ("default/b", served)})
+        port_a = fleet.port_of("uid-a")
+        assert port_a and fleet.port_of("uid-b")
+        fleet.stop_unwanted({"uid-a": ("default/a", served)})
+        assert fleet.port_of("uid-b") is None and fleet.port_of("uid-a") == port_a
+        fleet.close()
+        with pytest.raises(ConnectionRefusedError):
+            http.client.HTTPConnection("127.0.0.1", port_a, timeout=2).request("GET", "/health")
+    finally:
+        fleet.close()
