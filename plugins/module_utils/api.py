@@ -68,6 +68,19 @@ INFERENCE_CRDS = (ALPHA_POOL, INFERENCE_MODEL, GA_POOL, INFERENCE_OBJECTIVE, INF
 
 POOL_TYPES = {ALPHA_GROUP: ALPHA_POOL, GA_GROUP: GA_POOL}
 
+# Short names the roles use to address a resource type without spelling its group.
+RESOURCE_TYPES = {
+    "alpha_pool": ALPHA_POOL,
+    "inference_model": INFERENCE_MODEL,
+    "ga_pool": GA_POOL,
+    "inference_objective": INFERENCE_OBJECTIVE,
+    "inference_model_rewrite": INFERENCE_MODEL_REWRITE,
+    "http_route": HTTP_ROUTE,
+    "gateway": GATEWAY,
+    "crd": CRD,
+    "deployment": DEPLOYMENT,
+}
+
 # The v1alpha2 extensionRef port has no schema default; implementations infer
 # 9002. The v1 CRD requires the port, so conversions write it out.
 DEFAULT_EPP_PORT = 9002
@@ -89,8 +102,11 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 # touches only what the migration owns.
 MIGRATION_LABEL = "inference-gateway.migration/managed"
 MIGRATED_FROM_ANNOTATION = "inference-gateway.migration/migrated-from"
+MIGRATION_LABEL_VALUE = "true"
 
 GA_RELEASE = "v1.0.0"
+# The first release whose endpoint picker honours InferenceModelRewrite.
+MODEL_REWRITE_SINCE = "v1.3.0"
 RELEASE_DOWNLOAD_URL = "https://github.com/kubernetes-sigs/gateway-api-inference-extension/releases/download/%s/manifests.yaml"
 CRD_RAW_URL = "https://github.com/kubernetes-sigs/gateway-api-inference-extension/raw/%s/config/crd/bases/%s.yaml"
 DEFAULT_CHART_REF = "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool"
@@ -126,6 +142,18 @@ MODEL_REWRITE_TARGET_FIELDS = ("targets", "split")
 
 # Gateway API bounds an HTTPRoute backendRef weight to 0..1,000,000.
 MAX_BACKEND_WEIGHT = 1000000
+
+# The v1.0 endpoint picker (EPP) as the upstream chart and manifests run it.
+EPP_IMAGE = "registry.k8s.io/gateway-api-inference-extension/epp"
+EPP_HEALTH_PORT = 9003
+EPP_METRICS_PORT = 9090
+EPP_HEALTH_SERVICE = "inference-extension"
+EPP_CONFIG_API_VERSION = ALPHA_GROUP + "/v1alpha1"
+EPP_CONFIG_KIND = "EndpointPickerConfig"
+# From this release on the EPP reads InferenceModelRewrites (and needs RBAC for them).
+EPP_READS_MODEL_REWRITES_FROM = "v1.3.0"
+# v0.5 alpha pools carry a synthetic status parent of this kind until a gateway attaches them.
+SYNTHETIC_PARENT_KIND = "Status"
 
 
 def crd_file_name(resource):
