@@ -155,6 +155,25 @@ EPP_READS_MODEL_REWRITES_FROM = "v1.3.0"
 # v0.5 alpha pools carry a synthetic status parent of this kind until a gateway attaches them.
 SYNTHETIC_PARENT_KIND = "Status"
 
+# How an endpoint picker is told which pool it serves. v0.x flags are camelCase
+# and know only the alpha group; v1.x flags are kebab-case and default to the GA
+# group unless --pool-group says otherwise.
+EPP_ALPHA_POOL_NAME_FLAG = "poolName"
+EPP_ALPHA_POOL_NAMESPACE_FLAG = "poolNamespace"
+EPP_POOL_NAME_FLAG = "pool-name"
+EPP_POOL_NAMESPACE_FLAG = "pool-namespace"
+EPP_POOL_GROUP_FLAG = "pool-group"
+EPP_DEFAULT_POOL_NAMESPACE = "default"
+
+# Helm 3 keeps each release revision in a Secret sh.helm.release.v1.<release>.v<N>
+# of this type, labelled owner=helm and name=<release>.
+HELM_RELEASE_SECRET_TYPE = "helm.sh/release.v1"
+HELM_RELEASE_OWNER_LABELS = {"owner": "helm"}
+HELM_RELEASE_NAME_LABEL = "name"
+
+# The inferencepool chart renders one on GKE (provider.name=gke).
+CLUSTER_POD_MONITORING = ResourceType("monitoring.googleapis.com", "v1", "ClusterPodMonitoring", "clusterpodmonitorings")
+
 
 def crd_file_name(resource):
     """The upstream file name of a CRD under config/crd/bases."""
