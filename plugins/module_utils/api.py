@@ -105,8 +105,6 @@ MIGRATED_FROM_ANNOTATION = "inference-gateway.migration/migrated-from"
 MIGRATION_LABEL_VALUE = "true"
 
 GA_RELEASE = "v1.0.0"
-# The first release whose endpoint picker honours InferenceModelRewrite.
-MODEL_REWRITE_SINCE = "v1.3.0"
 RELEASE_DOWNLOAD_URL = "https://github.com/kubernetes-sigs/gateway-api-inference-extension/releases/download/%s/manifests.yaml"
 CRD_RAW_URL = "https://github.com/kubernetes-sigs/gateway-api-inference-extension/raw/%s/config/crd/bases/%s.yaml"
 DEFAULT_CHART_REF = "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool"

@@ -1,0 +1,154 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the inference_gateway.migration collection
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""Planning decisions of the migration roles, as plain functions over detect results.
+
+The roles call these through filter plugins, so that what the runbook decides
+(which pools, which steps are still to do, which weights a step writes, where a
+rollback returns) is unit-tested without a cluster.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api
+from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
+
+FULL = 100
+
+
+def qualified(item):
+    return "%s/%s" % (item["namespace"], item["name"])
+
+
+def split_qualified(name):
+    namespace, _, plain = name.partition("/")
+    if not plain:
+        raise MigrationError("pool %r must be written namespace/name (for example default/%s)" % (name, name))
+    return namespace, plain
+
+
+def select_pools(detect, wanted=None):
+    """The preview pools to migrate: all of them, or those named namespace/name in ``wanted``."""
+    pools = detect.get("alpha_pools") or []
+    if not wanted:
+        return pools
+    by_name = dict((qualified(p), p) for p in pools)
+    missing = [w for w in wanted if w not in by_name]
+    if missing:
+        raise MigrationError(
+            "No preview InferencePool named %s exists (found: %s). Correct the pool list (namespace/name)."
+            % (", ".join(missing), ", ".join(sorted(by_name)) or "none")
+        )
+    return [by_name[w] for w in wanted]
+
+
+def finished_pools(detect, wanted=None):
+    """v1 pools whose preview pool is already gone (a run interrupted after removing it)."""
+    done = [p for p in detect.get("v1_pools") or [] if p.get("phase") == "alpha_removed"]
+    if wanted:
+        done = [p for p in done if p.get("migrated_from") in wanted]
+    return done
+
+
+def validate_step_weights(weights):
+    """Step weights are the v1 pool's percentage after each step: ascending, 1..100, ending at 100."""
+    if not weights:
+        raise MigrationError("step weights are empty: give the v1 pool's percentage per step, ending with 100")
+    for weight in weights:
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 < weight <= FULL:
+            raise MigrationError("step weight %r is not a whole percentage from 1 to 100" % (weight,))
+    if list(weights) != sorted(set(weights)):
+        raise MigrationError("step weights %s must strictly increase (for example [10, 50, 100])" % (list(weights),))
+    if weights[-1] != FULL:
+        raise MigrationError("the last step weight must be 100 so that the preview pool can be removed; got %s"
+                             % (list(weights),))
+    return list(weights)
+
+
+def ga_percent(pool):
+    """The share of the pool's traffic (in percent) the v1 pool gets now, from detect's weights."""
+    weights = pool.get("weights") or {}
+    alpha, ga = weights.get("alpha") or 0, weights.get("ga") or 0
+    if alpha + ga == 0:
+        return FULL if pool.get("phase") in ("shifted", "alpha_removed") else 0
+    return int(round(FULL * ga / float(alpha + ga)))
+
+
+def pending_steps(weights, pools):
+    """The steps still to do: those above the smallest share any selected pool has reached."""
+    weights = validate_step_weights(weights)
+    reached = min([ga_percent(p) for p in pools] or [0])
+    return [w for w in weights if w > reached]
+
+
+def split_backends(pair, ga_weight):
+    """The traffic_split backends that give the v1 pool ``ga_weight`` percent of a pair's traffic."""
+    alpha_namespace, alpha_name = split_qualified(pair["alpha"])
+    ga_namespace, ga_name = split_qualified(pair["v1"])
+    return [
+        {"group": api.ALPHA_GROUP, "kind": api.ALPHA_POOL.kind, "namespace": alpha_namespace, "name": alpha_name,
+         "weight": FULL - ga_weight},
+        {"group": api.GA_GROUP, "kind": api.GA_POOL.kind, "namespace": ga_namespace, "name": ga_name,
+         "weight": ga_weight},
+    ]
+
+
+def rollback_weight(passed_steps):
+    """Where a failed step returns: the last step that passed its gates, or all traffic to preview."""
+    return passed_steps[-1] if passed_steps else 0
+
+
+def models_needing_rewrite(pools):
+    """InferenceModels whose model name only works through the preview EPP's rewrite."""
+    found = []
+    for pool in pools:
+        for model in pool.get("models") or []:
+            if model.get("rewrites"):
+                targets = ", ".join("%s:%s" % (t.get("name"), t.get("weight", 1)) for t in model.get("target_models") or [])
+                found.append("%s/%s (model %s -> %s)" % (pool["namespace"], model["name"], model.get("model_name"), targets))
+    return found
+
+
+def alpha_stack_objects(pool):
+    """The preview objects the seed's manual path removes: the pool, its models, the EPP Deployment and Service."""
+    namespace = pool["namespace"]
+
+    def ref(rtype, name):
+        return {"apiVersion": rtype.api_version, "kind": rtype.kind, "metadata": {"name": name, "namespace": namespace}}
+
+    objects = [ref(api.INFERENCE_MODEL, m["name"]) for m in pool.get("models") or []]
+    epp = pool.get("epp") or {}
+    if epp.get("deployment"):
+        objects.append(ref(api.DEPLOYMENT, epp["deployment"]))
+    if epp.get("service_found"):
+        objects.append(ref(api.SERVICE, pool["extension_ref"]["name"]))
+    objects.append(ref(api.ALPHA_POOL, pool["name"]))
+    return objects
+
+
+def resource_type(short_name):
+    """apiVersion and kind of a resource type the roles name by its short name (see api.RESOURCE_TYPES)."""
+    try:
+        rtype = api.RESOURCE_TYPES[short_name]
+    except KeyError:
+        raise MigrationError("unknown resource type %r; known: %s" % (short_name, ", ".join(sorted(api.RESOURCE_TYPES))))
+    return {"api_version": rtype.api_version, "kind": rtype.kind}
+
+
+def model_rewrite_available(detect, target_release):
+    """Whether the v1 side can carry model-name rewrites: the CRD is there or the target release brings it."""
+    crd = (detect.get("crds") or {}).get(api.INFERENCE_MODEL_REWRITE.crd_name) or {}
+    return bool(crd.get("present")) or _release_tuple(target_release) >= _release_tuple(api.EPP_READS_MODEL_REWRITES_FROM)
+
+
+def _release_tuple(release):
+    try:
+        return tuple(int(part) for part in release.lstrip("v").split(".")[:3])
+    except (AttributeError, ValueError):
+        raise MigrationError("release %r is not a version such as v1.0.0" % (release,))
+
+
+def namespaces(pools):
+    return sorted(set(p["namespace"] for p in pools))

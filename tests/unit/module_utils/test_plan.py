@@ -1,0 +1,99 @@
+import pytest
+
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, plan
+from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
+
+POOL_A = {"namespace": "default", "name": "a-preview", "phase": "not_started", "weights": {"alpha": 1, "ga": 0},
+          "extension_ref": {"name": "a-preview-epp"},
+          "epp": {"deployment": "a-preview-epp", "service_found": True},
+          "models": [{"name": "food-review", "model_name": "food-review", "rewrites": False,
+                      "target_models": [{"name": "food-review", "weight": 100}]},
+                     {"name": "chat", "model_name": "chat", "rewrites": True,
+                      "target_models": [{"name": "chat-v1", "weight": 90}, {"name": "chat-v2", "weight": 10}]}]}
+POOL_B = {"namespace": "team", "name": "b", "phase": "shifting", "weights": {"alpha": 50, "ga": 50}, "models": []}
+DETECT = {"alpha_pools": [POOL_A, POOL_B],
+          "v1_pools": [{"namespace": "old", "name": "c-ga", "phase": "alpha_removed", "migrated_from": "old/c"},
+                       {"namespace": "default", "name": "x", "phase": None}]}
+
+
+def test_select_all_pools_or_the_named_ones():
+    assert plan.select_pools(DETECT) == [POOL_A, POOL_B]
+    assert plan.select_pools(DETECT, ["team/b"]) == [POOL_B]
+
+
+def test_selecting_an_unknown_pool_names_it_and_what_exists():
+    with pytest.raises(MigrationError, match=r"team/zzz.*default/a-preview, team/b"):
+        plan.select_pools(DETECT, ["team/zzz"])
+
+
+def test_finished_pools_are_v1_pools_whose_preview_is_gone():
+    assert [p["name"] for p in plan.finished_pools(DETECT)] == ["c-ga"]
+    assert plan.finished_pools(DETECT, ["default/a-preview"]) == []
+
+
+@pytest.mark.parametrize("weights", [[], [50], [50, 50, 100], [100, 50], [0, 100], [50, 101], [True, 100], ["50", 100]])
+def test_bad_step_weights_are_refused(weights):
+    with pytest.raises(MigrationError):
+        plan.validate_step_weights(weights)
+
+
+def test_pending_steps_skip_what_every_pool_already_reached():
+    assert plan.pending_steps([50, 100], [POOL_A]) == [50, 100]
+    assert plan.pending_steps([10, 50, 100], [POOL_B]) == [100]
+    # The least advanced pool decides, so no pool skips a gate.
+    assert plan.pending_steps([10, 50, 100], [POOL_A, POOL_B]) == [10, 50, 100]
+
+
+def test_ga_percent_reads_detect_weights_and_phases():
+    assert plan.ga_percent(POOL_B) == 50
+    assert plan.ga_percent({"weights": {"alpha": 0, "ga": 0}, "phase": "shifted"}) == 100
+    assert plan.ga_percent({"weights": {}, "phase": "side_by_side"}) == 0
+
+
+def test_split_backends_use_both_groups_and_sum_to_100():
+    backends = plan.split_backends({"alpha": "default/a-preview", "v1": "default/a-ga"}, 30)
+    assert [(b["group"], b["name"], b["weight"]) for b in backends] == [
+        (api.ALPHA_GROUP, "a-preview", 70), (api.GA_GROUP, "a-ga", 30)]
+    assert all(b["kind"] == "InferencePool" and b["namespace"] == "default" for b in backends)
+
+
+def test_unqualified_pair_names_are_refused():
+    with pytest.raises(MigrationError, match="namespace/name"):
+        plan.split_backends({"alpha": "a-preview", "v1": "default/a-ga"}, 50)
+
+
+def test_rollback_returns_to_the_last_passed_step_or_to_preview():
+    assert plan.rollback_weight([10, 50]) == 50
+    assert plan.rollback_weight([]) == 0
+
+
+def test_models_needing_rewrite_are_listed_with_their_targets():
+    assert plan.models_needing_rewrite([POOL_A, POOL_B]) == ["default/chat (model chat -> chat-v1:90, chat-v2:10)"]
+
+
+def test_alpha_stack_objects_are_what_the_seed_removes_by_hand():
+    objects = plan.alpha_stack_objects(POOL_A)
+    assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
+        ("InferenceModel", "food-review"), ("InferenceModel", "chat"), ("Deployment", "a-preview-epp"),
+        ("Service", "a-preview-epp"), ("InferencePool", "a-preview")]
+    assert objects[-1]["apiVersion"] == api.ALPHA_POOL.api_version
+
+
+def test_namespaces_are_unique_and_sorted():
+    assert plan.namespaces([POOL_B, POOL_A, POOL_B]) == ["default", "team"]
+
+
+def test_resource_type_gives_roles_api_version_and_kind():
+    assert plan.resource_type("gateway") == {"api_version": "gateway.networking.k8s.io/v1", "kind": "Gateway"}
+    assert plan.resource_type("deployment")["api_version"] == "apps/v1"
+    with pytest.raises(MigrationError, match="unknown resource type"):
+        plan.resource_type("gatway")
+
+
+def test_model_rewrite_is_available_from_the_crd_or_the_target_release():
+    with_crd = {"crds": {api.INFERENCE_MODEL_REWRITE.crd_name: {"present": True}}}
+    assert plan.model_rewrite_available(with_crd, "v1.0.0")
+    assert plan.model_rewrite_available({"crds": {}}, "v1.3.0")
+    assert not plan.model_rewrite_available({"crds": {}}, "v1.2.1")
+    with pytest.raises(MigrationError):
+        plan.model_rewrite_available({}, "latest")
