@@ -13,7 +13,7 @@ version_added: 1.0.0
 description:
   - This file provides the filters C(select_pools), C(finished_pools), C(pending_steps),
     C(split_backends), C(rollback_weight), C(models_needing_rewrite), C(alpha_stack_objects),
-    C(pool_namespaces), C(resource_type) and C(model_rewrite_available), which turn an P(inference_gateway.migration.inferencepool_detect#module) result
+    C(pool_namespaces), C(finished_pairs), C(remaining_alpha), C(gate_targets), C(cluster_gate_targets), C(resource_type) and C(model_rewrite_available), which turn an P(inference_gateway.migration.inferencepool_detect#module) result
     into the decisions the migration roles take.
   - C(select_pools(detect, wanted)) returns the preview pools to migrate (all, or those named
     namespace/name); C(pending_steps(weights, pools)) the step weights not yet reached;
@@ -70,6 +70,10 @@ class FilterModule(object):
             models_needing_rewrite=plan.models_needing_rewrite,
             alpha_stack_objects=plan.alpha_stack_objects,
             pool_namespaces=plan.namespaces,
+            finished_pairs=plan.finished_pairs,
+            remaining_alpha=plan.remaining_alpha,
+            gate_targets=_refusing(plan.gate_targets),
+            cluster_gate_targets=plan.cluster_gate_targets,
             resource_type=_refusing(plan.resource_type),
             model_rewrite_available=_refusing(plan.model_rewrite_available),
         )

@@ -52,6 +52,30 @@ def finished_pools(detect, wanted=None):
     return done
 
 
+def finished_pairs(finished):
+    """Pool pairs (as the ga_stack role returns them) for v1 pools whose preview pool is already gone."""
+    return [
+        {"alpha": pool["migrated_from"], "v1": qualified(pool),
+         "epp_deployment": (pool.get("epp") or {}).get("deployment")}
+        for pool in finished
+    ]
+
+
+def remaining_alpha(detect, pools):
+    """Which of the migrated preview pools, or InferenceModels pointing at them, still exist."""
+    wanted = set(qualified(p) for p in pools)
+    left = [describe_pool(p) for p in detect.get("alpha_pools") or [] if qualified(p) in wanted]
+    for model in detect.get("inference_models") or []:
+        pool_ref = model.get("pool_ref") or {}
+        if pool_ref.get("group") == api.ALPHA_GROUP and "%s/%s" % (model["namespace"], pool_ref.get("name")) in wanted:
+            left.append("%s %s/%s" % (api.INFERENCE_MODEL.kind, model["namespace"], model["name"]))
+    return left
+
+
+def describe_pool(pool):
+    return "%s %s %s" % (api.ALPHA_POOL.kind, api.ALPHA_GROUP, qualified(pool))
+
+
 def validate_step_weights(weights):
     """Step weights are the v1 pool's percentage after each step: ascending, 1..100, ending at 100."""
     if not weights:
@@ -126,6 +150,34 @@ def alpha_stack_objects(pool):
         objects.append(ref(api.SERVICE, pool["extension_ref"]["name"]))
     objects.append(ref(api.ALPHA_POOL, pool["name"]))
     return objects
+
+
+def gate_targets(pools, pairs=None):
+    """What the verification gates check: the routes of the preview pools, the v1 pools and their EPPs."""
+    routes = []
+    for pool in pools:
+        for route in pool.get("routes") or []:
+            target = {"namespace": route["namespace"], "name": route["name"]}
+            if target not in routes:
+                routes.append(target)
+    v1_pools, epps = [], []
+    for pair in pairs or []:
+        namespace, name = split_qualified(pair["v1"])
+        v1_pools.append({"group": api.GA_GROUP, "namespace": namespace, "name": name})
+        if pair.get("epp_deployment"):
+            epps.append({"namespace": namespace, "name": pair["epp_deployment"]})
+    return {"routes": routes, "pools": v1_pools, "epp_deployments": epps}
+
+
+def cluster_gate_targets(detect):
+    """Gate targets for the cluster as it is: every pool's routes, every v1 pool, every pool's EPP."""
+    pools = (detect.get("alpha_pools") or []) + (detect.get("v1_pools") or [])
+    targets = gate_targets(pools)
+    targets["pools"] = [{"group": api.GA_GROUP, "namespace": p["namespace"], "name": p["name"]}
+                        for p in detect.get("v1_pools") or []]
+    targets["epp_deployments"] = [{"namespace": p["namespace"], "name": p["epp"]["deployment"]}
+                                  for p in pools if (p.get("epp") or {}).get("deployment")]
+    return targets
 
 
 def resource_type(short_name):

@@ -97,3 +97,43 @@ def test_model_rewrite_is_available_from_the_crd_or_the_target_release():
     assert not plan.model_rewrite_available({"crds": {}}, "v1.2.1")
     with pytest.raises(MigrationError):
         plan.model_rewrite_available({}, "latest")
+
+
+def test_gate_targets_list_each_route_once_and_the_v1_pools_with_their_epps():
+    pools = [{"namespace": "default", "name": "a", "routes": [{"namespace": "default", "name": "llm-route", "rules": []}]},
+             {"namespace": "default", "name": "b", "routes": [{"namespace": "default", "name": "llm-route", "rules": []},
+                                                               {"namespace": "default", "name": "other"}]}]
+    pairs = [{"alpha": "default/a", "v1": "default/a-ga", "epp_deployment": "a-ga-epp"},
+             {"alpha": "default/b", "v1": "default/b-ga"}]
+    targets = plan.gate_targets(pools, pairs)
+    assert targets["routes"] == [{"namespace": "default", "name": "llm-route"}, {"namespace": "default", "name": "other"}]
+    assert targets["pools"] == [{"group": api.GA_GROUP, "namespace": "default", "name": "a-ga"},
+                                {"group": api.GA_GROUP, "namespace": "default", "name": "b-ga"}]
+    assert targets["epp_deployments"] == [{"namespace": "default", "name": "a-ga-epp"}]
+    assert plan.gate_targets([]) == {"routes": [], "pools": [], "epp_deployments": []}
+
+
+def test_finished_pairs_come_from_v1_pools_whose_preview_is_gone():
+    finished = [{"namespace": "old", "name": "c-ga", "migrated_from": "old/c", "epp": {"deployment": "c-ga-epp"}}]
+    assert plan.finished_pairs(finished) == [{"alpha": "old/c", "v1": "old/c-ga", "epp_deployment": "c-ga-epp"}]
+
+
+def test_remaining_alpha_names_pools_and_models_of_the_migrated_pools_only():
+    after = {"alpha_pools": [POOL_B, {"namespace": "x", "name": "untouched"}],
+             "inference_models": [
+                 {"namespace": "default", "name": "food-review", "pool_ref": {"group": api.ALPHA_GROUP, "name": "a-preview"}},
+                 {"namespace": "default", "name": "elsewhere", "pool_ref": {"group": api.ALPHA_GROUP, "name": "other"}}]}
+    left = plan.remaining_alpha(after, [POOL_A, POOL_B])
+    assert left == ["InferencePool %s team/b" % api.ALPHA_GROUP, "InferenceModel default/food-review"]
+    assert plan.remaining_alpha({"alpha_pools": [], "inference_models": []}, [POOL_A]) == []
+
+
+def test_cluster_gate_targets_cover_both_groups():
+    detect = {"alpha_pools": [{"namespace": "default", "name": "a", "epp": {"deployment": "a-epp"},
+                               "routes": [{"namespace": "default", "name": "llm-route"}]}],
+              "v1_pools": [{"namespace": "default", "name": "a-ga", "epp": {"deployment": None},
+                            "routes": [{"namespace": "default", "name": "llm-route"}]}]}
+    targets = plan.cluster_gate_targets(detect)
+    assert targets["routes"] == [{"namespace": "default", "name": "llm-route"}]
+    assert targets["pools"] == [{"group": api.GA_GROUP, "namespace": "default", "name": "a-ga"}]
+    assert targets["epp_deployments"] == [{"namespace": "default", "name": "a-epp"}]
