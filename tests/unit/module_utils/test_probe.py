@@ -63,7 +63,7 @@ class CompletionHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def server():
     instance = CompletionServer()
-    thread = threading.Thread(target=instance.serve_forever, daemon=True)
+    thread = threading.Thread(target=instance.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield instance
     instance.shutdown()

@@ -1,0 +1,124 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the inference_gateway.migration collection
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""Whether the objects the verification gates look at are ready, and if not, why.
+
+Each reader returns one plain dict per object with ``ready`` and ``problems``
+(sentences naming the object and what its status says), so that a gate can
+assert on ``ready`` and show the problems as its failure message.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, conditions
+from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
+
+POOL_STATUS_MODES = ("strict", "tolerant")
+# Status written by a gateway changes within seconds; polling faster only loads the API server.
+POLL_SECONDS = 2.0
+
+
+def _condition_text(conditions_list, condition_type):
+    condition = conditions.find_condition(conditions_list, condition_type) or {}
+    return "%s is %s (reason %s): %s" % (
+        condition_type, condition.get("status", "missing"), condition.get("reason"), condition.get("message", ""))
+
+
+def gateway_readiness(cluster, name, namespace):
+    who = "%s %s/%s" % (api.GATEWAY.kind, namespace, name)
+    gateway = cluster.get(api.GATEWAY, name, namespace)
+    state = dict(name=name, namespace=namespace, found=gateway is not None, programmed=False, address=None)
+    if gateway is None:
+        return dict(state, ready=False, problems=["%s not found: check the Gateway's name and namespace" % who])
+    status = gateway.get("status") or {}
+    addresses = status.get("addresses") or []
+    state.update(programmed=conditions.gateway_programmed(gateway), address=addresses[0].get("value") if addresses else None)
+    problems = [] if state["programmed"] else ["%s is not programmed: %s" % (who, _condition_text(status.get("conditions"), "Programmed"))]
+    return dict(state, ready=not problems, problems=problems)
+
+
+def route_readiness(cluster, name, namespace):
+    route = cluster.get(api.HTTP_ROUTE, name, namespace)
+    if route is None:
+        return dict(name=name, namespace=namespace, found=False, generation=None, ready=False,
+                    problems=["%s %s/%s not found" % (api.HTTP_ROUTE.kind, namespace, name)])
+    problems = conditions.route_parent_problems(route)
+    return dict(name=name, namespace=namespace, found=True, generation=route["metadata"].get("generation"),
+                ready=not problems, problems=problems)
+
+
+def pool_readiness(cluster, group, name, namespace, mode):
+    """A pool is ready when its gateway accepted it; in tolerant mode also when no gateway wrote its status."""
+    rtype = api.POOL_TYPES.get(group)
+    if rtype is None:
+        raise MigrationError("pool %s/%s has group %r; an InferencePool's group is one of %s"
+                             % (namespace, name, group, ", ".join(sorted(api.POOL_TYPES))))
+    if mode not in POOL_STATUS_MODES:
+        raise MigrationError("pool status mode %r is not one of %s" % (mode, ", ".join(POOL_STATUS_MODES)))
+    who = "%s %s %s/%s" % (rtype.kind, group, namespace, name)
+    pool = cluster.get(rtype, name, namespace)
+    state = dict(group=group, name=name, namespace=namespace, found=pool is not None, accepted=False, tolerated=None)
+    if pool is None:
+        return dict(state, ready=False, problems=["%s not found" % who])
+    accepted = conditions.pool_accepted(pool)
+    state["accepted"] = accepted
+    if accepted is None:
+        message = "%s: no gateway has written its status, so Accepted cannot be checked" % who
+        if mode == "strict":
+            return dict(state, ready=False, problems=[message + " (pool status mode strict)"])
+        return dict(state, tolerated=message + " (pool status mode tolerant lets it pass)", ready=True, problems=[])
+    if accepted:
+        return dict(state, ready=True, problems=[])
+    return dict(state, ready=False, problems=[
+        "%s is not accepted by parent %s: %s" % (who, (parent.get("parentRef") or {}).get("name"),
+                                                 _condition_text(parent.get("conditions"), "Accepted"))
+        for parent in conditions.pool_parent_statuses(pool)
+        if not conditions.is_true(parent.get("conditions"), "Accepted")
+    ])
+
+
+def deployment_readiness(cluster, name, namespace):
+    who = "%s %s/%s" % (api.DEPLOYMENT.kind, namespace, name)
+    deployment = cluster.get(api.DEPLOYMENT, name, namespace)
+    if deployment is None:
+        return dict(name=name, namespace=namespace, found=False, available_replicas=0, replicas=None, ready=False,
+                    problems=["%s not found" % who])
+    status = deployment.get("status") or {}
+    state = dict(name=name, namespace=namespace, found=True, available_replicas=status.get("availableReplicas") or 0,
+                 replicas=(deployment.get("spec") or {}).get("replicas"))
+    problems = [] if conditions.deployment_available(deployment) else [
+        "%s is not available: %d of %s replicas available, %s" % (
+            who, state["available_replicas"], state["replicas"], _condition_text(status.get("conditions"), "Available"))
+    ]
+    return dict(state, ready=not problems, problems=problems)
+
+
+def readiness(cluster, gateway=None, routes=(), pools=(), deployments=(), pool_status_mode="tolerant"):
+    """The readiness of every object named, and overall: ready only when each one is."""
+    result = dict(routes=[route_readiness(cluster, r["name"], r["namespace"]) for r in routes],
+                  pools=[pool_readiness(cluster, p["group"], p["name"], p["namespace"], pool_status_mode) for p in pools],
+                  epp_deployments=[deployment_readiness(cluster, d["name"], d["namespace"]) for d in deployments])
+    objects = result["routes"] + result["pools"] + result["epp_deployments"]
+    if gateway:
+        result["gateway"] = gateway_readiness(cluster, gateway["name"], gateway["namespace"])
+        objects.insert(0, result["gateway"])
+    result["problems"] = [problem for state in objects for problem in state["problems"]]
+    result["tolerated"] = [pool["tolerated"] for pool in result["pools"] if pool["tolerated"]]
+    result["ready"] = not result["problems"]
+    return result
+
+
+def wait_until_ready(read, timeout, clock=time.monotonic, sleep=time.sleep):
+    """Call ``read()`` until its result is ready or ``timeout`` seconds have passed; return the last result."""
+    started = clock()
+    while True:
+        state = read()
+        waited = clock() - started
+        if state["ready"] or waited >= timeout:
+            state["waited_seconds"] = round(waited, 1)
+            return state
+        sleep(min(POLL_SECONDS, timeout - waited))

@@ -1,0 +1,196 @@
+"""Readiness of the gate objects, read from a fake cluster holding status as a gateway writes it."""
+
+import pytest
+
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, readiness
+from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
+
+
+class FakeCluster:
+    def __init__(self, *objects):
+        self.objects = {}
+        for rtype, body in objects:
+            self.objects[(rtype, body["metadata"]["namespace"], body["metadata"]["name"])] = body
+
+    def get(self, rtype, name, namespace=None):
+        return self.objects.get((rtype, namespace, name))
+
+
+def condition(kind, status="True", reason="Ready", message="", generation=None):
+    found = {"type": kind, "status": status, "reason": reason, "message": message}
+    if generation is not None:
+        found["observedGeneration"] = generation
+    return found
+
+
+def gateway(*conditions_, address="127.0.10.1"):
+    return api.GATEWAY, {
+        "metadata": {"namespace": "default", "name": "inference-gateway"},
+        "status": {"addresses": [{"value": address}], "conditions": list(conditions_)},
+    }
+
+
+def route(generation, *parent_conditions):
+    return api.HTTP_ROUTE, {
+        "metadata": {"namespace": "default", "name": "llm-route", "generation": generation},
+        "status": {"parents": [{"parentRef": {"name": "inference-gateway"}, "conditions": list(parent_conditions)}]},
+    }
+
+
+def pool(rtype, *parent_conditions, written=True):
+    status = {"parents": [{"parentRef": {"name": "inference-gateway", "kind": "Gateway"},
+                           "conditions": list(parent_conditions)}]} if written else {}
+    return rtype, {"metadata": {"namespace": "default", "name": "llm-ga"}, "status": status}
+
+
+def deployment(available, replicas=1):
+    return api.DEPLOYMENT, {
+        "metadata": {"namespace": "default", "name": "llm-ga-epp"},
+        "spec": {"replicas": replicas},
+        "status": {"availableReplicas": available,
+                   "conditions": [condition("Available", "True" if available else "False", "MinimumReplicasAvailable"
+                                            if available else "MinimumReplicasUnavailable",
+                                            "Deployment does not have minimum availability." if not available else "")]},
+    }
+
+
+GATEWAY = {"name": "inference-gateway", "namespace": "default"}
+ROUTE = {"name": "llm-route", "namespace": "default"}
+GA_POOL = {"group": api.GA_GROUP, "name": "llm-ga", "namespace": "default"}
+EPP = {"name": "llm-ga-epp", "namespace": "default"}
+
+
+def test_everything_ready():
+    cluster = FakeCluster(gateway(condition("Programmed")),
+                          route(3, condition("Accepted", generation=3), condition("ResolvedRefs", generation=3)),
+                          pool(api.GA_POOL, condition("Accepted")), deployment(1))
+
+    result = readiness.readiness(cluster, GATEWAY, [ROUTE], [GA_POOL], [EPP])
+
+    assert result["ready"] is True and result["problems"] == [] and result["tolerated"] == []
+    assert result["gateway"]["address"] == "127.0.10.1" and result["gateway"]["programmed"] is True
+    assert result["routes"][0]["generation"] == 3
+    assert result["pools"][0]["accepted"] is True
+    assert result["epp_deployments"][0]["available_replicas"] == 1
+
+
+def test_a_gateway_that_is_not_programmed_says_why():
+    cluster = FakeCluster(gateway(condition("Programmed", "False", "AddressNotAssigned", "no address yet")))
+
+    result = readiness.readiness(cluster, GATEWAY)
+
+    assert result["ready"] is False
+    assert result["problems"] == ["Gateway default/inference-gateway is not programmed: "
+                                  "Programmed is False (reason AddressNotAssigned): no address yet"]
+
+
+def test_a_missing_gateway_is_not_ready():
+    result = readiness.readiness(FakeCluster(), GATEWAY)
+
+    assert result["gateway"]["found"] is False and result["ready"] is False
+    assert "not found" in result["problems"][0]
+
+
+def test_a_route_counts_only_at_its_current_generation():
+    stale = FakeCluster(route(4, condition("Accepted", generation=3), condition("ResolvedRefs", generation=3)))
+
+    result = readiness.readiness(stale, routes=[ROUTE])
+
+    assert result["ready"] is False
+    assert len(result["problems"]) == 2 and "observedGeneration 3, generation 4" in result["problems"][0]
+
+
+def test_unresolved_backend_refs_make_the_route_not_ready():
+    cluster = FakeCluster(route(2, condition("Accepted", generation=2),
+                                condition("ResolvedRefs", "False", "BackendNotFound", "pool llm-ga not found", 2)))
+
+    result = readiness.readiness(cluster, routes=[ROUTE])
+
+    assert result["ready"] is False
+    assert "ResolvedRefs is False (reason BackendNotFound" in result["problems"][0]
+
+
+def test_a_rejected_pool_fails_in_both_modes():
+    cluster = FakeCluster(pool(api.GA_POOL, condition("Accepted", "False", "NotSupportedByGateway", "no")))
+
+    for mode in readiness.POOL_STATUS_MODES:
+        result = readiness.readiness(cluster, pools=[GA_POOL], pool_status_mode=mode)
+        assert result["ready"] is False
+        assert result["problems"] == ["InferencePool inference.networking.k8s.io default/llm-ga is not accepted by "
+                                      "parent inference-gateway: Accepted is False (reason NotSupportedByGateway): no"]
+
+
+def test_a_pool_without_status_passes_only_in_tolerant_mode():
+    cluster = FakeCluster(pool(api.GA_POOL, written=False))
+
+    tolerant = readiness.readiness(cluster, pools=[GA_POOL], pool_status_mode="tolerant")
+    strict = readiness.readiness(cluster, pools=[GA_POOL], pool_status_mode="strict")
+
+    assert tolerant["ready"] is True and tolerant["pools"][0]["accepted"] is None
+    assert tolerant["tolerated"] == ["InferencePool inference.networking.k8s.io default/llm-ga: no gateway has written "
+                                     "its status, so Accepted cannot be checked (pool status mode tolerant lets it pass)"]
+    assert strict["ready"] is False and strict["tolerated"] == []
+    assert strict["problems"][0].endswith("(pool status mode strict)")
+
+
+def test_the_pool_group_picks_the_api_group_to_read():
+    cluster = FakeCluster(pool(api.ALPHA_POOL, condition("Accepted")))
+
+    assert readiness.readiness(cluster, pools=[dict(GA_POOL, group=api.ALPHA_GROUP)])["ready"] is True
+    assert readiness.readiness(cluster, pools=[GA_POOL])["problems"] == [
+        "InferencePool inference.networking.k8s.io default/llm-ga not found"]
+
+
+def test_an_unknown_pool_group_is_refused():
+    with pytest.raises(MigrationError, match="has group 'example.com'"):
+        readiness.readiness(FakeCluster(), pools=[dict(GA_POOL, group="example.com")])
+
+
+def test_an_unavailable_epp_deployment_says_how_many_replicas_are_up():
+    result = readiness.readiness(FakeCluster(deployment(0)), deployments=[EPP])
+
+    assert result["ready"] is False
+    assert result["problems"] == ["Deployment default/llm-ga-epp is not available: 0 of 1 replicas available, "
+                                  "Available is False (reason MinimumReplicasUnavailable): "
+                                  "Deployment does not have minimum availability."]
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_waiting_stops_as_soon_as_everything_is_ready():
+    clock = Clock()
+    states = iter([{"ready": False}, {"ready": False}, {"ready": True}])
+
+    result = readiness.wait_until_ready(lambda: next(states), timeout=60, clock=clock, sleep=clock.sleep)
+
+    assert result == {"ready": True, "waited_seconds": 4.0}
+    assert clock.sleeps == [readiness.POLL_SECONDS] * 2
+
+
+def test_waiting_gives_up_at_the_timeout_with_the_last_state():
+    clock = Clock()
+
+    result = readiness.wait_until_ready(lambda: {"ready": False, "problems": ["late"]}, timeout=5, clock=clock,
+                                        sleep=clock.sleep)
+
+    assert result == {"ready": False, "problems": ["late"], "waited_seconds": 5.0}
+    assert clock.sleeps == [2.0, 2.0, 1.0]
+
+
+def test_no_timeout_reads_once():
+    clock = Clock()
+
+    result = readiness.wait_until_ready(lambda: {"ready": False}, timeout=0, clock=clock, sleep=clock.sleep)
+
+    assert result["ready"] is False and clock.sleeps == []
