@@ -252,7 +252,7 @@ def model_rewrites(model_name, target_models):
 
 def model_entry(model):
     spec = model["spec"]
-    target_models = [{"name": t["name"], "weight": t.get("weight")} for t in spec.get("targetModels") or []]
+    target_models = [dict(target) for target in spec.get("targetModels") or []]
     pool_key = model_pool_key(model)
     return {
         "namespace": _namespace(model),
@@ -447,7 +447,7 @@ def _is_pool_ref(key):
 
 def rewrite_warning(model):
     targets = ", ".join(
-        t["name"] if t["weight"] is None else "%s:%s" % (t["name"], t["weight"]) for t in model["target_models"]
+        "%s:%s" % (t["name"], t["weight"]) if "weight" in t else t["name"] for t in model["target_models"]
     )
     return (
         "InferenceModel %s/%s serves model name %r through targetModels [%s]: v1.0 has no CRD for a model-name "
