@@ -1,0 +1,711 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the inference_gateway.migration collection
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""Pure conversions from the preview (v1alpha2) stack to the GA (v1) stack.
+
+Each function accepts what an operator or ``inferencepool_detect`` has: an
+object read from the cluster, or detect's summary of it. Each also accepts its
+own output and gives it back unchanged, so that a role run again (or resumed
+half way) converges on the same objects instead of drifting.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import re
+from collections import namedtuple
+
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api
+from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
+
+# Labels and annotations that tools put on the preview objects. Copied onto a new
+# object they would claim it for a Helm release or a kubectl state it is not part of.
+TOOL_OWNED_PREFIXES = ("meta.helm.sh/", "helm.sh/", "app.kubernetes.io/", "kubectl.kubernetes.io/")
+
+# The one Accepted reason the v1 API renamed; the others carry over.
+V1_POOL_REASONS = {"NotSupportedByGateway": "NotSupportedByParent"}
+# The alpha CRD's default condition; v1 has no Pending reason and no status default.
+PENDING_REASON = "Pending"
+
+# Names and labels as the upstream inferencepool chart derives them, so that a pool
+# installed by Helm and one rendered here have the same EPP name.
+EPP_NAME_BASE_LENGTH = 40
+EPP_SUFFIX = "-epp"
+EPP_SELECTOR_LABEL = "inferencepool"
+EPP_CONTAINER = "epp"
+EPP_CONFIG_FILE = "default-plugins.yaml"
+EPP_CONFIG_DIR = "/config"
+EPP_CONFIG_VOLUME = "plugins-config-volume"
+# The v1.0 EPP refuses to start without a scheduler configuration; these are the
+# chart's defaults.
+EPP_SCORERS = ("queue-scorer", "kv-cache-utilization-scorer", "prefix-cache-scorer")
+EPP_SCHEDULING_PROFILE = "default"
+# Mirrors the longest grace period of the model servers the chart expects.
+EPP_TERMINATION_GRACE_SECONDS = 130
+EPP_PROBE_DELAY_SECONDS = 5
+EPP_PROBE_PERIOD_SECONDS = 10
+EPP_LOG_VERBOSITY = "1"
+READ_VERBS = ["get", "list", "watch"]
+REVIEW_VERBS = ["create"]
+AUTH_REVIEW_RULES = (("authentication.k8s.io", "tokenreviews"), ("authorization.k8s.io", "subjectaccessreviews"))
+
+# What the chart renders with provider.name=gke, for pools rendered without Helm.
+GKE_PROVIDER = "gke"
+MODEL_SERVER_HEALTH_PATH = "/health"
+GCP_BACKEND_TIMEOUT_SECONDS = 300
+
+MATCH_EXACT = "Exact"
+_RELEASE_TAG = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
+
+
+class PoolFacts(namedtuple("PoolFacts", [
+        "namespace", "name", "selector", "target_ports", "endpoint_picker", "release", "labels", "annotations",
+        "migrated_from", "status"])):
+    """An InferencePool of either group, or detect's entry for one, reduced to what conversions read.
+
+    ``endpoint_picker`` is a dict with group, kind, name, port and failure_mode;
+    ``release`` the Helm release that owns the pool (None without one).
+    """
+
+    __slots__ = ()
+
+    @property
+    def qualified_name(self):
+        return "%s/%s" % (self.namespace, self.name)
+
+
+class ModelFacts(namedtuple("ModelFacts", [
+        "namespace", "name", "model_name", "criticality", "target_models", "priority", "labels", "annotations",
+        "migrated_from", "is_objective"])):
+    """An InferenceModel, detect's entry for one, or an InferenceObjective made from one."""
+
+    __slots__ = ()
+
+    @property
+    def qualified_name(self):
+        return "%s/%s" % (self.namespace, self.name)
+
+
+def _group_of(obj):
+    return (obj.get("apiVersion") or "").rpartition("/")[0]
+
+
+def _is_type(obj, rtype):
+    return obj.get("kind") == rtype.kind and _group_of(obj) == rtype.group
+
+
+def _own_metadata(metadata):
+    """The labels and annotations worth carrying to the GA objects."""
+
+    def untooled(values):
+        return dict((k, v) for k, v in (values or {}).items() if not k.startswith(TOOL_OWNED_PREFIXES))
+
+    return untooled(metadata.get("labels")), untooled(metadata.get("annotations"))
+
+
+def _metadata(name, namespace, labels, annotations, migrated_from):
+    labels = dict(labels or {}, **{api.MIGRATION_LABEL: api.MIGRATION_LABEL_VALUE})
+    annotations = dict(annotations or {})
+    if migrated_from:
+        annotations[api.MIGRATED_FROM_ANNOTATION] = migrated_from
+    return {"name": name, "namespace": namespace, "labels": labels, "annotations": annotations}
+
+
+def _ensure_port(port, what):
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise MigrationError("%s has target port %r; a port is a whole number from 1 to 65535" % (what, port))
+    return port
+
+
+def _picker(ref, port_key, failure_mode_key, what):
+    kind = ref.get("kind") or api.SERVICE.kind
+    port = ref.get(port_key)
+    if port is None and kind == api.SERVICE.kind:
+        # The alpha API leaves the port to implementations, which infer 9002; the
+        # v1 CRD rejects a Service reference without one.
+        port = api.DEFAULT_EPP_PORT
+    if not ref.get("name"):
+        raise MigrationError("%s has no endpoint picker reference name; fix the pool's extensionRef" % what)
+    return {"group": ref.get("group") or api.CORE_GROUP, "kind": kind, "name": ref["name"], "port": port,
+            "failure_mode": ref.get(failure_mode_key) or api.DEFAULT_FAILURE_MODE}
+
+
+def _require_selector(selector, what):
+    if not selector:
+        raise MigrationError("%s has an empty selector; a v1 pool needs the model-server labels to select" % what)
+    return dict(selector)
+
+
+def _facts_from_alpha(pool):
+    metadata = pool["metadata"]
+    spec = pool.get("spec") or {}
+    what = "alpha InferencePool %s/%s" % (metadata.get("namespace"), metadata["name"])
+    labels, annotations = _own_metadata(metadata)
+    return PoolFacts(
+        namespace=metadata.get("namespace"), name=metadata["name"],
+        selector=_require_selector(spec.get("selector"), what),
+        target_ports=[_ensure_port(spec.get("targetPortNumber"), what)],
+        endpoint_picker=_picker(spec.get("extensionRef") or {}, "portNumber", "failureMode", what),
+        release=(metadata.get("annotations") or {}).get(api.HELM_RELEASE_NAME_ANNOTATION),
+        labels=labels, annotations=annotations,
+        migrated_from="%s/%s" % (metadata.get("namespace"), metadata["name"]),
+        status=v1_pool_status(pool.get("status")),
+    )
+
+
+def _facts_from_v1(pool):
+    metadata = pool["metadata"]
+    spec = pool.get("spec") or {}
+    what = "InferencePool %s/%s" % (metadata.get("namespace"), metadata["name"])
+    ref = dict(spec.get("endpointPickerRef") or {})
+    ref["number"] = (ref.get("port") or {}).get("number")
+    labels, annotations = _own_metadata(metadata)
+    return PoolFacts(
+        namespace=metadata.get("namespace"), name=metadata["name"],
+        selector=_require_selector((spec.get("selector") or {}).get("matchLabels"), what),
+        target_ports=[_ensure_port(p.get("number"), what) for p in spec.get("targetPorts") or []],
+        endpoint_picker=_picker(ref, "number", "failureMode", what),
+        release=(metadata.get("annotations") or {}).get(api.HELM_RELEASE_NAME_ANNOTATION),
+        labels=labels, annotations=annotations,
+        migrated_from=(metadata.get("annotations") or {}).get(api.MIGRATED_FROM_ANNOTATION),
+        status=pool.get("status") or {},
+    )
+
+
+def _facts_from_detect(entry):
+    what = "alpha InferencePool %s/%s" % (entry.get("namespace"), entry.get("name"))
+    if not entry.get("namespace") or not entry.get("name"):
+        raise MigrationError("%s: a detect alpha_pools entry needs namespace and name; pass the entry of "
+                             "inferencepool_detect's result unchanged" % what)
+    ref = entry.get("extension_ref") or {}
+    return PoolFacts(
+        namespace=entry["namespace"], name=entry["name"],
+        selector=_require_selector(entry.get("selector"), what),
+        target_ports=[_ensure_port(entry.get("target_port"), what)],
+        endpoint_picker=_picker(ref, "port", "failure_mode", what),
+        release=(entry.get("helm_release") or {}).get("name"),
+        labels={}, annotations={},
+        migrated_from="%s/%s" % (entry["namespace"], entry["name"]),
+        status={},
+    )
+
+
+def pool_facts(source):
+    """PoolFacts of an alpha InferencePool, a v1 InferencePool or a detect ``alpha_pools`` entry."""
+    if not isinstance(source, dict):
+        raise MigrationError("expected an InferencePool or an alpha_pools entry of inferencepool_detect, got %r"
+                             % (source,))
+    if "apiVersion" not in source:
+        return _facts_from_detect(source)
+    if _is_type(source, api.ALPHA_POOL):
+        return _facts_from_alpha(source)
+    if _is_type(source, api.GA_POOL):
+        return _facts_from_v1(source)
+    raise MigrationError("%s %s is not an InferencePool of %s or %s" % (
+        source.get("kind"), (source.get("metadata") or {}).get("name"), api.ALPHA_GROUP, api.GA_GROUP))
+
+
+def v1_pool_status(alpha_status):
+    """The v1 ``status`` for an alpha pool's: ``parent`` becomes ``parents``.
+
+    The v0.5 synthetic parent (kind Status, "not attached") and the CRD's default
+    Pending condition have no v1 equivalent and are dropped; v0.3/v0.4 parentRefs
+    (core ObjectReferences with apiVersion) become Gateway API ParentReferences.
+    """
+    parents = []
+    for entry in (alpha_status or {}).get("parent") or []:
+        ref = entry.get("parentRef") or {}
+        if ref.get("kind") == api.SYNTHETIC_PARENT_KIND:
+            continue
+        group = ref["group"] if "group" in ref else _group_of(ref) or api.GATEWAY_GROUP
+        parent_ref = {"group": group, "kind": ref.get("kind") or api.GATEWAY.kind, "name": ref.get("name")}
+        if ref.get("namespace"):
+            parent_ref["namespace"] = ref["namespace"]
+        conditions = [dict(c, reason=V1_POOL_REASONS.get(c.get("reason"), c.get("reason")))
+                      for c in entry.get("conditions") or [] if c.get("reason") != PENDING_REASON]
+        parents.append({"parentRef": parent_ref, "conditions": conditions})
+    return {"parents": parents} if parents else {}
+
+
+def v1_pool(source, name=None, epp_service=None, status=False):
+    """The v1 InferencePool for an alpha pool (mapping table of gie-api.md §3).
+
+    ``name`` renames the pool (default: the same name; the two groups do not
+    clash). ``epp_service`` points the pool at another endpoint picker Service
+    on the default port, as a side-by-side GA stack needs: a v0.x EPP cannot
+    serve a v1 pool. ``status`` keeps the converted status (for reports; the
+    API server ignores status on create).
+    """
+    facts = pool_facts(source)
+    picker = dict(facts.endpoint_picker)
+    if epp_service:
+        picker.update(group=api.CORE_GROUP, kind=api.SERVICE.kind, name=epp_service, port=api.DEFAULT_EPP_PORT)
+    picker_ref = {"group": picker["group"], "kind": picker["kind"], "name": picker["name"]}
+    if picker["port"] is not None:
+        picker_ref["port"] = {"number": picker["port"]}
+    picker_ref["failureMode"] = picker["failure_mode"]
+    pool = {
+        "apiVersion": api.GA_POOL.api_version,
+        "kind": api.GA_POOL.kind,
+        "metadata": _metadata(name or facts.name, facts.namespace, facts.labels, facts.annotations,
+                              facts.migrated_from),
+        "spec": {
+            "selector": {"matchLabels": dict(facts.selector)},
+            "targetPorts": [{"number": port} for port in facts.target_ports],
+            "endpointPickerRef": picker_ref,
+        },
+    }
+    if status and facts.status:
+        pool["status"] = facts.status
+    return pool
+
+
+def ga_release_name(source):
+    """The release (and v1 pool) name of the GA stack: ``-preview`` becomes ``-ga``, otherwise ``-ga`` is added.
+
+    ``source`` is a release name, or a pool (its Helm release, else its name). A
+    v1 pool is already the GA stack and keeps its name.
+    """
+    if isinstance(source, str):
+        base = source
+    else:
+        facts = pool_facts(source)
+        if _is_type(source, api.GA_POOL):
+            return facts.name
+        base = facts.release or facts.name
+    if base.endswith(api.PREVIEW_RELEASE_SUFFIX):
+        base = base[:-len(api.PREVIEW_RELEASE_SUFFIX)]
+    return base + api.GA_RELEASE_SUFFIX
+
+
+def epp_name(pool_name):
+    """The EPP Deployment, Service and ServiceAccount name the inferencepool chart gives a release."""
+    return pool_name.lower().strip()[:EPP_NAME_BASE_LENGTH] + EPP_SUFFIX
+
+
+def ga_chart_values(source, provider=GKE_PROVIDER):
+    """Values for the v1 ``inferencepool`` chart that select the same pods as the alpha pool.
+
+    targetPortNumber is set beside targetPorts because the chart's GKE
+    HealthCheckPolicy reads it. failureMode is passed for charts that render
+    it; the v1.0.x charts do not for v1 pools, so ga_stack patches it on.
+    """
+    facts = pool_facts(source)
+    return {
+        "inferencePool": {
+            "modelServers": {"matchLabels": dict(facts.selector)},
+            "targetPorts": [{"number": port} for port in facts.target_ports],
+            "targetPortNumber": facts.target_ports[0],
+        },
+        "inferenceExtension": {"failureMode": facts.endpoint_picker["failure_mode"]},
+        "provider": {"name": provider},
+    }
+
+
+def _release_tuple(release):
+    match = _RELEASE_TAG.match(release or "")
+    if not match:
+        raise MigrationError("release %r is not a GIE release tag such as %s" % (release, api.GA_RELEASE))
+    return tuple(int(n) for n in match.groups())
+
+
+def epp_reads_model_rewrites(release):
+    return _release_tuple(release) >= _release_tuple(api.EPP_READS_MODEL_REWRITES_FROM)
+
+
+def _object(rtype, name, namespace, labels, **fields):
+    metadata = {"name": name, "labels": labels}
+    if namespace:
+        metadata["namespace"] = namespace
+    obj = {"apiVersion": rtype.api_version, "kind": rtype.kind, "metadata": metadata}
+    obj.update(fields)
+    return obj
+
+
+def _epp_config():
+    scorers = [{"type": scorer} for scorer in EPP_SCORERS]
+    config = {
+        "apiVersion": api.EPP_CONFIG_API_VERSION,
+        "kind": api.EPP_CONFIG_KIND,
+        "plugins": scorers,
+        "schedulingProfiles": [{"name": EPP_SCHEDULING_PROFILE,
+                                "plugins": [{"pluginRef": s["type"]} for s in scorers]}],
+    }
+    # JSON is YAML, and the EPP reads its configuration as YAML.
+    return json.dumps(config, indent=2, sort_keys=True)
+
+
+def _epp_role_rules(release):
+    alpha_resources = [api.INFERENCE_OBJECTIVE.plural, api.ALPHA_POOL.plural]
+    if epp_reads_model_rewrites(release):
+        alpha_resources.append(api.INFERENCE_MODEL_REWRITE.plural)
+    return [
+        {"apiGroups": [api.ALPHA_GROUP], "resources": alpha_resources, "verbs": READ_VERBS},
+        {"apiGroups": [api.GA_GROUP], "resources": [api.GA_POOL.plural], "verbs": READ_VERBS},
+        {"apiGroups": [api.CORE_GROUP], "resources": [api.POD.plural], "verbs": READ_VERBS},
+    ]
+
+
+def _epp_deployment(pool_name, namespace, epp, release, labels):
+    selector = {EPP_SELECTOR_LABEL: epp}
+    probe = {"grpc": {"port": api.EPP_HEALTH_PORT, "service": api.EPP_HEALTH_SERVICE},
+             "initialDelaySeconds": EPP_PROBE_DELAY_SECONDS, "periodSeconds": EPP_PROBE_PERIOD_SECONDS}
+    args = [
+        "--pool-name", pool_name,
+        "--pool-namespace", namespace,
+        "--pool-group", api.GA_GROUP,
+        "--grpc-port", str(api.DEFAULT_EPP_PORT),
+        "--grpc-health-port", str(api.EPP_HEALTH_PORT),
+        "--metrics-port", str(api.EPP_METRICS_PORT),
+        "--config-file", "%s/%s" % (EPP_CONFIG_DIR, EPP_CONFIG_FILE),
+        "--zap-encoder", "json",
+        "--v", EPP_LOG_VERBOSITY,
+    ]
+    container = {
+        "name": EPP_CONTAINER,
+        "image": "%s:%s" % (api.EPP_IMAGE, release),
+        "imagePullPolicy": "IfNotPresent",
+        "args": args,
+        "ports": [{"name": "grpc", "containerPort": api.DEFAULT_EPP_PORT, "protocol": "TCP"},
+                  {"name": "grpc-health", "containerPort": api.EPP_HEALTH_PORT, "protocol": "TCP"},
+                  {"name": "metrics", "containerPort": api.EPP_METRICS_PORT, "protocol": "TCP"}],
+        "livenessProbe": probe,
+        "readinessProbe": probe,
+        "volumeMounts": [{"name": EPP_CONFIG_VOLUME, "mountPath": EPP_CONFIG_DIR}],
+    }
+    return _object(api.DEPLOYMENT, epp, namespace, labels, spec={
+        "replicas": 1,
+        "selector": {"matchLabels": selector},
+        "template": {
+            "metadata": {"labels": selector},
+            "spec": {
+                "serviceAccountName": epp,
+                "terminationGracePeriodSeconds": EPP_TERMINATION_GRACE_SECONDS,
+                "containers": [container],
+                "volumes": [{"name": EPP_CONFIG_VOLUME, "configMap": {"name": epp}}],
+            },
+        },
+    })
+
+
+def _gke_policies(pool_name, namespace, target_port, labels):
+    target = {"group": api.GA_GROUP, "kind": api.GA_POOL.kind, "name": pool_name}
+    health = {"type": "HTTP", "httpHealthCheck": {"requestPath": MODEL_SERVER_HEALTH_PATH, "port": target_port}}
+    return [
+        _object(api.HEALTH_CHECK_POLICY, pool_name, namespace, labels,
+                spec={"targetRef": target, "default": {"config": health}}),
+        _object(api.GCP_BACKEND_POLICY, pool_name, namespace, labels,
+                spec={"targetRef": target,
+                      "default": {"timeoutSec": GCP_BACKEND_TIMEOUT_SECONDS, "logging": {"enabled": True}}}),
+    ]
+
+
+def ga_manifests(source, release=api.GA_RELEASE, provider=GKE_PROVIDER, name=None):
+    """Everything the v1 chart would install, rendered without Helm, in apply order.
+
+    ServiceAccount, namespaced Role and RoleBinding (objectives and pools of both
+    groups, pods), a ClusterRole and ClusterRoleBinding for the metrics auth
+    reviews (named after the namespace too, so that pools of the same name in two
+    namespaces do not share them), the EPP ConfigMap, Service and Deployment
+    (v1.0 flags with ``--pool-group``), the v1 pool pointing at that EPP, and
+    with provider gke the HealthCheckPolicy and GCPBackendPolicy for the v1 group.
+    """
+    facts = pool_facts(source)
+    name = name or ga_release_name(source)
+    namespace = facts.namespace
+    epp = epp_name(name)
+    cluster_wide = "%s-%s" % (namespace, epp)
+    labels = {api.MIGRATION_LABEL: api.MIGRATION_LABEL_VALUE, "app.kubernetes.io/name": epp,
+              "app.kubernetes.io/version": release}
+    subject = [{"kind": api.SERVICE_ACCOUNT.kind, "name": epp, "namespace": namespace}]
+
+    def role_ref(rtype, role_name):
+        return {"apiGroup": rtype.group, "kind": rtype.kind, "name": role_name}
+
+    objects = [
+        _object(api.SERVICE_ACCOUNT, epp, namespace, labels),
+        _object(api.ROLE, epp, namespace, labels, rules=_epp_role_rules(release)),
+        _object(api.ROLE_BINDING, epp, namespace, labels, subjects=subject, roleRef=role_ref(api.ROLE, epp)),
+        _object(api.CLUSTER_ROLE, cluster_wide, None, labels,
+                rules=[{"apiGroups": [group], "resources": [resource], "verbs": REVIEW_VERBS}
+                       for group, resource in AUTH_REVIEW_RULES]),
+        _object(api.CLUSTER_ROLE_BINDING, cluster_wide, None, labels, subjects=subject,
+                roleRef=role_ref(api.CLUSTER_ROLE, cluster_wide)),
+        _object(api.CONFIG_MAP, epp, namespace, labels, data={EPP_CONFIG_FILE: _epp_config()}),
+        _object(api.SERVICE, epp, namespace, labels, spec={
+            "type": "ClusterIP",
+            "selector": {EPP_SELECTOR_LABEL: epp},
+            "ports": [{"name": "grpc-ext-proc", "protocol": "TCP", "port": api.DEFAULT_EPP_PORT,
+                       "targetPort": api.DEFAULT_EPP_PORT},
+                      {"name": "http-metrics", "protocol": "TCP", "port": api.EPP_METRICS_PORT,
+                       "targetPort": api.EPP_METRICS_PORT}],
+        }),
+        _epp_deployment(name, namespace, epp, release, labels),
+        v1_pool(source, name=name, epp_service=epp),
+    ]
+    if provider == GKE_PROVIDER:
+        objects += _gke_policies(name, namespace, facts.target_ports[0], labels)
+    return objects
+
+
+# --- InferenceModel to InferenceObjective and InferenceModelRewrite ---------------
+
+
+def _target_models(targets, what):
+    result = []
+    for target in targets or []:
+        if not isinstance(target, dict) or not target.get("name"):
+            raise MigrationError("%s has a targetModels entry without a name: %r" % (what, target))
+        result.append({"name": target["name"], "weight": target.get("weight")})
+    return result
+
+
+def model_facts(source, namespace=None):
+    """ModelFacts of an InferenceModel, a detect ``models`` entry (give ``namespace``) or an InferenceObjective."""
+    if not isinstance(source, dict):
+        raise MigrationError("expected an InferenceModel or a models entry of inferencepool_detect, got %r"
+                             % (source,))
+    if "apiVersion" not in source:
+        if not namespace:
+            raise MigrationError("InferenceModel %s from detect: pass the pool's namespace along with the model"
+                                 % source.get("name"))
+        what = "InferenceModel %s/%s" % (namespace, source.get("name"))
+        return ModelFacts(namespace, source["name"], source.get("model_name"), source.get("criticality"),
+                          _target_models(source.get("target_models"), what), None, {}, {},
+                          "%s/%s" % (namespace, source["name"]), False)
+    metadata = source["metadata"]
+    namespace = metadata.get("namespace") or namespace
+    labels, annotations = _own_metadata(metadata)
+    spec = source.get("spec") or {}
+    what = "%s %s/%s" % (source.get("kind"), namespace, metadata["name"])
+    if _is_type(source, api.INFERENCE_MODEL):
+        return ModelFacts(namespace, metadata["name"], spec.get("modelName"), spec.get("criticality"),
+                          _target_models(spec.get("targetModels"), what), None, labels, annotations,
+                          "%s/%s" % (namespace, metadata["name"]), False)
+    if _is_type(source, api.INFERENCE_OBJECTIVE):
+        return ModelFacts(namespace, metadata["name"], None, None, [], spec.get("priority"), labels, annotations,
+                          (metadata.get("annotations") or {}).get(api.MIGRATED_FROM_ANNOTATION), True)
+    raise MigrationError("%s is not an InferenceModel or an InferenceObjective" % what)
+
+
+def validate_priority_map(priority_map):
+    """The criticality-to-priority map, checked: integer priorities, or null to leave priority unset."""
+    if priority_map is None:
+        return dict(api.DEFAULT_PRIORITY_MAP)
+    if not isinstance(priority_map, dict):
+        raise MigrationError("the priority map must map criticality names to integers, got %r" % (priority_map,))
+    for criticality, priority in priority_map.items():
+        if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
+            raise MigrationError("the priority map gives criticality %s the priority %r; use an integer "
+                                 "(negative means shed under saturation) or null for no priority"
+                                 % (criticality, priority))
+    return dict(priority_map)
+
+
+def priority_of(facts, priority_map=None):
+    """The InferenceObjective priority for a model; None when the model sets no criticality."""
+    if facts.is_objective:
+        return facts.priority
+    if facts.criticality is None:
+        return None
+    priorities = validate_priority_map(priority_map)
+    if facts.criticality not in priorities:
+        raise MigrationError("InferenceModel %s has criticality %s, which the priority map (%s) does not cover; "
+                             "add %s: <integer> to it" % (facts.qualified_name, facts.criticality,
+                                                          ", ".join(sorted(priorities)) or "empty",
+                                                          facts.criticality))
+    return priorities[facts.criticality]
+
+
+def objective(source, pool_name, namespace=None, priority_map=None, names=None):
+    """The InferenceObjective for an InferenceModel, pointing at the v1 pool ``pool_name``.
+
+    ``poolRef.group`` is written out: the EPP only keeps objectives of its own
+    pool group. The name is the model's unless ``names`` maps it to another.
+    """
+    facts = model_facts(source, namespace)
+    spec = {"poolRef": {"group": api.GA_GROUP, "kind": api.GA_POOL.kind, "name": pool_name}}
+    priority = priority_of(facts, priority_map)
+    if priority is not None:
+        spec["priority"] = priority
+    name = (names or {}).get(facts.name, facts.name)
+    return {
+        "apiVersion": api.INFERENCE_OBJECTIVE.api_version,
+        "kind": api.INFERENCE_OBJECTIVE.kind,
+        "metadata": _metadata(name, facts.namespace, facts.labels, facts.annotations, facts.migrated_from),
+        "spec": spec,
+    }
+
+
+def needs_rewrite(facts):
+    """Whether the preview EPP changed the model name (or split it) for this model."""
+    targets = facts.target_models
+    return len(targets) > 1 or any(t["name"] != facts.model_name for t in targets)
+
+
+def model_warnings(source, namespace=None):
+    """What a model loses in v1, naming the v1 ways to keep it."""
+    facts = model_facts(source, namespace)
+    if facts.is_objective or not needs_rewrite(facts):
+        return []
+    targets = ", ".join(t["name"] if t["weight"] is None else "%s (weight %s)" % (t["name"], t["weight"])
+                        for t in facts.target_models)
+    return ["InferenceModel %s sends model %s to %s; v1 has no InferenceModel, so after the migration requests "
+            "for %s reach the model servers unchanged. Keep the behaviour with an InferenceModelRewrite "
+            "(GIE %s or later), the %s request header, HTTPRoute backendRef weights across pools, or Body-Based "
+            "Routing (BBR) with HTTPRoute header matches."
+            % (facts.qualified_name, facts.model_name, targets, facts.model_name,
+               api.EPP_READS_MODEL_REWRITES_FROM, api.MODEL_NAME_REWRITE_HEADER)]
+
+
+def rewrite_target_field(crd):
+    """The name of the rewrite targets list in an installed InferenceModelRewrite CRD (v1.2 ``split``, v1.3+ ``targets``)."""
+    for version in (crd or {}).get("spec", {}).get("versions") or []:
+        if version.get("name") != api.INFERENCE_MODEL_REWRITE.version:
+            continue
+        schema = version.get("schema", {}).get("openAPIV3Schema", {})
+        rule = schema.get("properties", {}).get("spec", {}).get("properties", {}).get("rules", {}).get("items", {})
+        for field in api.MODEL_REWRITE_TARGET_FIELDS:
+            if field in rule.get("properties", {}):
+                return field
+    raise MigrationError("CRD %s has no %s rules with %s; install the InferenceModelRewrite CRD of GIE v1.2 or later"
+                         % ((crd or {}).get("metadata", {}).get("name"), api.INFERENCE_MODEL_REWRITE.version,
+                            " or ".join(api.MODEL_REWRITE_TARGET_FIELDS)))
+
+
+def _check_target_field(field):
+    if field not in api.MODEL_REWRITE_TARGET_FIELDS:
+        raise MigrationError("InferenceModelRewrite target field %r is not one of %s"
+                             % (field, ", ".join(api.MODEL_REWRITE_TARGET_FIELDS)))
+
+
+def _rewrite_rules_from_object(source, field):
+    rules = []
+    for rule in (source.get("spec") or {}).get("rules") or []:
+        converted = dict((k, v) for k, v in rule.items() if k not in api.MODEL_REWRITE_TARGET_FIELDS)
+        for spelling in api.MODEL_REWRITE_TARGET_FIELDS:
+            if spelling in rule:
+                converted[field] = rule[spelling]
+        rules.append(converted)
+    return rules
+
+
+def model_rewrite(source, pool_name, namespace=None, field=api.MODEL_REWRITE_TARGET_FIELDS[0]):
+    """The InferenceModelRewrite that keeps a model's name rewrite or weighted split; None when it has none.
+
+    ``field`` is the rules' target list name of the installed CRD: ``targets``
+    (v1.3+) or ``split`` (v1.2); see rewrite_target_field.
+    """
+    _check_target_field(field)
+    if isinstance(source, dict) and _is_type(source, api.INFERENCE_MODEL_REWRITE):
+        metadata = source["metadata"]
+        labels, annotations = _own_metadata(metadata)
+        rules = _rewrite_rules_from_object(source, field)
+        name, namespace = metadata["name"], metadata.get("namespace") or namespace
+        migrated_from = (metadata.get("annotations") or {}).get(api.MIGRATED_FROM_ANNOTATION)
+    else:
+        facts = model_facts(source, namespace)
+        if facts.is_objective or not needs_rewrite(facts):
+            return None
+        targets = []
+        for target in facts.target_models:
+            rewrite = {"modelRewrite": target["name"]}
+            if target["weight"] is not None:
+                rewrite["weight"] = target["weight"]
+            targets.append(rewrite)
+        rules = [{"matches": [{"model": {"type": MATCH_EXACT, "value": facts.model_name}}], field: targets}]
+        name, namespace, labels, annotations = facts.name, facts.namespace, facts.labels, facts.annotations
+        migrated_from = facts.migrated_from
+    return {
+        "apiVersion": api.INFERENCE_MODEL_REWRITE.api_version,
+        "kind": api.INFERENCE_MODEL_REWRITE.kind,
+        "metadata": _metadata(name, namespace, labels, annotations, migrated_from),
+        "spec": {"poolRef": {"group": api.GA_GROUP, "kind": api.GA_POOL.kind, "name": pool_name}, "rules": rules},
+    }
+
+
+# --- What the ga_stack role does per pool ----------------------------------------
+
+
+def resource_ref(rtype, name, namespace=None):
+    """apiVersion, kind, name (and namespace) of one object, for kubernetes.core lookups."""
+    ref = {"api_version": rtype.api_version, "kind": rtype.kind, "name": name}
+    if namespace:
+        ref["namespace"] = namespace
+    return ref
+
+
+def ga_crd_plan(detect):
+    """The CRDs the GA stack installs, from an inferencepool_detect result.
+
+    ``install`` is detect's plan plus every CRD the v1.0 stack needs that the
+    platform does not manage (the inference_crds module keeps those that exist);
+    ``model_rewrite_crd`` is where to look for the optional InferenceModelRewrite CRD.
+    """
+    plan = (detect or {}).get("crd_plan")
+    if not isinstance(plan, dict):
+        raise MigrationError("the detect result has no crd_plan; register the result of "
+                             "inference_gateway.migration.inferencepool_detect and pass it unchanged")
+    install = list(plan.get("install") or [])
+    keep_managed = list(plan.get("keep_managed") or [])
+    refused = [name for name in install if name in api.ALPHA_CRDS]
+    if refused:
+        raise MigrationError("the CRD plan asks to install %s, which the running preview stack depends on; the GA "
+                             "stack never touches them. Re-run inferencepool_detect and pass its result unchanged."
+                             % ", ".join(refused))
+    needed = [name for name in api.PROTECTED_CRDS if name not in keep_managed]
+    return {
+        "install": sorted(set(install) | set(needed)),
+        "keep_managed": keep_managed,
+        "model_rewrite_crd": resource_ref(api.CRD, api.INFERENCE_MODEL_REWRITE.crd_name),
+    }
+
+
+def ga_plan(pool, mode="helm", release=api.GA_RELEASE, provider=GKE_PROVIDER, priority_map=None, names=None,
+            rewrite_field=None):
+    """Everything the ga_stack role creates for one detect ``alpha_pools`` entry.
+
+    ``rewrite_field`` (from rewrite_target_field) asks for InferenceModelRewrites
+    for the models that need one; without it such models only get a warning.
+    """
+    if mode not in ("helm", "manifests"):
+        raise MigrationError("mode %r is neither helm nor manifests" % (mode,))
+    facts = pool_facts(pool)
+    name = ga_release_name(pool)
+    namespace = facts.namespace
+    models = pool.get("models") or []
+    objectives = [objective(m, name, namespace, priority_map, names) for m in models]
+    warnings = [w for m in models for w in model_warnings(m, namespace)]
+    rewrites = []
+    if rewrite_field:
+        rewrites = [r for r in (model_rewrite(m, name, namespace, rewrite_field) for m in models) if r]
+        if rewrites and not epp_reads_model_rewrites(release):
+            warnings.append("InferenceModelRewrites %s were created, but the EPP of release %s does not read them "
+                            "(it does from %s on)" % (", ".join(r["metadata"]["name"] for r in rewrites), release,
+                                                      api.EPP_READS_MODEL_REWRITES_FROM))
+    v1 = v1_pool(pool, name=name, epp_service=epp_name(name))
+    result = {
+        "alpha": facts.qualified_name,
+        "v1": "%s/%s" % (namespace, name),
+        "namespace": namespace,
+        "release": name,
+        "mode": mode,
+        "objectives": objectives,
+        "model_rewrites": rewrites,
+        "warnings": warnings,
+        "epp_deployment": resource_ref(api.DEPLOYMENT, epp_name(name), namespace),
+        "v1_pool": resource_ref(api.GA_POOL, name, namespace),
+    }
+    if mode == "helm":
+        result["chart_values"] = ga_chart_values(pool, provider)
+        # The chart writes neither our marks nor (v1.0.x) failureMode on the v1 pool.
+        result["v1_pool_patch"] = {"apiVersion": v1["apiVersion"], "kind": v1["kind"],
+                                   "metadata": dict((k, v1["metadata"][k])
+                                                    for k in ("name", "namespace", "labels", "annotations")),
+                                   "spec": {"endpointPickerRef": {
+                                       "failureMode": v1["spec"]["endpointPickerRef"]["failureMode"]}}}
+    else:
+        result["manifests"] = ga_manifests(pool, release, provider, name)
+    return result
