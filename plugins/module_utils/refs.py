@@ -42,6 +42,15 @@ def backend_key(ref, route_namespace):
     )
 
 
+def ref_to(key, route_namespace, weight):
+    """A new backendRef to ``key``, spelled out except for a namespace the route implies."""
+    ref = {"group": key.group, "kind": key.kind, "name": key.name}
+    if key.namespace != route_namespace:
+        ref["namespace"] = key.namespace
+    ref["weight"] = weight
+    return ref
+
+
 def weight_of(ref):
     weight = ref.get("weight")
     return DEFAULT_WEIGHT if weight is None else weight

@@ -31,3 +31,10 @@ def test_route_backends_walks_every_rule():
                                 {"backendRefs": [{"name": "b"}, {"name": "c", "weight": 0}]}]}}
     found = [(r, i, k.name, w) for r, i, k, w in refs.route_backends(route)]
     assert found == [(0, 0, "a", 3), (2, 0, "b", 1), (2, 1, "c", 0)]
+
+
+def test_ref_to_names_the_namespace_only_across_namespaces():
+    key = refs.BackendKey(api.GA_GROUP, "InferencePool", "ns", "p")
+    assert refs.ref_to(key, "ns", 5) == {"group": api.GA_GROUP, "kind": "InferencePool", "name": "p", "weight": 5}
+    assert refs.ref_to(key, "other", 0)["namespace"] == "ns"
+    assert refs.backend_key(refs.ref_to(key, "other", 0), "other") == key

@@ -1,0 +1,170 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the inference_gateway.migration collection
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""traffic_split against a cluster: select, validate everything, write, wait.
+
+Every write is a read-modify-write guarded by resourceVersion. On a conflict the
+route is read again and the transform of routes.plan_route is applied to the
+fresh copy, so a concurrent writer's edits to anything we do not own survive.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import random
+import time
+
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, routes
+from ansible_collections.inference_gateway.migration.plugins.module_utils.cluster import Conflict
+from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
+
+MAX_WRITE_ATTEMPTS = 20
+# Upper bound of the random pause after the n-th conflict is n times this; the
+# randomness keeps two retrying writers from colliding in lockstep.
+CONFLICT_BACKOFF = 0.05
+
+
+def select_routes(cluster, split, namespace=None, names=None, selector=None):
+    """The live routes traffic_split acts on; raises MigrationError when there are none or one is missing."""
+    if names:
+        if not namespace:
+            raise MigrationError("routes %s are named without a namespace; set namespace" % ", ".join(names))
+        found, problems = [], []
+        for name in dict.fromkeys(names):
+            route = cluster.get(api.HTTP_ROUTE, name, namespace)
+            if route is None:
+                problems.append("HTTPRoute %s/%s does not exist; fix the routes option or create the route"
+                                % (namespace, name))
+            else:
+                found.append(route)
+        if problems:
+            raise routes.refusal(problems)
+        return found
+    listed = cluster.list(api.HTTP_ROUTE, namespace=namespace if selector else None, label_selector=selector)
+    if listed is None:
+        raise MigrationError("the cluster does not serve %s; install the Gateway API CRDs" % api.HTTP_ROUTE.api_version)
+    if selector:
+        selected = listed
+        where = "with labels %s in %s" % (selector, "namespace %s" % namespace if namespace else "any namespace")
+    else:
+        selected = [route for route in listed if routes.references_any(route, split)]
+        where = "referencing %s" % ", ".join(
+            str(backend.key("<route namespace>")) for backend in split.backends)
+    if not selected:
+        raise MigrationError("no HTTPRoute selected: none exists %s; fix routes, route_selector or backends" % where)
+    return selected
+
+
+def missing_backends(cluster, plans):
+    """A problem for every listed backend a route would still reference that does not exist."""
+    verdicts, problems = {}, []
+    for plan in plans:
+        for where, key in plan.targets:
+            if key not in verdicts:
+                verdicts[key] = _absence(cluster, key)
+            if verdicts[key]:
+                problems.append("%s: backend %s %s" % (where, key, verdicts[key]))
+    return problems
+
+
+def _absence(cluster, key):
+    """Why the backend is unusable, or None when it exists or is of a kind we do not check."""
+    if key.kind == api.GA_POOL.kind:
+        rtype = api.POOL_TYPES.get(key.group)
+        if rtype is None:
+            return ("is in no InferencePool group the migration knows (%s); fix its group or set "
+                    "validate_backends: false" % ", ".join(sorted(api.POOL_TYPES)))
+    elif key.kind == api.SERVICE.kind and key.group == api.CORE_GROUP:
+        rtype = api.SERVICE
+    else:
+        return None
+    if cluster.get(rtype, key.name, key.namespace) is None:
+        return ("does not exist (%s); create it first (for a pool, install its inferencepool chart), fix the "
+                "backend, or set validate_backends: false" % rtype.api_version)
+    return None
+
+
+def write_route(cluster, route, split):
+    """Apply the split to one route; return (plan, route as the server returned it).
+
+    ``route`` is the copy the caller planned on; after a conflict the route is read
+    again and planned afresh, so only our change is re-applied.
+    """
+    for attempt in range(1, MAX_WRITE_ATTEMPTS + 1):
+        plan = routes.plan_route(route, split)
+        if plan.problems:
+            raise routes.refusal(plan.problems)
+        if not plan.changed:
+            return plan, route
+        try:
+            return plan, cluster.replace(api.HTTP_ROUTE, plan.after)
+        except Conflict:
+            time.sleep(random.uniform(0, CONFLICT_BACKOFF * attempt))
+        route = cluster.get(api.HTTP_ROUTE, plan.name, plan.namespace)
+        if route is None:
+            raise MigrationError("HTTPRoute %s/%s was deleted while traffic_split was writing it"
+                                 % (plan.namespace, plan.name))
+    raise MigrationError(
+        "HTTPRoute %s/%s: %d writes in a row lost a resourceVersion race to another writer; run again once "
+        "it is quieter" % (plan.namespace, plan.name, MAX_WRITE_ATTEMPTS)
+    )
+
+
+def wait_ready(cluster, namespace, name, generation, deadline, sleep):
+    """Poll until every parent accepted the route at ``generation``; return the route last read."""
+    while True:
+        route = cluster.get(api.HTTP_ROUTE, name, namespace)
+        if route is None:
+            raise MigrationError("HTTPRoute %s/%s disappeared while waiting for its status" % (namespace, name))
+        problems = routes.parent_problems(route, generation)
+        if not problems:
+            return route
+        if time.monotonic() >= deadline:
+            raise MigrationError(
+                "HTTPRoute %s/%s is not ready at generation %s within wait_timeout; last conditions seen:\n- %s"
+                % (namespace, name, generation, "\n- ".join(problems)),
+                problems=problems,
+            )
+        time.sleep(sleep)
+
+
+def split_traffic(cluster, split, namespace=None, names=None, selector=None, validate_backends=True,
+                  wait=True, wait_timeout=120, wait_sleep=1, diff=False):
+    """Select, validate all routes, write the changed ones, wait; return the module result."""
+    selected = select_routes(cluster, split, namespace, names, selector)
+    plans = [routes.plan_route(route, split) for route in selected]
+    problems = [problem for plan in plans for problem in plan.problems]
+    if validate_backends:
+        problems.extend(missing_backends(cluster, plans))
+    if problems:
+        raise routes.refusal(problems)
+
+    outcomes = []
+    for plan in plans:
+        if plan.changed:
+            plan, written = write_route(cluster, plan.before, split)
+        else:
+            written = plan.before
+        # A dry run's answer shows a generation that was never stored.
+        current = plan.before if cluster.dry_run else written
+        outcomes.append((plan, current))
+
+    deadline = time.monotonic() + wait_timeout
+    results = []
+    for plan, current in outcomes:
+        generation = current["metadata"].get("generation")
+        if wait and not (cluster.dry_run and plan.changed):
+            current = wait_ready(cluster, plan.namespace, plan.name, generation, deadline, wait_sleep)
+        results.append({
+            "namespace": plan.namespace,
+            "name": plan.name,
+            "changed": plan.changed,
+            "generation": generation,
+            "observed_generation": routes.observed_generation(current),
+            "rules": plan.rules,
+        })
+    result = {"changed": any(plan.changed for plan, _ in outcomes), "routes": results}
+    if diff:
+        result["diff"] = [routes.route_diff(plan) for plan, _ in outcomes if plan.changed]
+    return result

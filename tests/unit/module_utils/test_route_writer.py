@@ -1,0 +1,332 @@
+import copy
+import json
+
+import pytest
+
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, route_writer, routes
+from ansible_collections.inference_gateway.migration.plugins.module_utils.cluster import Conflict
+from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
+
+ALPHA, GA = api.ALPHA_GROUP, api.GA_GROUP
+
+
+class FakeCluster:
+    """An in-memory API server for HTTPRoutes: resourceVersion-guarded replace, generation on spec change,
+    server-side dry run, and hooks to play a concurrent writer and a gateway writing status."""
+
+    def __init__(self, *objects, dry_run=False):
+        self.dry_run = dry_run
+        self.objects = {}
+        self.replaces = []
+        self.before_replace = None  # called with self before each replace is judged
+        self.on_get = None  # called with (self, stored route) before a route is returned
+        self._version = 100
+        for obj in objects:
+            self.add(obj)
+
+    def _key(self, rtype, namespace, name):
+        return rtype.kind, rtype.group, namespace, name
+
+    def add(self, obj, rtype=api.HTTP_ROUTE):
+        meta = obj["metadata"]
+        self._version += 1
+        meta["resourceVersion"] = str(self._version)
+        meta.setdefault("generation", 1)
+        self.objects[self._key(rtype, meta.get("namespace"), meta["name"])] = copy.deepcopy(obj)
+
+    def route(self, name, namespace="default"):
+        return self.objects[self._key(api.HTTP_ROUTE, namespace, name)]
+
+    def get(self, rtype, name, namespace=None):
+        stored = self.objects.get(self._key(rtype, namespace, name))
+        if stored is not None and rtype == api.HTTP_ROUTE and self.on_get:
+            self.on_get(self, stored)
+        return copy.deepcopy(stored)
+
+    def list(self, rtype, namespace=None, label_selector=None):
+        wanted = dict(term.split("=") for term in label_selector.split(",")) if label_selector else {}
+        return [copy.deepcopy(obj) for (kind, group, ns, _), obj in sorted(self.objects.items())
+                if (kind, group) == (rtype.kind, rtype.group) and namespace in (None, ns)
+                and wanted.items() <= obj["metadata"].get("labels", {}).items()]
+
+    def replace(self, rtype, body):
+        if self.before_replace:
+            self.before_replace(self)
+        meta = body["metadata"]
+        key = self._key(rtype, meta["namespace"], meta["name"])
+        stored = self.objects[key]
+        self.replaces.append(copy.deepcopy(body))
+        if meta["resourceVersion"] != stored["metadata"]["resourceVersion"]:
+            raise Conflict("the object has been modified", status=409)
+        result = copy.deepcopy(body)
+        result["status"] = copy.deepcopy(stored.get("status", {}))
+        self._version += 1
+        result["metadata"]["resourceVersion"] = str(self._version)
+        if result["spec"] != stored["spec"]:
+            result["metadata"]["generation"] = stored["metadata"]["generation"] + 1
+        if not self.dry_run:
+            self.objects[key] = copy.deepcopy(result)
+        return result
+
+    def edit(self, name, change, namespace="default"):
+        """Another writer's successful read-modify-write."""
+        route = self.route(name, namespace)
+        change(route)
+        self._version += 1
+        route["metadata"]["resourceVersion"] = str(self._version)
+        route["metadata"]["generation"] += 1
+
+
+def ready_at(generation):
+    return {"parents": [{"parentRef": {"name": "gw"}, "conditions": [
+        {"type": "Accepted", "status": "True", "reason": "Accepted", "observedGeneration": generation},
+        {"type": "ResolvedRefs", "status": "True", "reason": "ResolvedRefs", "observedGeneration": generation}]}]}
+
+
+def gateway_catches_up(cluster, stored):
+    stored["status"] = ready_at(stored["metadata"]["generation"])
+
+
+def make_route(name="llm-route", namespace="default", labels=None, second_rule=True):
+    rules = [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+              "backendRefs": [{"group": ALPHA, "kind": "InferencePool", "name": "pool", "weight": 1}]}]
+    if second_rule:
+        rules.append({"matches": [{"headers": [{"name": "x-edit", "value": "0"}]}],
+                      "backendRefs": [{"name": "svc", "port": 80}]})
+    route = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+             "metadata": {"name": name, "namespace": namespace, "labels": labels or {}, "generation": 1},
+             "spec": {"parentRefs": [{"name": "gw"}], "rules": rules},
+             "status": ready_at(1)}
+    return route
+
+
+def pool_object(group, name="pool", namespace="default"):
+    return {"apiVersion": api.POOL_TYPES[group].api_version, "kind": "InferencePool",
+            "metadata": {"name": name, "namespace": namespace}}
+
+
+def cluster_with(*routes_, pools=(ALPHA, GA), **kwargs):
+    cluster = FakeCluster(*routes_, **kwargs)
+    for group in pools:
+        cluster.add(pool_object(group), api.POOL_TYPES[group])
+    cluster.add({"metadata": {"name": "svc", "namespace": "default"}}, api.SERVICE)
+    cluster.on_get = gateway_catches_up
+    return cluster
+
+
+def fifty_fifty(**options):
+    return routes.parse_split([{"group": ALPHA, "kind": "InferencePool", "name": "pool", "weight": 50},
+                               {"group": GA, "kind": "InferencePool", "name": "pool", "weight": 50}],
+                              add_missing=True, **options)
+
+
+def run(cluster, split, **kwargs):
+    kwargs.setdefault("namespace", "default")
+    kwargs.setdefault("wait_sleep", 0)
+    kwargs.setdefault("wait_timeout", 5)
+    return route_writer.split_traffic(cluster, split, **kwargs)
+
+
+def test_a_conflict_rereads_and_reapplies_only_our_change():
+    cluster = cluster_with(make_route())
+    edits = iter(["1", "2"])
+
+    def concurrent_edit(fake):
+        value = next(edits, None)
+        if value:
+            fake.edit("llm-route", lambda r: r["spec"]["rules"][1]["matches"][0]["headers"][0].update(value=value))
+
+    cluster.before_replace = concurrent_edit
+    result = run(cluster, fifty_fifty(), names=["llm-route"])
+
+    stored = cluster.route("llm-route")
+    assert len(cluster.replaces) == 3, "two conflicts, then the write"
+    assert stored["spec"]["rules"][1]["matches"][0]["headers"][0]["value"] == "2"
+    assert [r["weight"] for r in stored["spec"]["rules"][0]["backendRefs"]] == [50, 50]
+    assert result["changed"] is True
+    assert result["routes"][0]["generation"] == stored["metadata"]["generation"] == 4
+    assert result["routes"][0]["observed_generation"] == 4
+
+
+def test_the_other_writer_may_make_our_change_meanwhile():
+    cluster = cluster_with(make_route())
+    wanted = fifty_fifty()
+
+    def same_change(fake):
+        if not fake.replaces:
+            fake.objects[("HTTPRoute", api.GATEWAY_GROUP, "default", "llm-route")] = dict(
+                routes.plan_route(fake.route("llm-route"), wanted).after,
+                metadata=dict(fake.route("llm-route")["metadata"], resourceVersion="999"))
+
+    cluster.before_replace = same_change
+    result = run(cluster, wanted, names=["llm-route"])
+    assert len(cluster.replaces) == 1 and result["changed"] is False
+
+
+def test_endless_conflicts_give_up_with_a_clear_message(monkeypatch):
+    monkeypatch.setattr(route_writer, "CONFLICT_BACKOFF", 0)
+    cluster = cluster_with(make_route())
+    cluster.before_replace = lambda fake: fake.edit("llm-route", lambda r: r["metadata"].setdefault("labels", {}))
+    with pytest.raises(MigrationError, match="20 writes in a row lost a resourceVersion race"):
+        run(cluster, fifty_fifty(), names=["llm-route"])
+    assert len(cluster.replaces) == route_writer.MAX_WRITE_ATTEMPTS
+
+
+def test_no_write_when_nothing_changes_but_the_state_is_still_verified():
+    cluster = cluster_with(make_route())
+    run(cluster, fifty_fifty(), names=["llm-route"])
+    writes = len(cluster.replaces)
+    again = run(cluster, fifty_fifty(), names=["llm-route"], diff=True)
+    assert len(cluster.replaces) == writes
+    assert again["changed"] is False and again["diff"] == []
+    assert again["routes"][0]["rules"][0]["before"] == again["routes"][0]["rules"][0]["after"]
+
+    cluster.on_get = None
+    cluster.route("llm-route")["status"]["parents"][0]["conditions"][1].update(status="False", reason="BackendNotFound")
+    with pytest.raises(MigrationError, match="ResolvedRefs is False \\(reason BackendNotFound"):
+        run(cluster, fifty_fifty(), names=["llm-route"], wait_timeout=0)
+
+
+def test_wait_times_out_showing_the_last_conditions():
+    cluster = cluster_with(make_route())
+    cluster.on_get = None  # the gateway never reports the new generation
+    with pytest.raises(MigrationError) as failed:
+        run(cluster, fifty_fifty(), names=["llm-route"], wait_timeout=0)
+    message = str(failed.value)
+    assert "HTTPRoute default/llm-route is not ready at generation 2 within wait_timeout" in message
+    assert "Accepted is True (reason Accepted, observedGeneration 1, generation 2)" in message
+    assert cluster.route("llm-route")["metadata"]["generation"] == 2, "the weights stay written"
+
+
+def test_without_wait_the_status_is_reported_as_read():
+    cluster = cluster_with(make_route())
+    cluster.on_get = None
+    result = run(cluster, fifty_fifty(), names=["llm-route"], wait=False)
+    assert (result["routes"][0]["generation"], result["routes"][0]["observed_generation"]) == (2, 1)
+
+
+def test_check_mode_persists_nothing_and_reports_the_change():
+    cluster = cluster_with(make_route(), dry_run=True)
+    cluster.on_get = None  # nothing to wait for: the dry run was never stored
+    before = json.dumps(cluster.route("llm-route"))
+    result = run(cluster, fifty_fifty(), names=["llm-route"], diff=True)
+    assert json.dumps(cluster.route("llm-route")) == before
+    assert len(cluster.replaces) == 1
+    assert result["changed"] is True and result["routes"][0]["generation"] == 1
+    assert result["routes"][0]["rules"][0]["after"] == {
+        "%s/InferencePool/default/pool" % ALPHA: 50, "%s/InferencePool/default/pool" % GA: 50}
+    assert result["diff"][0]["after"]["rules"][0]["backendRefs"][1]["group"] == GA
+
+
+def test_every_route_is_validated_before_the_first_write():
+    good, bad = make_route("good"), make_route("bad")
+    bad["spec"]["rules"][0]["backendRefs"][0]["name"] = "other"
+    bad["spec"]["rules"][1]["backendRefs"] = [{"group": ALPHA, "kind": "InferencePool", "name": "pool"}]
+    bad["spec"]["rules"][1]["name"] = "second"
+    cluster = cluster_with(good, bad)
+    with pytest.raises(MigrationError) as refused:
+        run(cluster, routes.parse_split([{"group": ALPHA, "kind": "InferencePool", "name": "pool", "weight": 5},
+                                         {"group": GA, "kind": "InferencePool", "name": "pool", "weight": 5}]),
+            names=["good", "bad"])
+    assert cluster.replaces == []
+    assert refused.value.details["problems"] == [
+        "HTTPRoute default/good rule 0 does not reference backend %s InferencePool default/pool; "
+        "add it to the rule or set add_missing: true" % GA,
+        "HTTPRoute default/bad rule 1 (second) does not reference backend %s InferencePool default/pool; "
+        "add it to the rule or set add_missing: true" % GA,
+    ]
+
+
+def test_a_missing_route_is_refused():
+    cluster = cluster_with(make_route())
+    with pytest.raises(MigrationError, match="HTTPRoute default/nope does not exist; fix the routes option"):
+        run(cluster, fifty_fifty(), names=["llm-route", "nope"])
+    assert cluster.replaces == []
+
+
+def test_a_missing_pool_is_refused_naming_route_rule_and_backend():
+    cluster = cluster_with(make_route(), pools=(ALPHA,))
+    with pytest.raises(MigrationError) as refused:
+        run(cluster, fifty_fifty(), names=["llm-route"])
+    assert refused.value.details["problems"] == [
+        "HTTPRoute default/llm-route rule 0: backend %s InferencePool default/pool does not exist (%s); create it "
+        "first (for a pool, install its inferencepool chart), fix the backend, or set validate_backends: false"
+        % (GA, api.GA_POOL.api_version)]
+    assert cluster.replaces == []
+    assert run(cluster, fifty_fifty(), names=["llm-route"], validate_backends=False)["changed"]
+
+
+def test_a_missing_service_and_an_unknown_pool_group_are_refused():
+    route = make_route()
+    route["spec"]["rules"][0]["backendRefs"].append({"name": "gone", "port": 80})
+    cluster = cluster_with(route)
+    split = routes.parse_split([{"group": ALPHA, "kind": "InferencePool", "name": "pool", "weight": 1},
+                                {"group": "example.com", "kind": "InferencePool", "name": "pool", "weight": 1},
+                                {"kind": "Service", "name": "gone", "weight": 1}], add_missing=True, rules=[0])
+    with pytest.raises(MigrationError) as refused:
+        run(cluster, split, names=["llm-route"])
+    problems = refused.value.details["problems"]
+    assert "backend example.com InferencePool default/pool is in no InferencePool group" in problems[0]
+    assert "backend core Service default/gone does not exist (v1)" in problems[1]
+
+
+def test_a_pool_dropped_at_zero_need_not_exist():
+    route = make_route()
+    route["spec"]["rules"][0]["backendRefs"].append({"group": GA, "kind": "InferencePool", "name": "pool"})
+    cluster = cluster_with(route, pools=(GA,))
+    split = routes.parse_split([{"group": ALPHA, "kind": "InferencePool", "name": "pool", "weight": 0},
+                                {"group": GA, "kind": "InferencePool", "name": "pool", "weight": 100}],
+                               remove_zero=True)
+    run(cluster, split, names=["llm-route"])
+    assert cluster.route("llm-route")["spec"]["rules"][0]["backendRefs"] == [
+        {"group": GA, "kind": "InferencePool", "name": "pool", "weight": 100}]
+
+
+def test_without_names_every_route_referencing_a_backend_in_any_namespace_is_selected():
+    elsewhere = make_route("other", namespace="team-b")
+    unrelated = make_route("unrelated")
+    unrelated["spec"]["rules"] = unrelated["spec"]["rules"][1:]
+    cluster = cluster_with(make_route(), elsewhere, unrelated)
+    cluster.add(pool_object(ALPHA, namespace="team-b"), api.ALPHA_POOL)
+    cluster.add(pool_object(GA, namespace="team-b"), api.GA_POOL)
+    result = run(cluster, fifty_fifty(), namespace=None)
+    assert [(r["namespace"], r["name"]) for r in result["routes"]] == [("default", "llm-route"), ("team-b", "other")]
+
+
+def test_with_a_namespace_backends_default_to_it_even_for_routes_elsewhere():
+    elsewhere = make_route("other", namespace="team-b")
+    cluster = cluster_with(make_route(), elsewhere)
+    result = run(cluster, fifty_fifty(default_namespace="default"), namespace="default")
+    assert [(r["namespace"], r["name"]) for r in result["routes"]] == [("default", "llm-route")]
+
+
+def test_a_selector_picks_routes_by_label_and_must_pick_one():
+    cluster = cluster_with(make_route("a", labels={"app": "llm"}), make_route("b"))
+    result = run(cluster, fifty_fifty(), selector="app=llm")
+    assert [r["name"] for r in result["routes"]] == ["a"]
+    with pytest.raises(MigrationError, match="no HTTPRoute selected: none exists with labels app=none in namespace"):
+        run(cluster, fifty_fifty(), selector="app=none")
+
+
+def test_no_route_referencing_the_backends_is_an_error():
+    cluster = cluster_with(make_route())
+    split = routes.parse_split([{"group": GA, "name": "absent", "weight": 1}])
+    with pytest.raises(MigrationError, match="no HTTPRoute selected: none exists referencing "
+                                             "%s InferencePool <route namespace>/absent" % GA):
+        run(cluster, split, namespace=None)
+
+
+def test_names_need_a_namespace():
+    with pytest.raises(MigrationError, match="set namespace"):
+        run(cluster_with(make_route()), fifty_fifty(), names=["llm-route"], namespace=None)
+
+
+def test_diff_lists_each_changed_route():
+    cluster = cluster_with(make_route("a"), make_route("b"))
+    b = cluster.route("b")
+    b["spec"]["rules"][0]["backendRefs"] = [
+        {"group": ALPHA, "kind": "InferencePool", "name": "pool", "weight": 50},
+        {"group": GA, "kind": "InferencePool", "name": "pool", "weight": 50}]
+    result = run(cluster, fifty_fifty(), names=["a", "b"], diff=True)
+    assert [d["before_header"] for d in result["diff"]] == ["HTTPRoute default/a"]
+    assert [r["changed"] for r in result["routes"]] == [True, False]
