@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_CONFIG="$PWD/ansible.cfg"
-ALL_SUITES=(lint sanity unit integration molecule)
+ALL_SUITES=(lint sanity unit collection integration molecule)
 suites=("${@:-${ALL_SUITES[@]}}")
 mkdir -p reports
 declare -A result duration
@@ -20,6 +20,7 @@ run_suite() {
     lint) ansible-lint --profile production ;;
     sanity) hack/sanity.sh ;;
     unit) pytest_suite -p no:cacheprovider tests/unit tests/sandbox/unit ;;
+    collection) pytest_suite -p no:cacheprovider tests/packaging ;;
     integration) hack/ensure-sandbox-binaries.sh && pytest_suite -p no:cacheprovider tests/integration ;;
     molecule) hack/molecule.sh ;;
     *) echo "unknown suite $1"; return 2 ;;
