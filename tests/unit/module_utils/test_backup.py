@@ -1,0 +1,374 @@
+import copy
+import datetime
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, backup
+from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
+
+from memory_cluster import (
+    EPP, NAMESPACE, RELEASE, MemoryCluster, alpha_pool, alpha_ref, alpha_stack, crd, epp_deployment, ga_ref,
+    helm_release_secret, http_route, inference_model,
+)
+
+REPO = Path(__file__).resolve().parents[3]
+WHEN = datetime.datetime(2026, 3, 1, 12, 30, 5, tzinfo=datetime.timezone.utc)
+
+STACK = sorted([
+    (api.CRD.kind, None, api.ALPHA_POOL.crd_name),
+    (api.CRD.kind, None, api.INFERENCE_MODEL.crd_name),
+    (api.ALPHA_POOL.kind, NAMESPACE, RELEASE),
+    (api.INFERENCE_MODEL.kind, NAMESPACE, "base-model"),
+    (api.INFERENCE_MODEL.kind, NAMESPACE, "food-review"),
+    (api.HTTP_ROUTE.kind, NAMESPACE, "llm-route"),
+    (api.DEPLOYMENT.kind, NAMESPACE, EPP),
+    (api.SERVICE.kind, NAMESPACE, EPP),
+    (api.SERVICE_ACCOUNT.kind, NAMESPACE, EPP),
+    (api.CLUSTER_ROLE.kind, None, EPP),
+    (api.CLUSTER_ROLE_BINDING.kind, None, EPP),
+    (api.HEALTH_CHECK_POLICY.kind, NAMESPACE, RELEASE),
+    (api.GCP_BACKEND_POLICY.kind, NAMESPACE, RELEASE),
+    (api.CLUSTER_POD_MONITORING.kind, None, "%s-%s" % (NAMESPACE, RELEASE)),
+    (api.SECRET.kind, NAMESPACE, "sh.helm.release.v1.%s.v1" % RELEASE),
+])
+
+
+def _names(items):
+    return sorted((rtype.kind, obj["metadata"].get("namespace"), obj["metadata"]["name"]) for rtype, obj in items)
+
+
+def _simple_path_done(cluster):
+    """What the simple path leaves: no alpha stack, no alpha CRDs, the route on a v1 pool."""
+    for name in api.ALPHA_CRDS:
+        cluster.delete(api.CRD, name)
+    for rtype in (api.DEPLOYMENT, api.SERVICE, api.SERVICE_ACCOUNT, api.HEALTH_CHECK_POLICY, api.GCP_BACKEND_POLICY,
+                  api.SECRET):
+        for name in cluster.names(rtype, NAMESPACE):
+            if RELEASE in name:
+                cluster.delete(rtype, name, NAMESPACE)
+    for rtype in (api.CLUSTER_ROLE, api.CLUSTER_ROLE_BINDING, api.CLUSTER_POD_MONITORING):
+        for name in cluster.names(rtype):
+            cluster.delete(rtype, name)
+    route = cluster.get(api.HTTP_ROUTE, "llm-route", NAMESPACE)
+    route["spec"]["rules"][0]["backendRefs"] = [ga_ref(weight=100)]
+    cluster.replace(api.HTTP_ROUTE, route)
+    cluster.writes = []
+    return cluster
+
+
+@pytest.fixture
+def stack():
+    return alpha_stack(MemoryCluster())
+
+
+@pytest.fixture
+def saved(stack, tmp_path):
+    """A backup of the alpha stack on disk, and the cluster after the simple path removed that stack."""
+    written = backup.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", stack.server_version(),
+                                  now=WHEN)
+    return written["path"], _simple_path_done(stack)
+
+
+# --- stripping ------------------------------------------------------------------------------------
+
+
+def test_strip_removes_what_the_server_owns_and_keeps_the_rest():
+    service = {"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "s", "namespace": "n", "uid": "u", "resourceVersion": "7", "generation": 2,
+                            "creationTimestamp": "t", "managedFields": [{}], "selfLink": "/x",
+                            "labels": {"a": "b"}, "ownerReferences": [{"uid": "o"}]},
+               "spec": {"clusterIP": "10.0.0.1", "clusterIPs": ["10.0.0.1"], "ports": [{"port": 9002}],
+                        "selector": {"app": "x"}},
+               "status": {"loadBalancer": {}}}
+    original = copy.deepcopy(service)
+    assert backup.strip(service) == {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "s", "namespace": "n", "labels": {"a": "b"}, "ownerReferences": [{"uid": "o"}]},
+        "spec": {"ports": [{"port": 9002}], "selector": {"app": "x"}},
+    }
+    assert service == original
+    assert "ownerReferences" not in backup.creatable(service)["metadata"]
+
+
+def test_strip_keeps_cluster_ip_of_kinds_that_are_not_services():
+    pool = {"apiVersion": api.ALPHA_POOL.api_version, "kind": api.ALPHA_POOL.kind,
+            "metadata": {"name": "p", "uid": "u"}, "spec": {"clusterIP": "kept"}, "status": {"parent": []}}
+    assert backup.strip(pool) == {"apiVersion": api.ALPHA_POOL.api_version, "kind": api.ALPHA_POOL.kind,
+                                  "metadata": {"name": "p"}, "spec": {"clusterIP": "kept"}}
+
+
+# --- what a backup holds ---------------------------------------------------------------------------
+
+
+def test_collect_finds_the_whole_preview_stack_and_nothing_else(stack):
+    assert _names(backup.collect(stack)) == STACK
+
+
+def test_collect_finds_an_epp_by_its_flags_when_it_follows_no_naming(stack):
+    stack.add(api.ALPHA_POOL, dict(alpha_pool(name="hand-made", epp="hand-made-svc"), metadata={
+        "name": "hand-made", "namespace": "team-b"}))
+    stack.add(api.DEPLOYMENT, dict(epp_deployment(name="picker", namespace="team-b", args=[
+        "-poolName", "hand-made", "-poolNamespace", "team-b"]), metadata={"name": "picker", "namespace": "team-b"}))
+    names = _names(backup.collect(stack, pools=["team-b/hand-made"]))
+    assert (api.DEPLOYMENT.kind, "team-b", "picker") in names
+    assert (api.ALPHA_POOL.kind, NAMESPACE, RELEASE) not in names
+
+
+def test_collect_scopes_to_named_pools(stack):
+    stack.add(api.ALPHA_POOL, dict(alpha_pool(epp="other-epp"), metadata={"name": "other", "namespace": "team-b"}))
+    stack.add(api.INFERENCE_MODEL, inference_model("other-model", "m", pool="other", namespace="team-b"))
+    stack.add(api.INFERENCE_MODEL, inference_model("unrelated", "u", pool="elsewhere", namespace="team-b"))
+    assert _names(backup.collect(stack, pools=["team-b/other"])) == sorted([
+        (api.CRD.kind, None, api.ALPHA_POOL.crd_name),
+        (api.CRD.kind, None, api.INFERENCE_MODEL.crd_name),
+        (api.ALPHA_POOL.kind, "team-b", "other"),
+        (api.INFERENCE_MODEL.kind, "team-b", "other-model"),
+    ])
+    assert (api.ALPHA_POOL.kind, "team-b", "other") not in _names(backup.collect(stack, namespaces=[NAMESPACE]))
+
+
+@pytest.mark.parametrize("pools, fragment", [(["team-b/none"], "team-b/none"), (["no-slash"], "namespace/name")])
+def test_collect_refuses_pools_it_cannot_find(stack, pools, fragment):
+    with pytest.raises(MigrationError) as refused:
+        backup.collect(stack, pools=pools)
+    assert fragment in str(refused.value)
+
+
+# --- writing and reading -----------------------------------------------------------------------------
+
+
+def test_write_backup_lays_out_one_file_per_object_and_an_index(stack, tmp_path):
+    written = backup.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", stack.server_version(),
+                                  scope={"namespaces": "all"}, now=WHEN)
+    root = Path(written["path"])
+    assert root == tmp_path / "20260301T123005Z"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["20260301T123005Z"]
+    assert (root / "inferencepools.inference.networking.x-k8s.io" / ("default_%s.yaml" % RELEASE)).is_file()
+    assert (root / "customresourcedefinitions.apiextensions.k8s.io" / (api.ALPHA_POOL.crd_name + ".yaml")).is_file()
+    assert (root / "services" / ("default_%s.yaml" % EPP)).is_file()
+
+    index = yaml.safe_load((root / "index.yaml").read_text())
+    assert index["what"] == "migration_backup"
+    assert index["where"] == str(root)
+    assert index["when"] == "2026-03-01T12:30:05Z"
+    assert index["cluster"]["server_version"] == "v1.33.5-gke.1080000"
+    assert index["collection"] == {"name": "inference_gateway.migration", "version": backup.COLLECTION_VERSION}
+    assert index["scope"] == {"namespaces": "all"}
+    assert index["counts"][api.INFERENCE_MODEL.kind] == 2 and index["counts"][api.CRD.kind] == 2
+    assert written["objects"] == index["counts"]
+    assert sorted((e["kind"], e["namespace"], e["name"]) for e in index["objects"]) == STACK
+    for entry in index["objects"]:
+        saved = yaml.safe_load((root / entry["file"]).read_text())
+        assert (saved["kind"], saved["metadata"]["name"]) == (entry["kind"], entry["name"])
+        assert "resourceVersion" not in saved["metadata"] and "status" not in saved
+    service = yaml.safe_load((root / "services" / ("default_%s.yaml" % EPP)).read_text())
+    assert "clusterIP" not in service["spec"] and "clusterIPs" not in service["spec"]
+
+
+def test_write_backup_decodes_helm_releases_for_people(stack, tmp_path):
+    written = backup.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None, now=WHEN)
+    stem = Path(written["path"]) / "helm-releases" / ("default_%s.v1" % RELEASE)
+    assert yaml.safe_load(Path(str(stem) + ".values.yaml").read_text()) == {"provider": {"name": "gke"}}
+    assert Path(str(stem) + ".manifest.yaml").read_text() == "kind: X\n"
+    index = yaml.safe_load((Path(written["path"]) / "index.yaml").read_text())
+    assert index["helm_release_files"] == ["helm-releases/default_%s.v1.manifest.yaml" % RELEASE,
+                                           "helm-releases/default_%s.v1.values.yaml" % RELEASE]
+
+
+def test_two_backups_in_one_second_do_not_collide(stack, tmp_path):
+    items = backup.collect(stack)
+    first = backup.write_backup(str(tmp_path), items, "migration_backup", None, now=WHEN)
+    second = backup.write_backup(str(tmp_path), items, "migration_backup", None, now=WHEN)
+    assert first["path"] != second["path"] and os.path.isdir(second["path"])
+
+
+def test_dry_run_writes_nothing_but_says_what(stack, tmp_path):
+    written = backup.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None, now=WHEN,
+                                  dry_run=True)
+    assert list(tmp_path.iterdir()) == []
+    assert written["index"] in written["files"] and len(written["files"]) == len(STACK) + 3
+
+
+def test_read_backup_gives_back_what_was_written(saved):
+    path, _ = saved
+    index, items = backup.read_backup(path)
+    assert _names(items) == STACK
+    pool_type = next(rtype for rtype, obj in items if obj["kind"] == api.ALPHA_POOL.kind)
+    assert pool_type == api.ALPHA_POOL
+
+
+def test_read_backup_refuses_a_directory_without_index(tmp_path):
+    with pytest.raises(MigrationError) as refused:
+        backup.read_backup(str(tmp_path))
+    assert "index.yaml" in str(refused.value)
+
+
+def test_collection_version_matches_galaxy_yml():
+    assert backup.COLLECTION_VERSION == yaml.safe_load((REPO / "galaxy.yml").read_text())["version"]
+
+
+# --- restore order --------------------------------------------------------------------------------------
+
+
+def test_restore_order_is_crds_objects_helm_releases_routes(stack):
+    ordered = sorted(backup.collect(stack), key=backup.restore_rank)
+    stages = [backup.restore_stage(rtype, obj) for rtype, obj in ordered]
+    assert stages == sorted(stages)
+    kinds = [rtype.kind for rtype, obj in ordered]
+    assert kinds[:2] == [api.CRD.kind, api.CRD.kind]
+    assert kinds[-2:] == [api.SECRET.kind, api.HTTP_ROUTE.kind]
+    assert kinds.index(api.SERVICE_ACCOUNT.kind) < kinds.index(api.DEPLOYMENT.kind) < kinds.index(
+        api.ALPHA_POOL.kind) < kinds.index(api.INFERENCE_MODEL.kind)
+
+
+# --- restoring -------------------------------------------------------------------------------------------
+
+
+def test_restore_brings_the_stack_back_in_order_and_points_the_route_back(saved):
+    path, cluster = saved
+    result = backup.restore(cluster, path)
+    assert result["changed"] is True
+    assert _names(backup.collect(cluster)) == STACK
+    route = cluster.get(api.HTTP_ROUTE, "llm-route", NAMESPACE)
+    assert route["spec"]["rules"][0]["backendRefs"] == [alpha_ref()]
+    assert route["spec"]["rules"][0]["timeouts"] == {"request": "300s"}
+
+    writes = [(verb, kind) for verb, kind, _, _ in cluster.writes]
+    assert writes[:2] == [("create", api.CRD.kind)] * 2
+    assert writes[-2:] == [("create", api.SECRET.kind), ("replace", api.HTTP_ROUTE.kind)]
+    assert result["routes"] == [{"kind": api.HTTP_ROUTE.kind, "api_version": api.HTTP_ROUTE.api_version,
+                                 "namespace": NAMESPACE, "name": "llm-route", "changed": True,
+                                 "gateways": [{"namespace": NAMESPACE, "name": "inference-gateway",
+                                               "url": "http://127.0.10.1:80"}]}]
+    assert result["model_names"] == ["food-review", "meta-llama/Llama-3.1-8B-Instruct"]
+    assert cluster.get(api.SERVICE, EPP, NAMESPACE)["spec"]["clusterIP"]
+
+    cluster.writes = []
+    again = backup.restore(cluster, path)
+    assert again["changed"] is False and cluster.writes == []
+
+
+def test_restore_leaves_matching_objects_alone_and_puts_back_what_the_migration_changed(stack, tmp_path):
+    written = backup.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None, now=WHEN)
+    epp = stack.get(api.DEPLOYMENT, EPP, NAMESPACE)
+    epp["spec"]["template"]["spec"]["containers"][0]["args"] = ["--pool-name", RELEASE]
+    epp["metadata"]["labels"]["touched-by-someone"] = "yes"
+    stack.replace(api.DEPLOYMENT, epp)
+    stack.writes = []
+
+    result = backup.restore(stack, written["path"])
+    assert [(u["kind"], u["name"]) for u in result["updated"]] == [(api.DEPLOYMENT.kind, EPP)]
+    assert result["created"] == []
+    restored = stack.get(api.DEPLOYMENT, EPP, NAMESPACE)
+    assert restored["spec"]["template"]["spec"]["containers"][0]["args"][0] == "-poolName"
+    assert restored["metadata"]["labels"]["touched-by-someone"] == "yes"
+    key = "%s %s/%s" % (api.DEPLOYMENT.kind, NAMESPACE, EPP)
+    assert result["diff"]["before"][key] != result["diff"]["after"][key]
+
+
+def test_restore_retries_a_lost_resource_version_race(saved):
+    path, cluster = saved
+    cluster.conflicts_to_raise = 1
+    backup.restore(cluster, path)
+    assert cluster.get(api.HTTP_ROUTE, "llm-route", NAMESPACE)["spec"]["rules"][0]["backendRefs"] == [alpha_ref()]
+
+
+def test_restore_without_route_to_alpha_leaves_routes_alone(saved):
+    path, cluster = saved
+    result = backup.restore(cluster, path, route_to_alpha=False)
+    assert cluster.get(api.HTTP_ROUTE, "llm-route", NAMESPACE)["spec"]["rules"][0]["backendRefs"] == [
+        ga_ref(weight=100)]
+    assert result["routes"][0]["changed"] is False
+    assert cluster.get(api.ALPHA_POOL, RELEASE, NAMESPACE) is not None
+
+
+def test_check_mode_restore_persists_nothing_and_reports_everything(saved):
+    path, cluster = saved
+    snapshot = copy.deepcopy(cluster.objects)
+    cluster.dry_run = True
+    result = backup.restore(cluster, path)
+    assert cluster.objects == snapshot
+    assert sorted((c["kind"], c["namespace"], c["name"]) for c in result["created"]) == sorted(
+        name for name in STACK if name[:2] != (api.HTTP_ROUTE.kind, NAMESPACE))
+    assert [(u["kind"], u["name"]) for u in result["updated"]] == [(api.HTTP_ROUTE.kind, "llm-route")]
+
+
+def test_restore_refuses_before_writing_when_a_type_cannot_come_back(tmp_path):
+    cluster = MemoryCluster()
+    cluster.add(api.CRD, crd(api.INFERENCE_OBJECTIVE))
+    cluster.add(api.INFERENCE_OBJECTIVE, {"metadata": {"name": "o", "namespace": NAMESPACE}, "spec": {}})
+    cluster.add(api.SECRET, helm_release_secret())
+    items = [(api.INFERENCE_OBJECTIVE, cluster.get(api.INFERENCE_OBJECTIVE, "o", NAMESPACE)),
+             (api.SECRET, cluster.get(api.SECRET, "sh.helm.release.v1.%s.v1" % RELEASE, NAMESPACE))]
+    written = backup.write_backup(str(tmp_path), items, "crd_cleanup", None, now=WHEN)
+    empty = MemoryCluster()
+    with pytest.raises(MigrationError) as refused:
+        backup.restore(empty, written["path"])
+    assert api.INFERENCE_OBJECTIVE.kind in str(refused.value)
+    assert empty.writes == []
+
+
+# --- pointing a route back -------------------------------------------------------------------------------------
+
+
+def test_point_route_back_touches_only_the_rules_that_led_to_alpha_pools():
+    other_rule = {"matches": [{"path": {"type": "PathPrefix", "value": "/admin"}}],
+                  "filters": [{"type": "RequestHeaderModifier", "requestHeaderModifier": {"set": [
+                      {"name": "x", "value": "y"}]}}],
+                  "backendRefs": [{"group": "", "kind": "Service", "name": "admin", "port": 80, "weight": 1}]}
+    backed = http_route([alpha_ref(weight=100)], extra_rules=[other_rule])
+    live = http_route([alpha_ref(weight=10), ga_ref(weight=90)], extra_rules=[dict(other_rule, backendRefs=[])])
+    live["metadata"]["labels"] = {"kept": "yes"}
+
+    updated = backup.point_route_back(live, backed)
+    assert updated["spec"]["rules"][0]["backendRefs"] == [alpha_ref(weight=100)]
+    assert updated["spec"]["rules"][1] == live["spec"]["rules"][1]
+    assert updated["metadata"]["labels"] == {"kept": "yes"}
+    assert backup.point_route_back(updated, backed) is None
+
+
+def test_point_route_back_treats_defaulted_fields_as_equal():
+    backed = http_route([alpha_ref(weight=1)])
+    live = http_route([{"group": api.ALPHA_GROUP, "kind": api.ALPHA_POOL.kind, "name": RELEASE,
+                        "namespace": NAMESPACE}])
+    assert backup.point_route_back(live, backed) is None
+
+
+def test_point_route_back_appends_a_rule_the_migration_removed():
+    backed = http_route([alpha_ref()])
+    live = http_route([ga_ref()])
+    live["spec"]["rules"][0]["matches"] = [{"path": {"type": "PathPrefix", "value": "/v2"}}]
+    updated = backup.point_route_back(live, backed)
+    assert updated["spec"]["rules"] == [live["spec"]["rules"][0], backed["spec"]["rules"][0]]
+
+
+# --- small pieces ----------------------------------------------------------------------------------------------------
+
+
+def test_decode_helm_release_reads_helms_double_base64_gzip():
+    release = backup.decode_helm_release(helm_release_secret(values={"a": 1}, revision=3))
+    assert (release["name"], release["version"], release["config"]) == (RELEASE, 3, {"a": 1})
+
+
+def test_gateway_url_prefers_the_listener_the_route_names():
+    cluster = MemoryCluster()
+    cluster.add(api.GATEWAY, {"metadata": {"name": "g", "namespace": "n"},
+                              "spec": {"listeners": [{"name": "http", "port": 80, "protocol": "HTTP"},
+                                                     {"name": "https", "port": 443, "protocol": "HTTPS"}]},
+                              "status": {"addresses": [{"value": "127.0.0.9"}]}})
+    route = {"metadata": {"name": "r", "namespace": "n"},
+             "spec": {"parentRefs": [{"name": "g", "sectionName": "https"}, {"name": "missing"}]}}
+    assert backup.gateway_endpoints(cluster, route) == [
+        {"namespace": "n", "name": "g", "url": "https://127.0.0.9:443"},
+        {"namespace": "n", "name": "missing", "url": None},
+    ]
+
+
+def test_wait_for_gives_up_after_the_timeout_naming_what_it_waited_for():
+    ticks = iter(range(100))
+    with pytest.raises(MigrationError) as timed_out:
+        backup.wait_for(lambda: False, 3, "the thing", sleep=lambda _: None, clock=lambda: next(ticks))
+    assert "the thing" in str(timed_out.value) and "3s" in str(timed_out.value)
