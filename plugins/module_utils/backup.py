@@ -454,6 +454,19 @@ def write_backup(dest, items, what, cluster_version, scope=None, now=None, dry_r
     }
 
 
+def make_backup(cluster, dest, namespaces=None, pools=None, now=None):
+    """migration_backup: collect and write; nothing is written when the cluster holds nothing to back up."""
+    items = collect(cluster, namespaces, pools)
+    if not items:
+        return {"changed": False, "path": None, "index": None, "objects": {},
+                "diff": {"before": {"backup": None}, "after": {"backup": None}}}
+    scope = {"namespaces": list(namespaces) if namespaces else "all", "pools": list(pools) if pools else "all"}
+    written = write_backup(dest, items, "migration_backup", cluster.server_version(), scope, now,
+                           dry_run=cluster.dry_run)
+    return {"changed": True, "path": written["path"], "index": written["index"], "objects": written["objects"],
+            "diff": {"before": {"backup": None}, "after": {"backup": written["path"], "objects": written["objects"]}}}
+
+
 def _resource_type_of(entry):
     group, _, version = entry["api_version"].rpartition("/")
     return api.ResourceType(group, version, entry["kind"], entry["resource"])
