@@ -4,8 +4,8 @@
 """Whether the objects the verification gates look at are ready, and if not, why.
 
 Each reader returns one plain dict per object with ``ready`` and ``problems``
-(sentences naming the object and what its status says), so that a gate can
-assert on ``ready`` and show the problems as its failure message.
+(sentences naming the object and what its status says): a gate passes on
+``ready`` and shows the problems as its failure message.
 """
 
 from __future__ import absolute_import, division, print_function

@@ -1,0 +1,326 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the inference_gateway.migration collection
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: readiness
+short_description: Tell whether a Gateway, HTTPRoutes, InferencePools and EPP Deployments are ready, optionally waiting
+version_added: 1.0.0
+description:
+  - Reads the objects the verification gates look at and says, for each, whether it is ready and,
+    if not, why, quoting the status conditions.
+  - A Gateway is ready when its C(Programmed) condition is C(True).
+  - An HTTPRoute is ready when every parent in C(status.parents) reports C(Accepted=True) and
+    C(ResolvedRefs=True) observed at the route's current C(metadata.generation). Unlike
+    C(kubernetes.core.k8s_info) C(wait_condition), this reads the per-parent conditions.
+  - An InferencePool (preview group C(inference.networking.x-k8s.io) or v1 group
+    C(inference.networking.k8s.io)) is ready when every gateway that wrote its status reports
+    C(Accepted=True). Some gateways never write pool status; O(pool_status_mode) says what then.
+  - An EPP Deployment is ready when it has available replicas and its C(Available) condition is C(True).
+  - Never fails because an object is not ready; the result says so in RV(ready) and RV(problems).
+    The C(verify) role asserts on them.
+author:
+  - Inference Gateway migration maintainers
+options:
+  gateway:
+    description:
+      - The Gateway to check.
+    type: dict
+    suboptions:
+      name:
+        description: Name of the Gateway.
+        type: str
+        required: true
+      namespace:
+        description: Namespace of the Gateway.
+        type: str
+        default: default
+  routes:
+    description:
+      - The HTTPRoutes to check.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Name of the HTTPRoute.
+        type: str
+        required: true
+      namespace:
+        description: Namespace of the HTTPRoute.
+        type: str
+        default: default
+  pools:
+    description:
+      - The InferencePools to check.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      group:
+        description:
+          - API group of the pool, C(inference.networking.k8s.io) (v1) or C(inference.networking.x-k8s.io) (preview).
+        type: str
+        required: true
+      name:
+        description: Name of the pool.
+        type: str
+        required: true
+      namespace:
+        description: Namespace of the pool.
+        type: str
+        default: default
+  epp_deployments:
+    description:
+      - The endpoint picker (EPP) Deployments to check.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Name of the Deployment.
+        type: str
+        required: true
+      namespace:
+        description: Namespace of the Deployment.
+        type: str
+        default: default
+  pool_status_mode:
+    description:
+      - V(strict) counts a pool whose status no gateway wrote as not ready.
+      - V(tolerant) counts it as ready, warns, and lists it in RV(tolerated).
+    type: str
+    choices: [strict, tolerant]
+    default: tolerant
+  wait_timeout:
+    description:
+      - Seconds to keep reading, every 2 seconds, until every object is ready. V(0) reads once.
+    type: int
+    default: 0
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: The module only reads, so it runs the same in check mode.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+requirements:
+  - kubernetes >= 24.2.0
+"""
+
+EXAMPLES = r"""
+- name: Wait up to 2 minutes until llm-route is accepted with resolved refs at its current generation
+  inference_gateway.migration.readiness:
+    routes:
+      - name: llm-route
+        namespace: default
+    wait_timeout: 120
+  register: routes_state
+
+- name: Read the Gateway, the v1 pool and its EPP
+  inference_gateway.migration.readiness:
+    gateway:
+      name: inference-gateway
+    pools:
+      - group: inference.networking.k8s.io
+        name: vllm-llama3-8b-instruct-ga
+    epp_deployments:
+      - name: vllm-llama3-8b-instruct-ga-epp
+    pool_status_mode: strict
+  register: v1_state
+
+- name: Fail unless they are all ready
+  ansible.builtin.assert:
+    that: v1_state.ready
+    fail_msg: "{{ v1_state.problems | join('; ') }}"
+"""
+
+RETURN = r"""
+ready:
+  description: Whether every object checked is ready.
+  returned: always
+  type: bool
+  sample: false
+problems:
+  description: One sentence per object that is not ready, naming it and quoting its conditions.
+  returned: always
+  type: list
+  elements: str
+  sample: ["HTTPRoute default/llm-route parent inference-gateway: ResolvedRefs is False (reason BackendNotFound, observedGeneration 4, generation 4): ..."]
+tolerated:
+  description: Pools that passed only because O(pool_status_mode) is V(tolerant) and no gateway wrote their status.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+waited_seconds:
+  description: How long the module waited for the objects to become ready.
+  returned: always
+  type: float
+  sample: 4.0
+gateway:
+  description: The Gateway's state.
+  returned: when O(gateway) is set
+  type: dict
+  contains:
+    name:
+      description: Name.
+      type: str
+    namespace:
+      description: Namespace.
+      type: str
+    found:
+      description: Whether the Gateway exists.
+      type: bool
+    programmed:
+      description: Whether C(Programmed) is C(True).
+      type: bool
+    address:
+      description: C(status.addresses[0].value), the address the endpoint probe sends to.
+      type: str
+    ready:
+      description: Whether it is ready.
+      type: bool
+    problems:
+      description: Why it is not ready.
+      type: list
+      elements: str
+  sample: {"name": "inference-gateway", "namespace": "default", "found": true, "programmed": true,
+           "address": "203.0.113.10", "ready": true, "problems": []}
+routes:
+  description: Each HTTPRoute's state, in the order given.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Name.
+      type: str
+    namespace:
+      description: Namespace.
+      type: str
+    found:
+      description: Whether the route exists.
+      type: bool
+    generation:
+      description: The route's C(metadata.generation).
+      type: int
+    ready:
+      description: Whether every parent accepted the route and resolved its refs at this generation.
+      type: bool
+    problems:
+      description: Why it is not ready.
+      type: list
+      elements: str
+  sample: [{"name": "llm-route", "namespace": "default", "found": true, "generation": 3, "ready": true, "problems": []}]
+pools:
+  description: Each InferencePool's state, in the order given.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    group:
+      description: API group.
+      type: str
+    name:
+      description: Name.
+      type: str
+    namespace:
+      description: Namespace.
+      type: str
+    found:
+      description: Whether the pool exists.
+      type: bool
+    accepted:
+      description: V(true) or V(false) as the gateways reported, null when no gateway wrote status.
+      type: bool
+    tolerated:
+      description: Why a pool without status passed in tolerant mode; null otherwise.
+      type: str
+    ready:
+      description: Whether it is ready.
+      type: bool
+    problems:
+      description: Why it is not ready.
+      type: list
+      elements: str
+  sample: []
+epp_deployments:
+  description: Each EPP Deployment's state, in the order given.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Name.
+      type: str
+    namespace:
+      description: Namespace.
+      type: str
+    found:
+      description: Whether the Deployment exists.
+      type: bool
+    available_replicas:
+      description: C(status.availableReplicas).
+      type: int
+    replicas:
+      description: C(spec.replicas).
+      type: int
+    ready:
+      description: Whether it is available.
+      type: bool
+    problems:
+      description: Why it is not ready.
+      type: list
+      elements: str
+  sample: []
+"""
+
+from ansible_collections.inference_gateway.migration.plugins.module_utils import readiness
+from ansible_collections.inference_gateway.migration.plugins.module_utils.module import run_module
+
+OPTIONS = dict(
+    gateway=dict(type="dict", options=dict(name=dict(type="str", required=True),
+                                           namespace=dict(type="str", default="default"))),
+    routes=dict(type="list", elements="dict", default=[], options=dict(
+        name=dict(type="str", required=True), namespace=dict(type="str", default="default"))),
+    pools=dict(type="list", elements="dict", default=[], options=dict(
+        group=dict(type="str", required=True), name=dict(type="str", required=True),
+        namespace=dict(type="str", default="default"))),
+    epp_deployments=dict(type="list", elements="dict", default=[], options=dict(
+        name=dict(type="str", required=True), namespace=dict(type="str", default="default"))),
+    pool_status_mode=dict(type="str", choices=list(readiness.POOL_STATUS_MODES), default="tolerant"),
+    wait_timeout=dict(type="int", default=0),
+)
+
+
+def check_readiness(module, cluster):
+    params = module.params
+
+    def read():
+        return readiness.readiness(cluster, params["gateway"], params["routes"], params["pools"],
+                                   params["epp_deployments"], params["pool_status_mode"])
+
+    result = readiness.wait_until_ready(read, params["wait_timeout"])
+    for message in result["tolerated"]:
+        module.warn(message)
+    result["changed"] = False
+    return result
+
+
+def main():
+    run_module(OPTIONS, check_readiness)
+
+
+if __name__ == "__main__":
+    main()
