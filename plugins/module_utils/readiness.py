@@ -28,27 +28,33 @@ def _condition_text(conditions_list, condition_type):
         condition_type, condition.get("status", "missing"), condition.get("reason"), condition.get("message", ""))
 
 
+def _judged(state, problems, healthy):
+    """The state with its verdict and a one-line summary: what was seen when ready, the problems otherwise."""
+    return dict(state, ready=not problems, problems=problems, summary="; ".join(problems) if problems else healthy)
+
+
 def gateway_readiness(cluster, name, namespace):
     who = "%s %s/%s" % (api.GATEWAY.kind, namespace, name)
     gateway = cluster.get(api.GATEWAY, name, namespace)
     state = dict(name=name, namespace=namespace, found=gateway is not None, programmed=False, address=None)
     if gateway is None:
-        return dict(state, ready=False, problems=["%s not found: check the Gateway's name and namespace" % who])
+        return _judged(state, ["%s not found: check the Gateway's name and namespace" % who], None)
     status = gateway.get("status") or {}
     addresses = status.get("addresses") or []
     state.update(programmed=conditions.gateway_programmed(gateway), address=addresses[0].get("value") if addresses else None)
-    problems = [] if state["programmed"] else ["%s is not programmed: %s" % (who, _condition_text(status.get("conditions"), "Programmed"))]
-    return dict(state, ready=not problems, problems=problems)
+    problems = [] if state["programmed"] else [
+        "%s is not programmed: %s" % (who, _condition_text(status.get("conditions"), "Programmed"))]
+    return _judged(state, problems, "%s is programmed, address %s" % (who, state["address"]))
 
 
 def route_readiness(cluster, name, namespace):
+    who = "%s %s/%s" % (api.HTTP_ROUTE.kind, namespace, name)
     route = cluster.get(api.HTTP_ROUTE, name, namespace)
     if route is None:
-        return dict(name=name, namespace=namespace, found=False, generation=None, ready=False,
-                    problems=["%s %s/%s not found" % (api.HTTP_ROUTE.kind, namespace, name)])
-    problems = conditions.route_parent_problems(route)
-    return dict(name=name, namespace=namespace, found=True, generation=route["metadata"].get("generation"),
-                ready=not problems, problems=problems)
+        return _judged(dict(name=name, namespace=namespace, found=False, generation=None), ["%s not found" % who], None)
+    state = dict(name=name, namespace=namespace, found=True, generation=route["metadata"].get("generation"))
+    return _judged(state, conditions.route_parent_problems(route), "%s is accepted with resolved refs by every parent "
+                   "at generation %s" % (who, state["generation"]))
 
 
 def pool_readiness(cluster, group, name, namespace, mode):
@@ -63,38 +69,36 @@ def pool_readiness(cluster, group, name, namespace, mode):
     pool = cluster.get(rtype, name, namespace)
     state = dict(group=group, name=name, namespace=namespace, found=pool is not None, accepted=False, tolerated=None)
     if pool is None:
-        return dict(state, ready=False, problems=["%s not found" % who])
+        return _judged(state, ["%s not found" % who], None)
     accepted = conditions.pool_accepted(pool)
     state["accepted"] = accepted
     if accepted is None:
         message = "%s: no gateway has written its status, so Accepted cannot be checked" % who
         if mode == "strict":
-            return dict(state, ready=False, problems=[message + " (pool status mode strict)"])
-        return dict(state, tolerated=message + " (pool status mode tolerant lets it pass)", ready=True, problems=[])
-    if accepted:
-        return dict(state, ready=True, problems=[])
-    return dict(state, ready=False, problems=[
+            return _judged(state, [message + " (pool status mode strict)"], None)
+        state["tolerated"] = message + " (pool status mode tolerant lets it pass)"
+        return _judged(state, [], state["tolerated"])
+    return _judged(state, [] if accepted else [
         "%s is not accepted by parent %s: %s" % (who, (parent.get("parentRef") or {}).get("name"),
                                                  _condition_text(parent.get("conditions"), "Accepted"))
         for parent in conditions.pool_parent_statuses(pool)
         if not conditions.is_true(parent.get("conditions"), "Accepted")
-    ])
+    ], "%s is accepted" % who)
 
 
 def deployment_readiness(cluster, name, namespace):
     who = "%s %s/%s" % (api.DEPLOYMENT.kind, namespace, name)
     deployment = cluster.get(api.DEPLOYMENT, name, namespace)
     if deployment is None:
-        return dict(name=name, namespace=namespace, found=False, available_replicas=0, replicas=None, ready=False,
-                    problems=["%s not found" % who])
+        return _judged(dict(name=name, namespace=namespace, found=False, available_replicas=0, replicas=None),
+                       ["%s not found" % who], None)
     status = deployment.get("status") or {}
     state = dict(name=name, namespace=namespace, found=True, available_replicas=status.get("availableReplicas") or 0,
                  replicas=(deployment.get("spec") or {}).get("replicas"))
+    replicas = "%d of %s replicas available" % (state["available_replicas"], state["replicas"])
     problems = [] if conditions.deployment_available(deployment) else [
-        "%s is not available: %d of %s replicas available, %s" % (
-            who, state["available_replicas"], state["replicas"], _condition_text(status.get("conditions"), "Available"))
-    ]
-    return dict(state, ready=not problems, problems=problems)
+        "%s is not available: %s, %s" % (who, replicas, _condition_text(status.get("conditions"), "Available"))]
+    return _judged(state, problems, "%s is available, %s" % (who, replicas))
 
 
 def readiness(cluster, gateway=None, routes=(), pools=(), deployments=(), pool_status_mode="tolerant"):
@@ -107,6 +111,7 @@ def readiness(cluster, gateway=None, routes=(), pools=(), deployments=(), pool_s
         result["gateway"] = gateway_readiness(cluster, gateway["name"], gateway["namespace"])
         objects.insert(0, result["gateway"])
     result["problems"] = [problem for state in objects for problem in state["problems"]]
+    result["summary"] = [state["summary"] for state in objects]
     result["tolerated"] = [pool["tolerated"] for pool in result["pools"] if pool["tolerated"]]
     result["ready"] = not result["problems"]
     return result

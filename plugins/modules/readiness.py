@@ -157,6 +157,13 @@ problems:
   type: list
   elements: str
   sample: ["HTTPRoute default/llm-route parent inference-gateway: ResolvedRefs is False (reason BackendNotFound, observedGeneration 4, generation 4): ..."]
+summary:
+  description: One line per object checked, in the order Gateway, routes, pools, EPP Deployments, saying what was
+    seen (when ready) or what is wrong (its problems).
+  returned: always
+  type: list
+  elements: str
+  sample: ["Gateway default/inference-gateway is programmed, address 203.0.113.10"]
 tolerated:
   description: Pools that passed only because O(pool_status_mode) is V(tolerant) and no gateway wrote their status.
   returned: always
@@ -195,6 +202,9 @@ gateway:
       description: Why it is not ready.
       type: list
       elements: str
+    summary:
+      description: What was seen when ready, the problems otherwise.
+      type: str
   sample: {"name": "inference-gateway", "namespace": "default", "found": true, "programmed": true,
            "address": "203.0.113.10", "ready": true, "problems": []}
 routes:
@@ -222,6 +232,9 @@ routes:
       description: Why it is not ready.
       type: list
       elements: str
+    summary:
+      description: What was seen when ready, the problems otherwise.
+      type: str
   sample: [{"name": "llm-route", "namespace": "default", "found": true, "generation": 3, "ready": true, "problems": []}]
 pools:
   description: Each InferencePool's state, in the order given.
@@ -254,6 +267,9 @@ pools:
       description: Why it is not ready.
       type: list
       elements: str
+    summary:
+      description: What was seen when ready, the problems otherwise.
+      type: str
   sample: []
 epp_deployments:
   description: Each EPP Deployment's state, in the order given.
@@ -283,6 +299,9 @@ epp_deployments:
       description: Why it is not ready.
       type: list
       elements: str
+    summary:
+      description: What was seen when ready, the problems otherwise.
+      type: str
   sample: []
 """
 

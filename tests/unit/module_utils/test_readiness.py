@@ -72,6 +72,12 @@ def test_everything_ready():
     assert result["routes"][0]["generation"] == 3
     assert result["pools"][0]["accepted"] is True
     assert result["epp_deployments"][0]["available_replicas"] == 1
+    assert result["summary"] == [
+        "Gateway default/inference-gateway is programmed, address 127.0.10.1",
+        "HTTPRoute default/llm-route is accepted with resolved refs by every parent at generation 3",
+        "InferencePool inference.networking.k8s.io default/llm-ga is accepted",
+        "Deployment default/llm-ga-epp is available, 1 of 1 replicas available",
+    ]
 
 
 def test_a_gateway_that_is_not_programmed_says_why():
@@ -129,6 +135,7 @@ def test_a_pool_without_status_passes_only_in_tolerant_mode():
     assert tolerant["ready"] is True and tolerant["pools"][0]["accepted"] is None
     assert tolerant["tolerated"] == ["InferencePool inference.networking.k8s.io default/llm-ga: no gateway has written "
                                      "its status, so Accepted cannot be checked (pool status mode tolerant lets it pass)"]
+    assert tolerant["summary"] == tolerant["tolerated"]
     assert strict["ready"] is False and strict["tolerated"] == []
     assert strict["problems"][0].endswith("(pool status mode strict)")
 
@@ -153,6 +160,7 @@ def test_an_unavailable_epp_deployment_says_how_many_replicas_are_up():
     assert result["problems"] == ["Deployment default/llm-ga-epp is not available: 0 of 1 replicas available, "
                                   "Available is False (reason MinimumReplicasUnavailable): "
                                   "Deployment does not have minimum availability."]
+    assert result["summary"] == result["problems"]
 
 
 class Clock:
