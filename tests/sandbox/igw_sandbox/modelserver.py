@@ -135,6 +135,7 @@ class _ServerState:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "igw-sandbox-vllm"
+    timeout = 60  # idle keep-alive connections from the gateway are closed after this
 
     def log_message(self, format, *args):  # noqa: A002 - signature fixed by the base class
         log.debug("%s %s", self.server.state.pod_id, format % args)

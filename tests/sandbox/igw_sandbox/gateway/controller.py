@@ -12,50 +12,52 @@ from .snapshot import KEYS, POOL_KEYS, DelayLine, Snapshot
 
 log = logging.getLogger("igw_sandbox.gateway.controller")
 
-_GATEWAY_API = f"/apis/{api.GATEWAY_API_VERSION}"
-# snapshot key -> (API prefix, plural, namespaced)
+# snapshot key -> (group, version, plural, namespaced); the core kinds are listed by typed calls.
 RESOURCES = {
-    "gatewayclasses": (_GATEWAY_API, "gatewayclasses", False),
-    "gateways": (_GATEWAY_API, "gateways", True),
-    "httproutes": (_GATEWAY_API, "httproutes", True),
-    "inferencemodels": (f"/apis/{api.ALPHA_GROUP}/{api.POOL_VERSIONS[api.ALPHA_GROUP]}", "inferencemodels", True),
-    "services": ("/api/v1", "services", True),
-    "deployments": ("/apis/apps/v1", "deployments", True),
-    "pods": ("/api/v1", "pods", True),
-    **{key: (f"/apis/{group}/{api.POOL_VERSIONS[group]}", "inferencepools", True) for group, key in POOL_KEYS.items()},
+    "gatewayclasses": (api.GATEWAY_GROUP, api.GATEWAY_VERSION, "gatewayclasses", False),
+    "gateways": (api.GATEWAY_GROUP, api.GATEWAY_VERSION, "gateways", True),
+    "httproutes": (api.GATEWAY_GROUP, api.GATEWAY_VERSION, "httproutes", True),
+    "inferencemodels": (api.ALPHA_GROUP, api.POOL_VERSIONS[api.ALPHA_GROUP], "inferencemodels", True),
+    **{key: (group, api.POOL_VERSIONS[group], "inferencepools", True) for group, key in POOL_KEYS.items()},
 }
-assert set(RESOURCES) == set(KEYS)
+CORE_KEYS = ("services", "deployments", "pods")
+assert set(RESOURCES) | set(CORE_KEYS) == set(KEYS)
+REQUEST_TIMEOUT_SECONDS = 10
 
 
 class KubeClient:
-    """Plain-JSON list and status-patch calls through the kubernetes client's auth and TLS setup."""
+    """Lists as plain JSON and merge-patches status, with the kubernetes client's auth and TLS."""
 
     def __init__(self, kubeconfig):
-        self._api = kubernetes.config.new_client_from_config(config_file=kubeconfig)
-
-    def _call(self, method, path, body=None, content_type=None):
-        headers = {"Accept": "application/json"}
-        if content_type:
-            headers["Content-Type"] = content_type
-        response = self._api.call_api(path, method, header_params=headers, body=body, auth_settings=["BearerToken"],
-                                      _return_http_data_only=True, _preload_content=False, _request_timeout=10)
-        return json.loads(response.data)
+        client = kubernetes.config.new_client_from_config(config_file=kubeconfig)
+        self._custom = kubernetes.client.CustomObjectsApi(client)
+        core, apps = kubernetes.client.CoreV1Api(client), kubernetes.client.AppsV1Api(client)
+        self._core_lists = {"services": core.list_service_for_all_namespaces,
+                            "deployments": apps.list_deployment_for_all_namespaces,
+                            "pods": core.list_pod_for_all_namespaces}
 
     def list(self, key):
         """Items of a kind across namespaces, or None when the API server does not serve the kind."""
-        prefix, plural, _ = RESOURCES[key]
+        options = {"_preload_content": False, "_request_timeout": REQUEST_TIMEOUT_SECONDS}
         try:
-            return self._call("GET", f"{prefix}/{plural}")["items"]
+            if key in self._core_lists:
+                response = self._core_lists[key](**options)
+            else:
+                response = self._custom.list_cluster_custom_object(*RESOURCES[key][:3], **options)
         except ApiException as error:
             if error.status == 404:
                 return None
             raise
+        return json.loads(response.data)["items"]
 
     def patch_status(self, update):
-        prefix, plural, namespaced = RESOURCES[update.key]
-        scope = f"/namespaces/{update.namespace}" if namespaced else ""
-        self._call("PATCH", f"{prefix}{scope}/{plural}/{update.name}/status", body={"status": update.status},
-                   content_type="application/merge-patch+json")
+        group, version, plural, namespaced = RESOURCES[update.key]
+        body = {"status": update.status}
+        if namespaced:
+            self._custom.patch_namespaced_custom_object_status(group, version, update.namespace, plural,
+                                                               update.name, body)
+        else:
+            self._custom.patch_cluster_custom_object_status(group, version, plural, update.name, body)
 
 
 class Controller:

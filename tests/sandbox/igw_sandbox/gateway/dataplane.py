@@ -24,6 +24,8 @@ log = logging.getLogger("igw_sandbox.gateway.dataplane")
 
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                "transfer-encoding", "upgrade", "content-length", "host"}
+# The gateway writes these itself.
+_NOT_RELAYED = _HOP_BY_HOP | {"server", "date", POOL_HEADER, POD_HEADER}
 UPSTREAM_TIMEOUT_SECONDS = 60
 
 
@@ -156,7 +158,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._fail(Failure(503, "UpstreamUnavailable", f"pod {pick.endpoint.pod_id}: {error}"), pool_id)
             return
         dataplane.stats.record(status, pool=pool_id, pod=pick.endpoint.pod_id)
-        relayed = [(k, v) for k, v in response_headers if k.lower() not in _HOP_BY_HOP | {POOL_HEADER, POD_HEADER}]
+        relayed = [(k, v) for k, v in response_headers if k.lower() not in _NOT_RELAYED]
         relayed.append((POD_HEADER, pick.endpoint.pod_id))
         if pool_id:
             relayed.append((POOL_HEADER, pool_id))
@@ -183,9 +185,10 @@ class DataPlane:
 
     def activate(self, programme):
         """Serve `programme` from now on; returns {port: error} for ports that could not be bound."""
+        # New pods' servers first and old ones last, so no request is routed to a stopped server.
         self.fleet.start_missing(programme.model_servers)
-        errors = self.sync_ports(programme.port_owners)
         self.programme, self.programmed_at = programme, time.time()
+        errors = self.sync_ports(programme.port_owners)
         self.fleet.stop_unwanted(programme.model_servers)
         return errors
 
