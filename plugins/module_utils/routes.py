@@ -184,7 +184,8 @@ def _reweighted_refs(rule, wanted, split, route_namespace, where):
                 "%s references backend %s %d times; traffic_split weights one backendRef per backend, so merge "
                 "them by hand first" % (where, key, len(found))
             )
-    missing = [key for key in wanted if key not in positions]
+    # A listed backend that remove_zero would drop is already where it should be when absent.
+    missing = [key for key in wanted if key not in positions and not _dropped(wanted[key], split)]
     if missing and not split.add_missing:
         problems.extend(
             "%s does not reference backend %s; add it to the rule or set add_missing: true" % (where, key)
@@ -204,20 +205,22 @@ def _reweighted_refs(rule, wanted, split, route_namespace, where):
         weight = wanted.get(refs.backend_key(ref, route_namespace))
         if weight is None:
             result.append(ref)
-        elif weight > 0 or not split.remove_zero:
+        elif not _dropped(weight, split):
             # A ref whose weight is already right stays untouched, so an omitted weight of 1 stays omitted.
             if refs.weight_of(ref) != weight:
                 ref["weight"] = weight
             result.append(ref)
         if position == template_position:
-            result.extend(_added_refs(ref, missing, wanted, split, route_namespace))
+            result.extend(_added_refs(ref, missing, wanted, route_namespace))
     return result, []
 
 
-def _added_refs(template, missing, wanted, split, route_namespace):
+def _dropped(weight, split):
+    return weight == 0 and split.remove_zero
+
+
+def _added_refs(template, missing, wanted, route_namespace):
     for key in missing:
-        if wanted[key] == 0 and split.remove_zero:
-            continue
         ref = refs.ref_to(key, route_namespace, wanted[key])
         if "filters" in template:
             ref["filters"] = copy.deepcopy(template["filters"])

@@ -196,6 +196,14 @@ def test_remove_zero_drops_listed_refs_at_zero_and_nothing_else():
     assert problems_of(plan).count("does not reference backend %s" % GA) == 1  # rule 0 lacks the GA pool
 
 
+def test_after_remove_zero_the_same_call_is_a_no_op():
+    finish = split(pool(ALPHA, 0), pool(GA, 100), remove_zero=True, rules=[1])
+    done = routes.plan_route(live_route(), finish).after
+    again = routes.plan_route(done, finish)
+    assert not again.problems and not again.changed
+    assert again.rules[0]["before"] == again.rules[0]["after"] == {GA_ID: 100, SVC_ID: 5}
+
+
 def test_remove_zero_with_add_missing_moves_a_rule_to_the_new_pool_in_one_step():
     plan = routes.plan_route(live_route(), split(pool(ALPHA, 0), pool(GA, 100), remove_zero=True,
                                                  add_missing=True, rules=[0]))
