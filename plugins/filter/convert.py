@@ -7,22 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import functools
-
-from ansible.errors import AnsibleFilterError
 from ansible_collections.inference_gateway.migration.plugins.module_utils import convert
-from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
-
-
-def _refusals_as_filter_errors(function):
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except MigrationError as e:
-            raise AnsibleFilterError(str(e))
-
-    return wrapper
+from ansible_collections.inference_gateway.migration.plugins.plugin_utils.filter_errors import refusals_as_filter_errors
 
 
 FILTERS = (
@@ -35,7 +21,6 @@ FILTERS = (
     convert.objective,
     convert.model_warnings,
     convert.model_rewrite,
-    convert.rewrite_target_field,
     convert.ga_crd_plan,
     convert.ga_plan,
 )
@@ -43,4 +28,4 @@ FILTERS = (
 
 class FilterModule(object):
     def filters(self):
-        return dict((f.__name__, _refusals_as_filter_errors(f)) for f in FILTERS)
+        return dict((f.__name__, refusals_as_filter_errors(f)) for f in FILTERS)

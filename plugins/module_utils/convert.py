@@ -17,7 +17,7 @@ import json
 import re
 from collections import namedtuple
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, inventory
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 
 # Labels and annotations that tools put on the preview objects. Copied onto a new
@@ -119,17 +119,11 @@ def _ensure_port(port, what):
     return port
 
 
-def _picker(ref, port_key, failure_mode_key, what):
-    kind = ref.get("kind") or api.SERVICE.kind
-    port = ref.get(port_key)
-    if port is None and kind == api.SERVICE.kind:
-        # The alpha API leaves the port to implementations, which infer 9002; the
-        # v1 CRD rejects a Service reference without one.
-        port = api.DEFAULT_EPP_PORT
-    if not ref.get("name"):
+def _checked_picker(ref, what):
+    """detect's form of an endpoint picker reference (defaults explicit, 9002 for a Service), checked."""
+    if not ref or not ref.get("name"):
         raise MigrationError("%s has no endpoint picker reference name; fix the pool's extensionRef" % what)
-    return {"group": ref.get("group") or api.CORE_GROUP, "kind": kind, "name": ref["name"], "port": port,
-            "failure_mode": ref.get(failure_mode_key) or api.DEFAULT_FAILURE_MODE}
+    return dict(ref)
 
 
 def _require_selector(selector, what):
@@ -147,8 +141,8 @@ def _facts_from_alpha(pool):
         namespace=metadata.get("namespace"), name=metadata["name"],
         selector=_require_selector(spec.get("selector"), what),
         target_ports=[_ensure_port(spec.get("targetPortNumber"), what)],
-        endpoint_picker=_picker(spec.get("extensionRef") or {}, "portNumber", "failureMode", what),
-        release=(metadata.get("annotations") or {}).get(api.HELM_RELEASE_NAME_ANNOTATION),
+        endpoint_picker=_checked_picker(inventory.extension_ref(pool), what),
+        release=(inventory.helm_release(pool) or {}).get("name"),
         labels=labels, annotations=annotations,
         migrated_from="%s/%s" % (metadata.get("namespace"), metadata["name"]),
         status=v1_pool_status(pool.get("status")),
@@ -159,15 +153,13 @@ def _facts_from_v1(pool):
     metadata = pool["metadata"]
     spec = pool.get("spec") or {}
     what = "InferencePool %s/%s" % (metadata.get("namespace"), metadata["name"])
-    ref = dict(spec.get("endpointPickerRef") or {})
-    ref["number"] = (ref.get("port") or {}).get("number")
     labels, annotations = _own_metadata(metadata)
     return PoolFacts(
         namespace=metadata.get("namespace"), name=metadata["name"],
         selector=_require_selector((spec.get("selector") or {}).get("matchLabels"), what),
         target_ports=[_ensure_port(p.get("number"), what) for p in spec.get("targetPorts") or []],
-        endpoint_picker=_picker(ref, "number", "failureMode", what),
-        release=(metadata.get("annotations") or {}).get(api.HELM_RELEASE_NAME_ANNOTATION),
+        endpoint_picker=_checked_picker(inventory.endpoint_picker_ref(pool), what),
+        release=(inventory.helm_release(pool) or {}).get("name"),
         labels=labels, annotations=annotations,
         migrated_from=(metadata.get("annotations") or {}).get(api.MIGRATED_FROM_ANNOTATION),
         status=pool.get("status") or {},
@@ -179,12 +171,11 @@ def _facts_from_detect(entry):
     if not entry.get("namespace") or not entry.get("name"):
         raise MigrationError("%s: a detect alpha_pools entry needs namespace and name; pass the entry of "
                              "inferencepool_detect's result unchanged" % what)
-    ref = entry.get("extension_ref") or {}
     return PoolFacts(
         namespace=entry["namespace"], name=entry["name"],
         selector=_require_selector(entry.get("selector"), what),
         target_ports=[_ensure_port(entry.get("target_port"), what)],
-        endpoint_picker=_picker(ref, "port", "failure_mode", what),
+        endpoint_picker=_checked_picker(entry.get("extension_ref"), what),
         release=(entry.get("helm_release") or {}).get("name"),
         labels={}, annotations={},
         migrated_from="%s/%s" % (entry["namespace"], entry["name"]),
@@ -463,11 +454,15 @@ def _target_models(targets, what):
 
 
 def model_facts(source, namespace=None):
-    """ModelFacts of an InferenceModel, a detect ``models`` entry (give ``namespace``) or an InferenceObjective."""
+    """ModelFacts of an InferenceModel, a detect ``models`` entry or an InferenceObjective.
+
+    ``namespace`` is used when the source does not carry one.
+    """
     if not isinstance(source, dict):
         raise MigrationError("expected an InferenceModel or a models entry of inferencepool_detect, got %r"
                              % (source,))
     if "apiVersion" not in source:
+        namespace = source.get("namespace") or namespace
         if not namespace:
             raise MigrationError("InferenceModel %s from detect: pass the pool's namespace along with the model"
                                  % source.get("name"))
@@ -541,8 +536,7 @@ def objective(source, pool_name, namespace=None, priority_map=None, names=None):
 
 def needs_rewrite(facts):
     """Whether the preview EPP changed the model name (or split it) for this model."""
-    targets = facts.target_models
-    return len(targets) > 1 or any(t["name"] != facts.model_name for t in targets)
+    return inventory.model_rewrites(facts.model_name, facts.target_models)
 
 
 def model_warnings(source, namespace=None):
@@ -558,21 +552,6 @@ def model_warnings(source, namespace=None):
             "Routing (BBR) with HTTPRoute header matches."
             % (facts.qualified_name, facts.model_name, targets, facts.model_name,
                api.EPP_READS_MODEL_REWRITES_FROM, api.MODEL_NAME_REWRITE_HEADER)]
-
-
-def rewrite_target_field(crd):
-    """The name of the rewrite targets list in an installed InferenceModelRewrite CRD (v1.2 ``split``, v1.3+ ``targets``)."""
-    for version in (crd or {}).get("spec", {}).get("versions") or []:
-        if version.get("name") != api.INFERENCE_MODEL_REWRITE.version:
-            continue
-        schema = version.get("schema", {}).get("openAPIV3Schema", {})
-        rule = schema.get("properties", {}).get("spec", {}).get("properties", {}).get("rules", {}).get("items", {})
-        for field in api.MODEL_REWRITE_TARGET_FIELDS:
-            if field in rule.get("properties", {}):
-                return field
-    raise MigrationError("CRD %s has no %s rules with %s; install the InferenceModelRewrite CRD of GIE v1.2 or later"
-                         % ((crd or {}).get("metadata", {}).get("name"), api.INFERENCE_MODEL_REWRITE.version,
-                            " or ".join(api.MODEL_REWRITE_TARGET_FIELDS)))
 
 
 def _check_target_field(field):
@@ -596,7 +575,7 @@ def model_rewrite(source, pool_name, namespace=None, field=api.MODEL_REWRITE_TAR
     """The InferenceModelRewrite that keeps a model's name rewrite or weighted split; None when it has none.
 
     ``field`` is the rules' target list name of the installed CRD: ``targets``
-    (v1.3+) or ``split`` (v1.2); see rewrite_target_field.
+    (v1.3+) or ``split`` (v1.2), as detect reports it in model_rewrite_targets_field.
     """
     _check_target_field(field)
     if isinstance(source, dict) and _is_type(source, api.INFERENCE_MODEL_REWRITE):
@@ -641,8 +620,7 @@ def ga_crd_plan(detect):
     """The CRDs the GA stack installs, from an inferencepool_detect result.
 
     ``install`` is detect's plan plus every CRD the v1.0 stack needs that the
-    platform does not manage (the inference_crds module keeps those that exist);
-    ``model_rewrite_crd`` is where to look for the optional InferenceModelRewrite CRD.
+    platform does not manage (the inference_crds module keeps those that exist).
     """
     plan = (detect or {}).get("crd_plan")
     if not isinstance(plan, dict):
@@ -659,7 +637,6 @@ def ga_crd_plan(detect):
     return {
         "install": sorted(set(install) | set(needed)),
         "keep_managed": keep_managed,
-        "model_rewrite_crd": resource_ref(api.CRD, api.INFERENCE_MODEL_REWRITE.crd_name),
     }
 
 
@@ -667,7 +644,7 @@ def ga_plan(pool, mode="helm", release=api.GA_RELEASE, provider=GKE_PROVIDER, pr
             rewrite_field=None):
     """Everything the ga_stack role creates for one detect ``alpha_pools`` entry.
 
-    ``rewrite_field`` (from rewrite_target_field) asks for InferenceModelRewrites
+    ``rewrite_field`` (detect's model_rewrite_targets_field) asks for InferenceModelRewrites
     for the models that need one; without it such models only get a warning.
     """
     if mode not in ("helm", "manifests"):

@@ -21,7 +21,7 @@ FILTERS = FilterModule().filters()
 def test_filters_are_the_conversions_under_their_own_names():
     assert sorted(FILTERS) == sorted([
         "v1_pool", "v1_pool_status", "ga_release_name", "epp_name", "ga_chart_values", "ga_manifests", "objective",
-        "model_warnings", "model_rewrite", "rewrite_target_field", "ga_crd_plan", "ga_plan"])
+        "model_warnings", "model_rewrite", "ga_crd_plan", "ga_plan"])
     assert FILTERS["ga_release_name"]("x-preview") == convert.ga_release_name("x-preview") == "x-ga"
 
 

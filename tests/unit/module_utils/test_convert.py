@@ -435,6 +435,8 @@ def test_objective_from_detect_entry_needs_and_uses_the_namespace():
     obj = convert.objective(entry, "p", namespace="team-a")
     assert (obj["metadata"]["namespace"], obj["metadata"]["name"], obj["spec"]["priority"]) == ("team-a",
                                                                                                "base-model", 2)
+    # detect's entries carry their namespace
+    assert convert.objective(dict(entry, namespace="team-b"), "p")["metadata"]["namespace"] == "team-b"
 
 
 def test_objective_applied_twice_changes_nothing():
@@ -503,24 +505,6 @@ def test_model_rewrite_refuses_unknown_field():
         convert.model_rewrite(inference_model(targets=WEIGHTED), "p", field="routes")
 
 
-def rewrite_crd(field):
-    rule = {"type": "object", "properties": {"matches": {"type": "array"}, field: {"type": "array"}}}
-    spec = {"type": "object", "properties": {"rules": {"type": "array", "items": rule}}}
-    return {"metadata": {"name": api.INFERENCE_MODEL_REWRITE.crd_name},
-            "spec": {"versions": [{"name": "v1alpha2", "schema": {"openAPIV3Schema": {
-                "type": "object", "properties": {"spec": spec}}}}]}}
-
-
-@pytest.mark.parametrize("field", ["split", "targets"])
-def test_rewrite_target_field_is_read_from_the_crd_schema(field):
-    assert convert.rewrite_target_field(rewrite_crd(field)) == field
-
-
-def test_rewrite_target_field_refuses_an_unknown_schema():
-    with pytest.raises(MigrationError, match="GIE v1.2 or later"):
-        convert.rewrite_target_field(rewrite_crd("routes"))
-
-
 # --- CRD plan and per-pool plan ------------------------------------------------------
 
 
@@ -541,7 +525,6 @@ def test_crd_plan_always_ensures_what_the_v1_epp_needs():
     # A re-run after detect found the CRDs present: inference_crds keeps them.
     plan = convert.ga_crd_plan({"crd_plan": {"install": [], "keep_managed": []}})
     assert plan["install"] == sorted(api.PROTECTED_CRDS)
-    assert plan["model_rewrite_crd"]["name"] == api.INFERENCE_MODEL_REWRITE.crd_name
 
 
 def test_crd_plan_never_installs_alpha_crds():
