@@ -141,17 +141,19 @@ def remove_crds(cluster, crds=api.ALPHA_CRDS, force=False, backup_dir=None, wait
                                       cluster.server_version(), scope={"crds": names}, dry_run=cluster.dry_run)
         result["backup_files"] = written["files"]
 
-    deleted = []
-    for crd in present:
-        metadata = crd["metadata"]
-        if cluster.delete(api.CRD, metadata["name"], resource_version=metadata.get("resourceVersion")):
-            deleted.append(metadata["name"])
-    if not cluster.dry_run:
+    if cluster.dry_run:
+        # No DELETE at all in check mode: the API server ignores a dryRun query parameter on a DELETE
+        # that carries DeleteOptions in its body (it reads only the body), and a CRD delete is not undone.
+        deleted = [crd["metadata"]["name"] for crd in present]
+    else:
+        deleted = [crd["metadata"]["name"] for crd in present
+                   if cluster.delete(api.CRD, crd["metadata"]["name"],
+                                     resource_version=crd["metadata"].get("resourceVersion"))]
         backup.wait_for(
             lambda: all(cluster.get(api.CRD, name) is None for name in deleted), wait_timeout,
             "CRDs %s to be gone; a custom resource with a finalizer keeps its CRD terminating (list them with "
             "kubectl get <plural>.<group> -A)" % ", ".join(deleted))
-    cluster.forget_discovery()
+        cluster.forget_discovery()
     result.update(changed=bool(deleted), deleted=deleted, blockers=leftover if force else [],
                   diff=_diff(cluster, names, deleted))
     return result

@@ -112,18 +112,20 @@ class MemoryCluster:
         return body
 
     def delete(self, rtype, name, namespace=None, resource_version=None, propagation_policy="Background"):
+        # The real API server reads DeleteOptions from the body and ignores the dryRun query
+        # parameter Cluster sends, so a "dry-run" delete really deletes.
+        assert not self.dry_run, "a DELETE in check mode would really delete"
         live = self.get(rtype, name, namespace)
         if live is None:
             return False
         if resource_version and live["metadata"]["resourceVersion"] != resource_version:
             raise Conflict("DELETE: precondition failed", status=409)
         self.writes.append(("delete", rtype.kind, namespace, name))
-        if not self.dry_run:
-            del self.objects[(rtype.group, rtype.plural, namespace, name)]
-            if rtype == api.CRD:
-                group, plural = live["spec"]["group"], live["spec"]["names"]["plural"]
-                for key in [k for k in self.objects if k[:2] == (group, plural)]:
-                    del self.objects[key]
+        del self.objects[(rtype.group, rtype.plural, namespace, name)]
+        if rtype == api.CRD:
+            group, plural = live["spec"]["group"], live["spec"]["names"]["plural"]
+            for key in [k for k in self.objects if k[:2] == (group, plural)]:
+                del self.objects[key]
         return True
 
 
