@@ -200,12 +200,14 @@ class LoadGenerator:
             worker.join(REQUEST_TIMEOUT_SECONDS + 5)
         with self._lock:
             records = sorted(self._records, key=lambda r: r.index)
-        self._result = summarize(records, started_wall, time.time(), self.settings)
+        summary = summarize(records, started_wall, time.time(), self.settings)
         self.records_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.records_path, "w") as out:
             for record in records:
                 out.write(json.dumps(asdict(record)) + "\n")
-        self.summary_path.write_text(json.dumps(self._result, indent=1) + "\n")
+        self.summary_path.write_text(json.dumps(summary, indent=1) + "\n")
+        # Published last: whoever sees the summary can read both files.
+        self._result = summary
 
     def start(self):
         self._workers = [threading.Thread(target=self._worker, name=f"loadgen worker {i}", daemon=True)
@@ -264,9 +266,9 @@ def main(argv=None):
         signal.signal(signum, lambda *_: generator.request_stop())
     generator.start()
     # Wait in short steps so that signal handlers run in the main thread meanwhile.
-    summary = None
-    while summary is None:
-        summary = generator.wait(0.2)
+    while generator.running():
+        generator.wait(0.2)
+    summary = generator.summary()
     print(json.dumps({k: summary[k] for k in ("sent", "ok", "failed", "per_pool", "status_codes")}))
 
 

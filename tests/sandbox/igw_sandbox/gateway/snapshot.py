@@ -113,7 +113,6 @@ class DelayLine:
     def __init__(self, delay, initial):
         self.delay = delay
         self.active = initial
-        self.active_since = None
         self._latest = initial
         self._pending = deque()
 
@@ -126,10 +125,5 @@ class DelayLine:
         """Activate every queued snapshot old enough; True when the active one changed."""
         previous = self.active
         while self._pending and now - self._pending[0][0] >= self.delay:
-            seen_at, self.active = self._pending.popleft()
-            self.active_since = seen_at + self.delay
+            _, self.active = self._pending.popleft()
         return self.active != previous
-
-    @property
-    def pending(self):
-        return len(self._pending)
