@@ -372,3 +372,19 @@ def test_wait_for_gives_up_after_the_timeout_naming_what_it_waited_for():
     with pytest.raises(MigrationError) as timed_out:
         backup.wait_for(lambda: False, 3, "the thing", sleep=lambda _: None, clock=lambda: next(ticks))
     assert "the thing" in str(timed_out.value) and "3s" in str(timed_out.value)
+
+
+# --- the module's entry point ---------------------------------------------------------------------------------
+
+
+def test_make_backup_writes_nothing_when_there_is_nothing_of_the_preview_api(tmp_path):
+    result = backup.make_backup(MemoryCluster(), str(tmp_path))
+    assert result["changed"] is False and result["path"] is None and list(tmp_path.iterdir()) == []
+
+
+def test_make_backup_in_check_mode_reports_the_directory_it_would_write(stack, tmp_path):
+    stack.dry_run = True
+    result = backup.make_backup(stack, str(tmp_path), pools=["%s/%s" % (NAMESPACE, RELEASE)], now=WHEN)
+    assert result["changed"] is True and result["path"] == str(tmp_path / "20260301T123005Z")
+    assert result["objects"][api.ALPHA_POOL.kind] == 1 and list(tmp_path.iterdir()) == []
+    assert result["diff"]["after"]["backup"] == result["path"]
