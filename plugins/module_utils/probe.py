@@ -247,7 +247,8 @@ def summarize(answers, started, deadline=None):
         "requests": planned,
         "sent": sent,
         "ok": ok,
-        "failed": sent - ok,
+        # Not "failed": Ansible reads that key of a module result as the task's own failure.
+        "failed_requests": sent - ok,
         "success_ratio": round(ok / planned, 4) if planned else 0.0,
         "latency_ms": {
             "p50": _percentile(latencies, 0.50),

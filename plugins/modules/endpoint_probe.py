@@ -181,8 +181,10 @@ ok:
   returned: always
   type: int
   sample: 19
-failed:
-  description: How many started requests got no 2xx answer (other status, error or timeout).
+failed_requests:
+  description:
+    - How many started requests got no 2xx answer (other status, error or timeout).
+    - Not called C(failed), which Ansible reserves for the task's own failure.
   returned: always
   type: int
   sample: 1

@@ -81,7 +81,7 @@ def test_healthy_endpoint_passes_and_receives_the_seeds_request(server):
     result = probe.probe(server.url("/v1/completions"), "food-review", requests=20, concurrency=4,
                          group_by_header=POOL_HEADER)
 
-    assert (result["sent"], result["ok"], result["failed"], result["success_ratio"]) == (20, 20, 0, 1.0)
+    assert (result["sent"], result["ok"], result["failed_requests"], result["success_ratio"]) == (20, 20, 0, 1.0)
     assert result["status_codes"] == {"200": 20}
     assert result["by_header"] == {"pool-a": 10, "pool-b": 10}
     assert result["passed"] is True and result["reasons"] == [] and result["failure_samples"] == []
@@ -108,7 +108,7 @@ def test_extra_headers_and_body_settings_are_sent(server):
 def test_server_errors_lower_the_success_ratio_and_are_sampled(server):
     result = probe.probe(server.url("/flaky"), "food-review", requests=10, concurrency=1)
 
-    assert (result["sent"], result["ok"], result["failed"], result["success_ratio"]) == (10, 5, 5, 0.5)
+    assert (result["sent"], result["ok"], result["failed_requests"], result["success_ratio"]) == (10, 5, 5, 0.5)
     assert result["status_codes"] == {"200": 5, "500": 5}
     assert result["passed"] is False
     assert result["reasons"] == ["success ratio 0.5 (5 of 10 requests answered 2xx) is below the minimum 1.0"]
@@ -147,7 +147,7 @@ def test_a_hanging_endpoint_times_out_per_request_and_the_probe_ends_in_bounded_
 
     # Two rounds of two requests, each cut at its 0.3 s timeout, far below the server's 3 s.
     assert elapsed < 1.5
-    assert (result["sent"], result["ok"], result["failed"]) == (4, 0, 4)
+    assert (result["sent"], result["ok"], result["failed_requests"]) == (4, 0, 4)
     assert result["status_codes"] == {"0": 4}
     assert result["latency_ms"] == {"p50": None, "p95": None, "p99": None, "max": None}
     assert "timeout" in result["failure_samples"][0]["error"]
@@ -157,7 +157,7 @@ def test_nothing_listening_is_a_failure_with_the_connection_error():
     result = probe.probe("http://127.0.0.1:%d/v1/completions" % closed_port(), "food-review", requests=3,
                          max_p95_ms=100)
 
-    assert (result["ok"], result["failed"], result["status_codes"]) == (0, 3, {"0": 3})
+    assert (result["ok"], result["failed_requests"], result["status_codes"]) == (0, 3, {"0": 3})
     assert "ConnectionRefusedError" in result["failure_samples"][0]["error"]
     assert result["reasons"] == [
         "success ratio 0.0 (0 of 3 requests answered 2xx) is below the minimum 1.0",
@@ -181,7 +181,7 @@ def test_send_all_stops_waiting_at_the_deadline():
     assert answers == [None] * 5
     assert sent == [True, True, False, False, False]
     summary = probe.summarize(answers, sent, deadline=0.3)
-    assert (summary["requests"], summary["sent"], summary["ok"], summary["failed"]) == (5, 2, 0, 2)
+    assert (summary["requests"], summary["sent"], summary["ok"], summary["failed_requests"]) == (5, 2, 0, 2)
     assert summary["failure_samples"][0]["error"] == "no answer before the probe's deadline of 0.3s"
     assert probe.evaluate(summary, min_success_ratio=0.0) == [
         "only 2 of 5 requests were sent before the probe's deadline"]

@@ -1,0 +1,160 @@
+"""The verify and report roles on the sandbox, run through ansible-runner as AWX runs them.
+
+Each test runs verify_and_report.yml: the verify role's gates against alpha-basic,
+a rescue that keeps the failed gate's measurements, and the report role. The
+assertions read the report files and the set_stats artifacts.
+"""
+
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import ansible_runner
+import pytest
+from runner import ansible_env
+
+pytestmark = pytest.mark.sandbox
+
+PLAYBOOK = Path(__file__).with_name("verify_and_report.yml")
+ALPHA_GROUP = "inference.networking.x-k8s.io"
+ALPHA_POOL = "vllm-llama3-8b-instruct-preview"
+EPP = f"{ALPHA_POOL}-epp"
+POOL_HEADER = "x-sandbox-pool"
+GATES = {
+    "verify_gate_name": "alpha-basic",
+    "verify_gateway_name": "inference-gateway",
+    "verify_routes": [{"name": "llm-route", "namespace": "default"}],
+    "verify_pools": [{"group": ALPHA_GROUP, "name": ALPHA_POOL, "namespace": "default"}],
+    "verify_pool_status_mode": "strict",
+    "verify_epp_deployments": [{"name": EPP, "namespace": "default"}],
+    "verify_probe_model": "food-review",
+    "verify_probe_group_by_header": POOL_HEADER,
+    "verify_wait_timeout": 60,
+}
+ENV_KEYS = ("ANSIBLE_CONFIG", "K8S_AUTH_KUBECONFIG", "PATH", "ANSIBLE_NOCOLOR")
+
+
+class Run:
+    """One ansible-runner run of the playbook: its status, report files and set_stats data."""
+
+    def __init__(self, sandbox, tmp_path, check=False, **overrides):
+        reports, private_data_dir = tmp_path / "reports", tmp_path / "runner"
+        private_data_dir.mkdir()
+        env = ansible_env(sandbox.kubeconfig)
+        result = ansible_runner.run(
+            private_data_dir=str(private_data_dir), playbook=str(PLAYBOOK), quiet=True, timeout=600,
+            extravars={**GATES, **overrides, "report_dir": str(reports)},
+            envvars={key: env[key] for key in ENV_KEYS}, cmdline="--check" if check else None,
+        )
+        self.status = result.status
+        self.stdout = result.stdout.read()
+        stats = [e for e in result.events if e["event"] == "playbook_on_stats"]
+        self.stats = stats[0]["event_data"].get("artifact_data") if stats else None
+        assert reports.is_dir(), "no report was written:\n" + self.stdout
+        (self.json_path,) = reports.glob("migration-localhost-*.json")
+        (self.markdown_path,) = reports.glob("migration-localhost-*.md")
+        self.report = json.loads(self.json_path.read_text())
+        self.markdown = self.markdown_path.read_text()
+        (self.gate,) = self.report["gates"]
+
+    def checks(self):
+        return [(check["check"].split(" ")[0], check["passed"]) for check in self.gate["checks"]]
+
+
+def completion_status(sandbox):
+    """Status of one completion request through the sandbox gateway (loopback), 0 when none came."""
+    request = urllib.request.Request(
+        sandbox.gateway_url + "/v1/completions", method="POST", headers={"Content-Type": "application/json"},
+        data=json.dumps({"model": "food-review", "prompt": "Hi", "max_tokens": 10, "temperature": 0}).encode())
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return 0
+
+
+def scale_epp_to_zero(sandbox):
+    """Scale the alpha EPP to 0 and wait (bounded) until the gateway refuses requests for its pool."""
+    sandbox.kube().kubectl("scale", "deployment", EPP, "--replicas=0")
+    deadline = time.monotonic() + 60
+    while completion_status(sandbox) == 200:
+        assert time.monotonic() < deadline, "the gateway still answers 200 a minute after the EPP went away"
+        time.sleep(0.5)
+
+
+def test_every_gate_passes_on_alpha_basic_and_the_report_carries_the_measurements(alpha_basic, tmp_path):
+    run = Run(alpha_basic, tmp_path)
+
+    assert run.status == "successful", run.stdout
+    assert run.gate["name"] == "alpha-basic" and run.gate["passed"] is True
+    assert run.checks() == [("Gateway", True), ("HTTPRoutes", True), ("InferencePools", True),
+                            ("EPP", True), ("endpoint", True)]
+    assert f"is programmed, address {alpha_basic.address}" in run.gate["checks"][0]["details"]
+    probe = run.gate["probe"]
+    assert probe["url"] == alpha_basic.gateway_url + "/v1/completions"
+    assert (probe["sent"], probe["ok"], probe["failed_requests"], probe["status_codes"]) == (20, 20, 0, {"200": 20})
+    assert probe["by_header"] == {f"{ALPHA_GROUP}/default/{ALPHA_POOL}": 20}
+    assert probe["latency_ms"]["p95"] is not None and run.gate["warnings"] == []
+
+    assert run.report["outcome"] == "succeeded" and run.report["failed_requests"] == 0
+    assert run.stats == {
+        "migration_outcome": "succeeded", "pools_migrated": [f"default/{ALPHA_POOL}"], "failed_requests": 0,
+        "backup_path": None, "report_json": str(run.json_path),
+        "migration_clusters": {"localhost": {
+            "migration_outcome": "succeeded", "pools_migrated": [f"default/{ALPHA_POOL}"], "failed_requests": 0,
+            "backup_path": None, "report_json": str(run.json_path)}},
+    }
+    assert "### alpha-basic: passed" in run.markdown
+    assert "20 planned, 20 sent, 20 answered 2xx, 0 failed" in run.markdown
+    assert f"| default/{ALPHA_POOL} | not_started |" in run.markdown
+
+
+def test_the_probe_gate_fails_with_its_measurements_when_the_epp_is_gone(alpha_basic, tmp_path):
+    scale_epp_to_zero(alpha_basic)
+
+    run = Run(alpha_basic, tmp_path, verify_gate_name="alpha-basic without EPP", verify_epp_deployments=[],
+              verify_probe_requests=10)
+
+    assert run.status == "successful", run.stdout  # the rescue caught the failed gate
+    assert run.gate["passed"] is False
+    assert run.checks() == [("Gateway", True), ("HTTPRoutes", True), ("InferencePools", True), ("endpoint", False)]
+    probe = run.gate["probe"]
+    assert (probe["sent"], probe["ok"], probe["failed_requests"], probe["passed"]) == (10, 0, 10, False)
+    assert "200" not in probe["status_codes"] and sum(probe["status_codes"].values()) == 10
+    assert probe["reasons"] == ["success ratio 0.0 (0 of 10 requests answered 2xx) is below the minimum 1.0"]
+    error = run.report["error"]
+    assert error.startswith("Gate 'alpha-basic without EPP' failed: endpoint probe: success ratio at least 1.0.")
+    assert "Measured: 0/10 requests to %s/v1/completions answered 2xx (success ratio 0.0)" % alpha_basic.gateway_url \
+        in error
+    assert "What to do:" in error and "EPP Deployment" in error
+
+    assert run.report["outcome"] == "failed" and run.report["failed_requests"] == 10
+    assert run.stats["migration_outcome"] == "failed" and run.stats["failed_requests"] == 10
+    assert run.stats["pools_migrated"] == []
+    assert "### alpha-basic without EPP: FAILED" in run.markdown
+    assert "threshold not met: success ratio 0.0" in run.markdown
+
+
+def test_the_epp_gate_stops_before_the_probe_when_the_epp_is_listed(alpha_basic, tmp_path):
+    scale_epp_to_zero(alpha_basic)
+
+    run = Run(alpha_basic, tmp_path, verify_wait_timeout=4)
+
+    assert run.checks() == [("Gateway", True), ("HTTPRoutes", True), ("InferencePools", True), ("EPP", False)]
+    assert run.gate["probe"] is None
+    assert f"Deployment default/{EPP} is not available: 0 of 0 replicas available" in run.gate["checks"][-1]["details"]
+    assert run.report["error"].startswith(f"Gate 'alpha-basic' failed: EPP Deployments {EPP} are available.")
+    assert run.report["failed_requests"] is None and "| Failed requests | not measured |" in run.markdown
+
+
+def test_the_gates_run_in_check_mode(alpha_basic, tmp_path):
+    run = Run(alpha_basic, tmp_path, check=True, verify_probe_requests=5)
+
+    assert run.status == "successful", run.stdout
+    assert run.gate["passed"] is True and run.gate["probe"]["ok"] == 5
+    assert run.report["check_mode"] is True and "| Check mode | yes (dry run) |" in run.markdown
