@@ -77,9 +77,14 @@ class Controller:
                  len(self.programme.gateways), len(self.programme.attachments), sorted(self.programme.port_owners),
                  len(self.programme.model_servers))
 
-    def poll_once(self, now):
-        """One poll; `now` is monotonic time, which the programming delay is measured in."""
-        listings = {key: self.client.list(key) for key in KEYS}
+    def poll_once(self, now, stop):
+        """One poll; `now` is monotonic time, which the programming delay is measured in.
+        Gives up between API calls once `stop` is set, so that SIGTERM is handled promptly."""
+        listings = {}
+        for key in KEYS:
+            if stop.is_set():
+                return
+            listings[key] = self.client.list(key)
         snapshot = Snapshot.from_listings(listings)
         if self.delay_line is None:
             # What exists when the gateway starts counts as already programmed.
@@ -114,14 +119,14 @@ class Controller:
         first, last_error = True, None
         while not stop.is_set():
             try:
-                self.poll_once(time.monotonic())
+                self.poll_once(time.monotonic(), stop)
             except Exception as error:  # noqa: BLE001 - the API server may be restarting; keep the last config
                 if repr(error) != last_error:
                     log.exception("poll failed; retrying every %ss", poll_interval)
                 last_error = repr(error)
             else:
                 last_error = None
-                if first:
+                if first and not stop.is_set():
                     on_first_poll()
                     first = False
             stop.wait(poll_interval)
