@@ -12,6 +12,10 @@ git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' 
   [[ -e "$f" ]] && printf '%s\0' "$f"
 done | tar --null -T - -cf - | tar -xf - -C "$dest"
 git -C "$dest" init -q && git -C "$dest" add -A
+# Collections this one depends on must sit beside it; kubernetes.core comes with the ansible package.
+kubernetes_core="$("$root/.venv/bin/python" -c 'import site; print(site.getsitepackages()[0])')/ansible_collections/kubernetes/core"
+mkdir -p "$work/ansible_collections/kubernetes"
+ln -s "$kubernetes_core" "$work/ansible_collections/kubernetes/core"
 
 # ansible-test bootstraps pip in its virtualenvs from a script it downloads from
 # a host this machine cannot reach; this stand-in installs the same pip from the
@@ -26,6 +30,10 @@ import sys
 subprocess.check_call([sys.executable, "-m", "ensurepip", "--upgrade"])
 subprocess.check_call([sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "pip==24.2"])
 PY
+fi
+if ! command -v shellcheck > /dev/null; then
+  echo "[sanity] installing shellcheck (the shellcheck sanity test needs it)"
+  apt-get update -qq > /dev/null && apt-get install -y -qq shellcheck > /dev/null
 fi
 cd "$dest"
 "$root/.venv/bin/ansible-test" sanity --local --python 3.11 --requirements --color no "$@"

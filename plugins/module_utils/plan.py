@@ -202,5 +202,5 @@ def _release_tuple(release):
         raise MigrationError("release %r is not a version such as v1.0.0" % (release,))
 
 
-def namespaces(pools):
+def pool_namespaces(pools):
     return sorted(set(p["namespace"] for p in pools))

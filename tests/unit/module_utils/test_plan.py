@@ -80,7 +80,7 @@ def test_alpha_stack_objects_are_what_the_seed_removes_by_hand():
 
 
 def test_namespaces_are_unique_and_sorted():
-    assert plan.namespaces([POOL_B, POOL_A, POOL_B]) == ["default", "team"]
+    assert plan.pool_namespaces([POOL_B, POOL_A, POOL_B]) == ["default", "team"]
 
 
 def test_resource_type_gives_roles_api_version_and_kind():
@@ -100,9 +100,9 @@ def test_model_rewrite_is_available_from_the_crd_or_the_target_release():
 
 
 def test_gate_targets_list_each_route_once_and_the_v1_pools_with_their_epps():
-    pools = [{"namespace": "default", "name": "a", "routes": [{"namespace": "default", "name": "llm-route", "rules": []}]},
-             {"namespace": "default", "name": "b", "routes": [{"namespace": "default", "name": "llm-route", "rules": []},
-                                                               {"namespace": "default", "name": "other"}]}]
+    route = {"namespace": "default", "name": "llm-route", "rules": []}
+    pools = [{"namespace": "default", "name": "a", "routes": [route]},
+             {"namespace": "default", "name": "b", "routes": [route, {"namespace": "default", "name": "other"}]}]
     pairs = [{"alpha": "default/a", "v1": "default/a-ga", "epp_deployment": "a-ga-epp"},
              {"alpha": "default/b", "v1": "default/b-ga"}]
     targets = plan.gate_targets(pools, pairs)
