@@ -45,8 +45,11 @@ LISTED_TYPES = (
     ("deployments", api.DEPLOYMENT),
 )
 
-Snapshot = namedtuple("Snapshot", ["server_version", "crds"] + [field for field, _ in LISTED_TYPES])
-Snapshot.__doc__ = """What collect() read: /version, CRD name -> CRD (or None), and one list per type."""
+
+class Snapshot(namedtuple("Snapshot", ["server_version", "crds"] + [field for field, _ in LISTED_TYPES])):
+    """What collect() read: /version, CRD name -> CRD (or None), and one list per type."""
+
+    __slots__ = ()
 
 
 def collect(cluster):
