@@ -7,10 +7,12 @@ that exists right after `up`; `restore` removes whatever was added since.
 import copy
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+
 from . import upstream
-from .kube import load_documents
+from .kube import dump_documents, identity, load_documents
 from .waits import SandboxError, wait_until
 
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
@@ -48,7 +50,8 @@ def _nodes():
     return nodes
 
 
-def platform_crds(flavour):
+def platform_objects(flavour):
+    """The platform's objects in the order they can be applied: CRDs first."""
     crds = [doc for path in upstream.gateway_api_standard_crds() for doc in load_documents(path)]
     crds += [_simulated_policy_crd(kind, plural) for kind, plural in SIMULATED_POLICY_KINDS.items()]
     crds += load_documents(upstream.cluster_pod_monitoring_crd())
@@ -56,12 +59,16 @@ def platform_crds(flavour):
         for crd in load_documents(upstream.inference_pool_v1_crd()):
             crd["metadata"].setdefault("labels", {}).update(PLATFORM_MANAGED_LABELS)
             crds.append(crd)
-    return crds
+    return crds + load_documents(MANIFESTS / "gatewayclasses.yaml") + _nodes()
 
 
-def install(kube, flavour):
-    kube.apply(platform_crds(flavour), server_side=True)
-    kube.apply(load_documents(MANIFESTS / "gatewayclasses.yaml") + _nodes(), server_side=True)
+def install(kube, objects):
+    """Server-side apply `objects`; CRDs go first, so objects of their kinds can follow."""
+    crds = [o for o in objects if o["kind"] == "CustomResourceDefinition"]
+    others = [o for o in objects if o["kind"] != "CustomResourceDefinition"]
+    for batch in (crds, others):
+        if batch:
+            kube.apply(batch, server_side=True)
 
 
 def wait_settled(kube, timeout, log):
@@ -101,21 +108,29 @@ def _list(kube, types, namespace=None):
     raise SandboxError(f"could not list the sandbox's objects: {result.stderr.strip()}")
 
 
+def _list_scope(kube, namespaced):
+    return _list(kube, _resource_types(kube, namespaced), INVENTORY_NAMESPACE if namespaced else None)
+
+
 def inventory(kube):
     """key -> minimal manifest of every tracked object: cluster-scoped ones and those in namespace default."""
-    items = _list(kube, _resource_types(kube, namespaced=False))
-    items += _list(kube, _resource_types(kube, namespaced=True), INVENTORY_NAMESPACE)
-    objects = {}
-    for item in items:
-        metadata = {"name": item["metadata"]["name"]}
-        if item["metadata"].get("namespace"):
-            metadata["namespace"] = item["metadata"]["namespace"]
-        objects[_key(item)] = {"apiVersion": item["apiVersion"], "kind": item["kind"], "metadata": metadata}
-    return objects
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        items = [item for listed in pool.map(lambda namespaced: _list_scope(kube, namespaced), (False, True))
+                 for item in listed]
+    return {_key(item): identity(item) for item in items}
 
 
-def snapshot(kube):
-    return sorted(inventory(kube))
+def _generations(kube, objects):
+    """key -> metadata.generation of those of `objects` that exist."""
+    listed = kube.kubectl("get", "-f", "-", "-o", "json", "--ignore-not-found",
+                          input_text=dump_documents([identity(o) for o in objects])).stdout
+    items = json.loads(listed).get("items", []) if listed.strip() else []
+    return {_key(item): item["metadata"].get("generation") for item in items}
+
+
+def snapshot(kube, flavour):
+    """What `restore` returns to: every tracked object, and the platform objects' generations."""
+    return {"objects": sorted(inventory(kube)), "platform": _generations(kube, platform_objects(flavour))}
 
 
 def _extra_namespaces(kube):
@@ -130,15 +145,15 @@ def _additions(kube, baseline_keys):
     return _extra_namespaces(kube) + extra
 
 
-def restore(kube, baseline_keys, flavour, log):
-    """Uninstall every helm release, delete every object added since the snapshot, and
-    re-apply the platform's objects (a test may have changed them); wait until all is gone."""
+def restore(kube, baseline, flavour, log):
+    """Uninstall every helm release, delete every object added since the snapshot and wait
+    until it is gone, then re-apply the platform objects that a test changed or deleted."""
     for release in _helm_releases(kube):
         kube.helm("uninstall", release["name"], "-n", release["namespace"])
     deadline = time.monotonic() + RESTORE_TIMEOUT
     last_delete = 0.0
     while True:
-        remaining = _additions(kube, baseline_keys)
+        remaining = _additions(kube, baseline["objects"])
         if not remaining:
             break
         if time.monotonic() > deadline:
@@ -148,7 +163,9 @@ def restore(kube, baseline_keys, flavour, log):
             kube.delete(remaining)
             last_delete = time.monotonic()
         time.sleep(0.5)
-    install(kube, flavour)
+    platform = platform_objects(flavour)
+    current = _generations(kube, platform)
+    install(kube, [o for o in platform if current.get(_key(o), "missing") != baseline["platform"].get(_key(o))])
 
 
 def _helm_releases(kube):

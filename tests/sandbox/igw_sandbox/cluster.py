@@ -163,11 +163,11 @@ class Sandbox:
 
     def reset(self):
         progress = Progress(self.name)
-        keys = json.loads(self.layout.baseline.read_text()) if self.layout.baseline.exists() else None
-        if keys is None:
+        if not self.layout.baseline.exists():
             raise SandboxError(f"sandbox {self.name!r} has no baseline ({self.layout.baseline}); run up first")
         progress.say("removing everything added since up")
-        baseline.restore(self.kube(), keys, self.info()["flavour"], log=self.layout.logs)
+        baseline.restore(self.kube(), json.loads(self.layout.baseline.read_text()), self.info()["flavour"],
+                         log=self.layout.logs)
         progress.say("back at the baseline")
 
     def status(self):
@@ -236,11 +236,11 @@ class Sandbox:
         controlplane.start(layout, ports, binaries, progress)
         kube = Kube(self._env(info))
         progress.say("installing the GKE baseline: Gateway API CRDs, GatewayClasses, GKE CRDs, nodes")
-        baseline.install(kube, flavour)
+        baseline.install(kube, baseline.platform_objects(flavour))
         progress.say("waiting for kwok nodes Ready and the default ServiceAccount")
         baseline.wait_settled(kube, SETTLE_TIMEOUT, log=layout.logs)
         self._start_gateway(info, progress)
-        layout.baseline.write_text(json.dumps(baseline.snapshot(kube), indent=1) + "\n")
+        layout.baseline.write_text(json.dumps(baseline.snapshot(kube, flavour), indent=1) + "\n")
         self._write_env(info)
         progress.say(f"up ({flavour} flavour, {info['gke_version']}) in {progress.elapsed():.1f}s")
 
