@@ -52,6 +52,13 @@ def _allocate_address(layout):
                        f"directories under {state_root()}")
 
 
+def _binaries(flavour):
+    """component -> path, building whatever the cache lacks."""
+    binaries = {name: build.control_plane_binary(name)
+                for name in ("etcd", "kube-controller-manager", "kube-scheduler")}
+    return {**binaries, "kube-apiserver": build.apiserver(flavour), "kwok": build.kwok(), "helm": build.helm()}
+
+
 def read_env_file(path):
     """KEY -> VALUE of an env file written by `up` (`export KEY=VALUE` lines)."""
     env = {}
@@ -219,11 +226,8 @@ class Sandbox:
         delay = DEFAULT_PROGRAMMING_DELAY if self.programming_delay is None else self.programming_delay
         layout = self.layout
         progress.say(f"checking binaries in {build.cache_root()} (any missing one is built now; "
-                     "a cold build takes about half an hour)")
-        binaries = {"kube-apiserver": build.apiserver(flavour), "etcd": build.control_plane_binary("etcd"),
-                    "kube-controller-manager": build.control_plane_binary("kube-controller-manager"),
-                    "kube-scheduler": build.control_plane_binary("kube-scheduler"),
-                    "kwok": build.kwok(), "helm": build.helm()}
+                     "a cold build takes about 15 minutes)")
+        binaries = _binaries(flavour)
         address = _allocate_address(layout)
         self._clear_run_state()
         ports = controlplane.free_ports()
@@ -233,13 +237,18 @@ class Sandbox:
         progress.say(f"writing certificates and kubeconfigs; address {address}, ports {ports}")
         controlplane.write_credentials(layout, ports)
         layout.info.write_text(json.dumps(info, indent=2) + "\n")
-        controlplane.start(layout, ports, binaries, progress)
+        for component in controlplane.STORAGE_AND_API:
+            controlplane.launch(layout, ports, binaries, progress, [component])
+            controlplane.wait_healthy(layout, ports, progress, [component])
+        controlplane.launch(layout, ports, binaries, progress, controlplane.CONTROLLERS)
         kube = Kube(self._env(info))
         progress.say("installing the GKE baseline: Gateway API CRDs, GatewayClasses, GKE CRDs, nodes")
         baseline.install(kube, baseline.platform_objects(flavour))
+        gateway_ready = self._start_gateway(info, progress)
+        controlplane.wait_healthy(layout, ports, progress, controlplane.CONTROLLERS)
         progress.say("waiting for kwok nodes Ready and the default ServiceAccount")
         baseline.wait_settled(kube, SETTLE_TIMEOUT, log=layout.logs)
-        self._start_gateway(info, progress)
+        gateway_ready()
         layout.baseline.write_text(json.dumps(baseline.snapshot(kube, flavour), indent=1) + "\n")
         self._write_env(info)
         progress.say(f"up ({flavour} flavour, {info['gke_version']}) in {progress.elapsed():.1f}s")
@@ -256,11 +265,12 @@ class Sandbox:
             self.layout.logs.rename(previous_logs)
 
     def _start_gateway(self, info, progress):
+        """Start the gateway; return a function that waits until it is ready."""
         layout = self.layout
         if not GATEWAY_MODULE.exists():
             progress.say(f"WARNING: {GATEWAY_MODULE} does not exist yet: NO GATEWAY IS RUNNING, "
                          f"{self._env(info)['GATEWAY_URL']} will not answer")
-            return
+            return lambda: None
         progress.say(f"starting the simulated gateway on {info['address']} (log: {layout.log(GATEWAY)})")
         python_path = os.pathsep.join(filter(None, [str(SANDBOX_PYTHONPATH), os.environ.get("PYTHONPATH")]))
         processes.start(GATEWAY, [sys.executable, "-m", "igw_sandbox.gateway",
@@ -273,8 +283,12 @@ class Sandbox:
                 return None
             return f"the gateway exited; last lines of its log:\n{processes.log_tail(layout.root, GATEWAY)}\n"
 
-        wait_until(f"the gateway to write {layout.gateway_ready}", layout.gateway_ready.exists, GATEWAY_TIMEOUT,
-                   log=layout.log(GATEWAY), alive=gateway_died)
+        def wait():
+            progress.say("waiting for the gateway to be ready")
+            wait_until(f"the gateway to write {layout.gateway_ready}", layout.gateway_ready.exists, GATEWAY_TIMEOUT,
+                       log=layout.log(GATEWAY), alive=gateway_died)
+
+        return wait
 
     def _env(self, info):
         layout = self.layout

@@ -15,8 +15,10 @@ from .waits import wait_until
 
 LOOPBACK = "127.0.0.1"
 PORT_NAMES = ("etcd-client", "etcd-peer", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-# Start order; `down` stops them in reverse.
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+# Start order; `down` stops them in reverse. The controllers need only the apiserver.
+STORAGE_AND_API = ("etcd", "kube-apiserver")
+CONTROLLERS = ("kube-controller-manager", "kube-scheduler", "kwok")
+COMPONENTS = STORAGE_AND_API + CONTROLLERS
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 # Pod IPs kwok hands out: bookkeeping for EndpointSlices only, never dialled.
 POD_CIDR = "10.64.0.0/16"
@@ -156,21 +158,23 @@ def _died(layout, component):
     return check
 
 
-def start(layout, ports, binaries, progress):
-    """Start every component in order and return once all report healthy."""
-    layout.etcd_data.mkdir(parents=True, exist_ok=True)
-    layout.etcd_data.chmod(0o700)
-    stages = [("etcd",), ("kube-apiserver",), ("kube-controller-manager", "kube-scheduler", "kwok")]
+def launch(layout, ports, binaries, progress, components):
+    """Start `components` in the background without waiting for them."""
+    if "etcd" in components:
+        layout.etcd_data.mkdir(parents=True, exist_ok=True)
+        layout.etcd_data.chmod(0o700)
+    for component in components:
+        progress.say(f"starting {component} (log: {layout.log(component)})")
+        processes.start(component, _argv(component, layout, ports, binaries), layout.root)
+
+
+def wait_healthy(layout, ports, progress, components):
     timeouts = {"etcd": ETCD_TIMEOUT, "kube-apiserver": APISERVER_TIMEOUT}
-    for group in stages:
-        for component in group:
-            progress.say(f"starting {component} (log: {layout.log(component)})")
-            processes.start(component, _argv(component, layout, ports, binaries), layout.root)
-        for component in group:
-            progress.say(f"waiting for {component} to report healthy")
-            wait_until(f"{component} to report healthy", _health_check(component, layout, ports),
-                       timeouts.get(component, COMPONENT_TIMEOUT), log=layout.log(component),
-                       alive=_died(layout, component))
+    for component in components:
+        progress.say(f"waiting for {component} to report healthy")
+        wait_until(f"{component} to report healthy", _health_check(component, layout, ports),
+                   timeouts.get(component, COMPONENT_TIMEOUT), log=layout.log(component),
+                   alive=_died(layout, component))
 
 
 def healthy(layout, ports):

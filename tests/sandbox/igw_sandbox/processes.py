@@ -16,6 +16,7 @@ from pathlib import Path
 
 MARKER = "IGW_SANDBOX_STATE_DIR"
 STOP_GRACE_SECONDS = 10
+EXEC_TIMEOUT = 5
 
 
 def start(name, argv, state_dir, env=None):
@@ -29,6 +30,11 @@ def start(name, argv, state_dir, env=None):
         process = subprocess.Popen([str(a) for a in argv], cwd=state_dir, env=full_env, stdin=subprocess.DEVNULL,
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     (state_dir / "pids" / f"{name}.pid").write_text(f"{process.pid}\n")
+    # Popen may return while the kernel is still setting up the new program, when
+    # /proc/<pid>/environ reads empty; callers must be able to find it by marker.
+    deadline = time.monotonic() + EXEC_TIMEOUT
+    while _marker_of(process.pid) != str(state_dir) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
     return process.pid
 
 

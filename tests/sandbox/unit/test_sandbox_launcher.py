@@ -28,6 +28,18 @@ def test_listening_sockets_finds_a_socket_of_the_given_process():
     assert (os.getpid(), "tcp", ipaddress.ip_address("127.0.0.3"), port) in found
 
 
+def test_a_started_process_is_found_by_its_marker_at_once(tmp_path):
+    # Reading /proc/<pid>/environ straight after fork can race the exec; start() waits it out.
+    for attempt in range(40):
+        state_dir = tmp_path / str(attempt)
+        state_dir.mkdir()
+        pid = processes.start("sleeper", ["sleep", "30"], state_dir)
+        try:
+            assert processes.recorded_pid(state_dir, "sleeper") == pid
+        finally:
+            processes.stop(state_dir, ["sleeper"])
+
+
 def test_stop_ends_children_and_processes_that_ignore_sigterm(tmp_path, monkeypatch):
     monkeypatch.setattr(processes, "STOP_GRACE_SECONDS", 1)
     processes.start("forks", ["sh", "-c", "sleep 300 & sleep 300"], tmp_path)
