@@ -82,12 +82,23 @@ def route_resolved_at_current_generation(kube, name=ROUTE):
     return resolved.get("status") == "True" and resolved.get("observedGeneration") == generation
 
 
+def wait_reply(sandbox, what, predicate, **request):
+    """Send requests until `predicate(reply)` holds; returns that reply. On timeout the
+    error names the last reply."""
+    def check():
+        reply = send(sandbox, **request)
+        if not predicate(reply):
+            raise AssertionError(f"last reply: {reply.status} {reply.failure or ''} {reply.body[:300]!r}")
+        return reply
+    return wait_for(what, check)
+
+
 def wait_serving(sandbox, model="food-review"):
     """Until the route is programmed at its current generation and a request succeeds."""
     kube = sandbox.kube()
     wait_for(f"HTTPRoute {ROUTE} ResolvedRefs=True at its generation",
              lambda: route_resolved_at_current_generation(kube))
-    return wait_for(f"a 200 for model {model}", lambda: (reply := send(sandbox, model)).status == 200 and reply)
+    return wait_reply(sandbox, f"a 200 for model {model}", lambda reply: reply.status == 200, model=model)
 
 
 def set_route_backends(kube, backend_refs):

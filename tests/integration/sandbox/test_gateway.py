@@ -9,7 +9,7 @@ import pytest
 from gateway_traffic import (
     ALPHA_POOL, ALPHA_POOL_ID, ALPHA_POOLS, GA_POOL, GA_POOL_ID, GA_POOLS, MODEL_SERVER_DEPLOYMENT, ROUTE,
     epp_args, install_ga_pool, pool_ref, programming_delay, route_resolved_at_current_generation, route_status,
-    send, set_epp_args, set_route_backends, wait_for, wait_serving,
+    send, set_epp_args, set_route_backends, wait_for, wait_reply, wait_serving,
 )
 
 from igw_sandbox.gateway import api
@@ -23,10 +23,8 @@ COMPLETION = {"model": "food-review", "prompt": "hi", "max_tokens": 10, "tempera
 
 def _failing(sandbox, reason, text=""):
     """Waits until requests fail with `reason` (and `text` in the body); returns that reply."""
-    def check():
-        reply = send(sandbox)
-        return reply.failure == reason and text in reply.body.decode() and reply
-    return wait_for(f"requests to fail with {reason} {text!r}".strip(), check)
+    return wait_reply(sandbox, f"requests to fail with {reason} {text!r}",
+                      lambda reply: reply.failure == reason and text in reply.body.decode())
 
 
 def test_seeded_gateway_is_programmed_and_a_model_server_pod_answers_curl(alpha_basic):
@@ -145,7 +143,7 @@ def test_epp_naming_another_pool_or_group_fails_the_pool(alpha_basic):
     _failing(alpha_basic, "EndpointPickerUnavailable", f"serves pool {api.GA_GROUP}/default/{ALPHA_POOL}")
 
     set_epp_args(kube, EPP, [*v1_flags, "--pool-group", api.ALPHA_GROUP])
-    wait_for("the pool to serve again", lambda: send(alpha_basic).status == 200)
+    wait_reply(alpha_basic, "the pool to serve again", lambda reply: reply.status == 200)
 
 
 def test_fifty_fifty_weights_split_a_thousand_requests_across_two_pools(alpha_basic, tmp_path):
