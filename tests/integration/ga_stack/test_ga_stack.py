@@ -131,7 +131,8 @@ def pool_accepted(kube):
 def test_v1_stack_comes_up_beside_the_preview_stack(request, flavour, mode, gie_ga, tmp_path):
     sandbox = seeded(request, flavour)
     kube = sandbox.kube()
-    assert post(sandbox) == (200, ALPHA_SERVED_BY)
+    wait_until("the preview stack to answer", lambda: post(sandbox) == (200, ALPHA_SERVED_BY), SETTLE_SECONDS,
+               interval=0.5)
     alpha_before = get(kube, ALPHA_POOLS, ALPHA_POOL, "-n", NS)
     managed_ga_crd_before = get(kube, "crd", GA_POOLS) if flavour == "new" else None
 
