@@ -330,6 +330,15 @@ def test_annotation_pairs_pools_whose_selectors_differ_and_wins_over_an_equal_se
                                                                       ("z-migrated", "side_by_side")]
 
 
+def test_second_v1_pool_migrated_from_a_live_alpha_pool_has_no_phase():
+    source = "%s/%s" % (NS, ALPHA)
+    result = inventory.report(alpha_basic(extra_ga_pools=[ga_pool(name="a-first", migrated_from=source),
+                                                          ga_pool(name="b-second", migrated_from=source)]))
+    assert result["alpha_pools"][0]["ga_counterpart"]["name"] == "a-first"
+    # the preview pool still exists, so the unpaired one is not alpha_removed
+    assert [(p["name"], p["phase"]) for p in result["v1_pools"]] == [("a-first", "side_by_side"), ("b-second", None)]
+
+
 def test_counterpart_must_be_in_the_same_namespace():
     elsewhere = ga_pool(namespace="other")
     result = inventory.report(alpha_basic(extra_ga_pools=[elsewhere]))
