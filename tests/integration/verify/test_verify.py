@@ -13,7 +13,7 @@ from pathlib import Path
 
 import ansible_runner
 import pytest
-from runner import ansible_env
+from runner import ansible_env, run_task
 
 pytestmark = pytest.mark.sandbox
 
@@ -158,3 +158,20 @@ def test_the_gates_run_in_check_mode(alpha_basic, tmp_path):
     assert run.status == "successful", run.stdout
     assert run.gate["passed"] is True and run.gate["probe"]["ok"] == 5
     assert run.report["check_mode"] is True and "| Check mode | yes (dry run) |" in run.markdown
+
+
+def test_the_probe_module_finds_the_gateway_address_and_can_fail_the_task_itself(alpha_basic):
+    found = run_task("inference_gateway.migration.endpoint_probe",
+                     {"gateway_name": "inference-gateway", "listener": "http", "model": "food-review", "requests": 3},
+                     alpha_basic.kubeconfig, check=True)
+    scale_epp_to_zero(alpha_basic)
+    refused = run_task("inference_gateway.migration.endpoint_probe",
+                       {"url": alpha_basic.gateway_url + "/v1/completions", "model": "food-review", "requests": 5,
+                        "min_success_ratio": 0.5, "fail_on_threshold": True}, alpha_basic.kubeconfig)
+
+    assert found.get("failed") is not True and found["changed"] is False
+    assert found["url"] == alpha_basic.gateway_url + "/v1/completions" and found["ok"] == 3 and found["passed"] is True
+    assert refused["failed"] is True and refused["failed_requests"] == 5 and refused["passed"] is False
+    assert refused["msg"].startswith("endpoint probe failed its thresholds: 0/5 requests to %s/v1/completions "
+                                     "answered 2xx" % alpha_basic.gateway_url)
+    assert "success ratio 0.0 (0 of 5 requests answered 2xx) is below the minimum 0.5" in refused["msg"]
