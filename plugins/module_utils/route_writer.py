@@ -140,19 +140,14 @@ def split_traffic(cluster, split, namespace=None, names=None, selector=None, val
     if problems:
         raise routes.refusal(problems)
 
-    outcomes = []
-    for plan in plans:
-        if plan.changed:
-            plan, written = write_route(cluster, plan.before, split)
-        else:
-            written = plan.before
-        # A dry run's answer shows a generation that was never stored.
-        current = plan.before if cluster.dry_run else written
-        outcomes.append((plan, current))
+    outcomes = [write_route(cluster, plan.before, split) if plan.changed else (plan, plan.before) for plan in plans]
+    final_plans = [plan for plan, stored in outcomes]
 
     deadline = time.monotonic() + wait_timeout
     results = []
-    for plan, current in outcomes:
+    for plan, stored in outcomes:
+        # A dry run's answer shows a generation that was never stored.
+        current = plan.before if cluster.dry_run else stored
         generation = current["metadata"].get("generation")
         if wait and not (cluster.dry_run and plan.changed):
             current = wait_ready(cluster, plan.namespace, plan.name, generation, deadline, wait_sleep)
@@ -164,7 +159,7 @@ def split_traffic(cluster, split, namespace=None, names=None, selector=None, val
             "observed_generation": routes.observed_generation(current),
             "rules": plan.rules,
         })
-    result = {"changed": any(plan.changed for plan, _ in outcomes), "routes": results}
+    result = {"changed": any(plan.changed for plan in final_plans), "routes": results}
     if diff:
-        result["diff"] = [routes.route_diff(plan) for plan, _ in outcomes if plan.changed]
+        result["diff"] = [routes.route_diff(plan) for plan in final_plans if plan.changed]
     return result

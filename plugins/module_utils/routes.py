@@ -127,7 +127,7 @@ def rule_weights(rule, route_namespace):
 def references_any(route, split):
     """Whether any rule of the route references a listed backend."""
     wanted = split.weights(route["metadata"].get("namespace"))
-    return any(key in wanted for _, _, key, _ in refs.route_backends(route))
+    return any(key in wanted for rule_index, ref_index, key, weight in refs.route_backends(route))
 
 
 def _listed_positions(rule, wanted, route_namespace):

@@ -165,7 +165,7 @@ def pool_counts(gateway_url, requests=REQUESTS_PER_STEP):
     body = json.dumps({"model": "food-review", "prompt": "hi", "max_tokens": 10, "temperature": 0})
     local, connections = threading.local(), []
 
-    def send(_):
+    def send(_request_index):
         if not hasattr(local, "connection"):
             local.connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
             connections.append(local.connection)

@@ -45,7 +45,7 @@ class FakeCluster:
 
     def list(self, rtype, namespace=None, label_selector=None):
         wanted = dict(term.split("=") for term in label_selector.split(",")) if label_selector else {}
-        return [copy.deepcopy(obj) for (kind, group, ns, _), obj in sorted(self.objects.items())
+        return [copy.deepcopy(obj) for (kind, group, ns, name), obj in sorted(self.objects.items())
                 if (kind, group) == (rtype.kind, rtype.group) and namespace in (None, ns)
                 and wanted.items() <= obj["metadata"].get("labels", {}).items()]
 
