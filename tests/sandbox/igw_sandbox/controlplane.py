@@ -23,6 +23,7 @@ SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 # Pod IPs kwok hands out: bookkeeping for EndpointSlices only, never dialled.
 POD_CIDR = "10.64.0.0/16"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node=fake"
+NODE_LEASE_SECONDS = 40
 
 ETCD_TIMEOUT = 60
 APISERVER_TIMEOUT = 180
@@ -46,14 +47,14 @@ def free_ports():
     """One free port on 127.0.0.1 per name in PORT_NAMES, held open until all are chosen."""
     sockets = []
     try:
-        for _ in PORT_NAMES:
-            s = socket.socket()
-            s.bind((LOOPBACK, 0))
-            sockets.append(s)
-        return {name: s.getsockname()[1] for name, s in zip(PORT_NAMES, sockets)}
+        for name in PORT_NAMES:
+            listener = socket.socket()
+            listener.bind((LOOPBACK, 0))
+            sockets.append((name, listener))
+        return {name: listener.getsockname()[1] for name, listener in sockets}
     finally:
-        for s in sockets:
-            s.close()
+        for _name, listener in sockets:
+            listener.close()
 
 
 def apiserver_url(ports):
@@ -104,11 +105,7 @@ def _argv(component, layout, ports, binaries):
                 f"--kubeconfig={kubeconfigs / 'kube-controller-manager.kubeconfig'}",
                 f"--bind-address={LOOPBACK}", f"--secure-port={ports['kube-controller-manager']}",
                 f"--cert-dir={pki_dir / 'kube-controller-manager'}",
-                # kwok's fake nodes renew their leases late when the machine is busy; the node
-                # lifecycle controller would then mark every pod NotReady for good (kwok sets
-                # Ready only once), which no real GKE node would do.
-                "--leader-elect=false", "--controllers=*,-node-lifecycle-controller",
-                "--use-service-account-credentials=true",
+                "--leader-elect=false", "--controllers=*", "--use-service-account-credentials=true",
                 f"--service-account-private-key-file={pki_dir / 'sa.key'}",
                 f"--root-ca-file={pki_dir / 'ca.crt'}",
                 f"--cluster-signing-cert-file={pki_dir / 'ca.crt'}",
@@ -123,6 +120,10 @@ def _argv(component, layout, ports, binaries):
         return [binaries["kwok"], f"--kubeconfig={kubeconfigs / 'kwok.kubeconfig'}",
                 f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}",
                 f"--node-ip={LOOPBACK}", f"--cidr={POD_CIDR}",
+                # Without it the heartbeat-with-lease stage keeps no node Lease, the node
+                # lifecycle controller marks the nodes NotReady and every pod with them, and
+                # kwok never sets a pod Ready again (kwokctl always passes it).
+                f"--node-lease-duration-seconds={NODE_LEASE_SECONDS}",
                 f"--server-address={LOOPBACK}:{ports['kwok']}", *stages]
     raise ValueError(component)
 
