@@ -46,7 +46,7 @@ LISTED_TYPES = (
 )
 
 
-class Snapshot(namedtuple("Snapshot", ["server_version", "crds"] + [field for field, _ in LISTED_TYPES])):
+class Snapshot(namedtuple("Snapshot", ["server_version", "crds"] + [field for field, _rtype in LISTED_TYPES])):
     """What collect() read: /version, CRD name -> CRD (or None), and one list per type."""
 
     __slots__ = ()
@@ -340,7 +340,7 @@ def migrated_from(ga_pool):
     source = _annotations(ga_pool).get(api.MIGRATED_FROM_ANNOTATION)
     if not source:
         return None
-    namespace, _, name = source.rpartition("/")
+    namespace, _separator, name = source.rpartition("/")
     return refs.BackendKey(api.ALPHA_GROUP, POOL_KIND, namespace or _namespace(ga_pool), name)
 
 

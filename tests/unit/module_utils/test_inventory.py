@@ -29,23 +29,23 @@ def helm_annotations(release, namespace=NS):
     return {api.HELM_RELEASE_NAME_ANNOTATION: release, api.HELM_RELEASE_NAMESPACE_ANNOTATION: namespace}
 
 
-def alpha_pool(name=ALPHA, namespace=NS, selector=APP, extension_ref=None, release=True):
+def alpha_pool(name=ALPHA, namespace=NS, selector=None, extension_ref=None, release=True):
     return {
         "apiVersion": api.ALPHA_POOL.api_version, "kind": "InferencePool",
         "metadata": meta(name, namespace, annotations=helm_annotations(name, namespace) if release else None),
-        "spec": {"selector": dict(selector), "targetPortNumber": 8000,
+        "spec": {"selector": dict(selector or APP), "targetPortNumber": 8000,
                  "extensionRef": extension_ref if extension_ref is not None else {"name": name + "-epp"}},
     }
 
 
-def ga_pool(name=GA, namespace=NS, selector=APP, migrated_from=None):
+def ga_pool(name=GA, namespace=NS, selector=None, migrated_from=None):
     annotations = dict(helm_annotations(name, namespace))
     if migrated_from:
         annotations[api.MIGRATED_FROM_ANNOTATION] = migrated_from
     return {
         "apiVersion": api.GA_POOL.api_version, "kind": "InferencePool",
         "metadata": meta(name, namespace, annotations=annotations),
-        "spec": {"selector": {"matchLabels": dict(selector)}, "targetPorts": [{"number": 8000}],
+        "spec": {"selector": {"matchLabels": dict(selector or APP)}, "targetPorts": [{"number": 8000}],
                  "endpointPickerRef": {"name": name + "-epp", "port": {"number": 9002}}},
     }
 
@@ -112,12 +112,12 @@ def alpha_crds():
     return {api.ALPHA_POOL.crd_name: crd(api.ALPHA_POOL), api.INFERENCE_MODEL.crd_name: crd(api.INFERENCE_MODEL)}
 
 
-def snapshot(version=OLD_GKE, crds=None, **lists):
+def snapshot(version=None, crds=None, **lists):
     all_crds = dict((rtype.crd_name, None) for rtype in api.INFERENCE_CRDS)
     all_crds.update(crds or {})
-    listed = dict((field, []) for field, _ in inventory.LISTED_TYPES)
+    listed = dict((field, []) for field, _rtype in inventory.LISTED_TYPES)
     listed.update(lists)
-    return inventory.Snapshot(server_version=version, crds=all_crds, **listed)
+    return inventory.Snapshot(server_version=version or OLD_GKE, crds=all_crds, **listed)
 
 
 def alpha_basic(extra_ga_pools=(), routes=None, **overrides):
@@ -134,8 +134,7 @@ def alpha_basic(extra_ga_pools=(), routes=None, **overrides):
         models=[model("food-review", "food-review", criticality="Standard",
                       target_models=[{"name": "food-review", "weight": 100}]),
                 model("base-model", "meta-llama/Llama-3.1-8B-Instruct", criticality="Critical")],
-        routes=routes if routes is not None else [route([{"group": api.ALPHA_GROUP, "kind": "InferencePool",
-                                                           "name": ALPHA}])],
+        routes=routes if routes is not None else [route([pool_ref(api.ALPHA_GROUP, ALPHA)])],
         services=services,
         deployments=deployments,
     )
@@ -326,8 +325,8 @@ def test_annotation_pairs_pools_whose_selectors_differ_and_wins_over_an_equal_se
     annotated = ga_pool(name="z-migrated", selector={"app": "relabelled"}, migrated_from="%s/%s" % (NS, ALPHA))
     result = inventory.report(alpha_basic(extra_ga_pools=[by_selector, annotated]))
     assert result["alpha_pools"][0]["ga_counterpart"]["name"] == "z-migrated"
-    assert [(p["name"], p["phase"]) for p in result["v1_pools"]] == [("a-same-pods", None),
-                                                                      ("z-migrated", "side_by_side")]
+    assert [(p["name"], p["phase"]) for p in result["v1_pools"]] == [
+        ("a-same-pods", None), ("z-migrated", "side_by_side")]
 
 
 def test_second_v1_pool_migrated_from_a_live_alpha_pool_has_no_phase():
@@ -410,7 +409,7 @@ def test_models_and_route_refs_to_missing_pools_are_orphans():
     models = [model("lost", "lost", pool="gone", criticality="Critical"),
               model("ga-lost", "x", pool="gone-ga", group=api.GA_GROUP, criticality="Critical")]
     routes = [route([pool_ref(api.ALPHA_GROUP, ALPHA)]),
-                    route([pool_ref(api.GA_GROUP, "missing-ga", 3)], name="other")]
+              route([pool_ref(api.GA_GROUP, "missing-ga", 3)], name="other")]
     result = inventory.report(alpha_basic(models=models, routes=routes))
     assert [m["name"] for m in result["orphans"]["models"]] == ["ga-lost", "lost"]
     assert result["orphans"]["routes"] == [{"namespace": NS, "name": "other", "rule": 0, "backend": {
