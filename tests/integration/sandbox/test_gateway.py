@@ -39,7 +39,7 @@ def test_seeded_gateway_is_programmed_and_a_model_server_pod_answers_curl(alpha_
         ["curl", "-sS", "-D", "-", "-X", "POST", f"{alpha_basic.gateway_url}/v1/completions",
          "-H", "Content-Type: application/json", "-d", json.dumps(COMPLETION)],
         capture_output=True, text=True, timeout=30, check=True)
-    head, _, body = result.stdout.partition("\n\n")  # text mode turned CRLF into LF
+    head, body = result.stdout.split("\n\n", 1)  # text mode turned CRLF into LF
     assert head.startswith("HTTP/1.1 200")
     served_by = json.loads(body)["sandbox"]
     assert served_by["pool"] == ALPHA_POOL_ID

@@ -41,7 +41,7 @@ def test_summary_matches_what_the_gateway_served_through_an_outage(alpha_basic, 
         wait_for("the EPP to have no available replica", lambda: _available_replicas(kube) == 0)
         time.sleep(delay + 2)
         kube.kubectl("scale", "deployment", EPP, "--replicas=1")
-        stdout, _ = run.communicate(timeout=DURATION + 30)
+        stdout = run.communicate(timeout=DURATION + 30)[0]
     finally:
         run.kill()
     assert run.returncode == 0

@@ -194,7 +194,7 @@ class LoadGenerator:
                 # nothing is left queued when the run ends.
                 self._due.put(index)
                 index += 1
-        for _ in self._workers:
+        for _worker in self._workers:
             self._due.put(None)
         for worker in self._workers:
             worker.join(REQUEST_TIMEOUT_SECONDS + 5)
@@ -238,7 +238,7 @@ class LoadGenerator:
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m igw_sandbox.loadgen", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m igw_sandbox.loadgen", description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True, help=f"loopback URL; a bare host:port gets {DEFAULT_PATH}")
     parser.add_argument("--rate", type=float, required=True, help="requests per second")
     parser.add_argument("--duration", type=float, required=True, help="seconds to send for at most")

@@ -217,13 +217,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, body)
 
 
+class SandboxHTTPServer(ThreadingHTTPServer):
+    """A thread per connection that never delays exit, and a listen backlog deep enough for a
+    burst of new keep-alive connections (the default of 5 makes clients wait for SYN retries)."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+
 class ModelServer:
     """One simulated vLLM pod listening on 127.0.0.1 at an ephemeral port."""
 
     def __init__(self, pod_id, served, latency):
         self.served = served
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = SandboxHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.state = _ServerState(pod_id, served, latency)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},

@@ -32,8 +32,15 @@ def test_epp_args_without_pool_flags_name_nothing_and_mixed_styles_are_rejected(
         backends.parse_epp_args(["-poolName", "p", "--pool-group", api.ALPHA_GROUP])
 
 
-def _backend(snap, ref, namespace="default"):
+def _resolve(snap, ref, namespace="default"):
     return backends.resolve(snap, namespace, ref)
+
+
+def _backend(snap, ref):
+    """The resolved backend of a ref that is expected to resolve."""
+    problem, backend = _resolve(snap, ref)
+    assert problem is None
+    return backend
 
 
 def _pick(backend, body=BODY, headers=None, seed=1):
@@ -41,8 +48,7 @@ def _pick(backend, body=BODY, headers=None, seed=1):
 
 
 def test_healthy_alpha_pool_resolves_and_picks_a_ready_pod():
-    problem, backend = _backend(snapshot(*alpha_stack()), pool_ref(POOL))
-    assert problem is None
+    backend = _backend(snapshot(*alpha_stack()), pool_ref(POOL))
     pick = _pick(backend)
     assert pick.endpoint.pod_id.startswith("default/vllm-")
     assert backend.pool_id == f"{api.ALPHA_GROUP}/default/{POOL}"
@@ -56,27 +62,27 @@ def test_healthy_alpha_pool_resolves_and_picks_a_ready_pod():
     (alpha_stack(), (), {"name": "no-such-service", "port": 80}, "BackendNotFound"),
 ])
 def test_unresolvable_refs_report_the_gateway_api_reason_and_answer_500(objects, missing, ref, reason):
-    problem, failure = _backend(snapshot(*objects, missing=missing), ref)
+    problem, failure = _resolve(snapshot(*objects, missing=missing), ref)
     assert problem.reason == reason
     assert (failure.status, failure.reason) == (500, reason)
 
 
 def test_missing_epp_service_is_an_unresolved_backend_with_gke_wording():
     objects = [o for o in alpha_stack() if not (o["kind"] == "Service")]
-    problem, failure = _backend(snapshot(*objects), pool_ref(POOL))
+    problem, failure = _resolve(snapshot(*objects), pool_ref(POOL))
     assert problem.reason == "BackendNotFound" and "GWCER104" in problem.message
     assert failure.status == 500
 
 
 def test_epp_without_available_replicas_fails_a_failclose_pool():
-    _, backend = _backend(snapshot(*alpha_stack(available=0)), pool_ref(POOL))
+    backend = _backend(snapshot(*alpha_stack(available=0)), pool_ref(POOL))
     failure = _pick(backend)
     assert (failure.status, failure.reason) == (503, "EndpointPickerUnavailable")
     assert "no available replicas" in failure.message
 
 
 def test_failopen_pool_forwards_without_the_epp_and_without_model_rules():
-    _, backend = _backend(snapshot(*alpha_stack(available=0, failure_mode=api.FAIL_OPEN)), pool_ref(POOL))
+    backend = _backend(snapshot(*alpha_stack(available=0, failure_mode=api.FAIL_OPEN)), pool_ref(POOL))
     body = json.dumps({"model": "not-registered"}).encode()
     pick = _pick(backend, body)
     assert pick.body == body
@@ -89,12 +95,12 @@ def test_failopen_pool_forwards_without_the_epp_and_without_model_rules():
     ["-poolName", POOL, "--pool-group", api.ALPHA_GROUP],
 ])
 def test_epp_that_does_not_serve_this_pool_fails_it(epp_args):
-    _, backend = _backend(snapshot(*alpha_stack(epp_args=epp_args)), pool_ref(POOL))
+    backend = _backend(snapshot(*alpha_stack(epp_args=epp_args)), pool_ref(POOL))
     assert _pick(backend).status == 503
 
 
 def test_v1_epp_given_the_alpha_group_serves_an_alpha_pool_and_passes_models_through():
-    _, backend = _backend(snapshot(*alpha_stack(epp_args=v1_epp_args(POOL, api.ALPHA_GROUP))), pool_ref(POOL))
+    backend = _backend(snapshot(*alpha_stack(epp_args=v1_epp_args(POOL, api.ALPHA_GROUP))), pool_ref(POOL))
     body = json.dumps({"model": "no-inference-model-for-this"}).encode()
     assert _pick(backend, body).body == body
 
@@ -104,19 +110,19 @@ def _ga_stack(epp_args=None):
 
 
 def test_v0_epp_cannot_serve_a_ga_pool():
-    _, backend = _backend(snapshot(*alpha_stack(), *_ga_stack(v0_epp_args(GA))), pool_ref(GA, api.GA_GROUP))
+    backend = _backend(snapshot(*alpha_stack(), *_ga_stack(v0_epp_args(GA))), pool_ref(GA, api.GA_GROUP))
     assert _pick(backend).reason == "EndpointPickerUnavailable"
 
 
 def test_ga_pool_honours_the_model_rewrite_header():
-    _, backend = _backend(snapshot(*alpha_stack(), *_ga_stack()), pool_ref(GA, api.GA_GROUP))
+    backend = _backend(snapshot(*alpha_stack(), *_ga_stack()), pool_ref(GA, api.GA_GROUP))
     pick = _pick(backend, headers={api.MODEL_REWRITE_HEADER: "food-review-v2"})
     assert json.loads(pick.body)["model"] == "food-review-v2"
     assert _pick(backend).body == BODY
 
 
 def test_alpha_pool_rejects_a_model_without_inference_model_with_404():
-    _, backend = _backend(snapshot(*alpha_stack()), pool_ref(POOL))
+    backend = _backend(snapshot(*alpha_stack()), pool_ref(POOL))
     failure = _pick(backend, json.dumps({"model": "unknown-model"}).encode())
     assert (failure.status, failure.reason) == (404, "ModelNotFound")
     assert "unknown-model" in failure.message
@@ -127,9 +133,9 @@ def test_alpha_pool_rewrites_the_model_by_target_model_weights():
     objects = [o for o in alpha_stack() if o["kind"] != "InferenceModel"] + [
         inference_model("food-review", "food-review", POOL, [{"name": "food-review-v1", "weight": 1},
                                                              {"name": "food-review-v2", "weight": 3}])]
-    _, backend = _backend(snapshot(*objects), pool_ref(POOL))
+    backend = _backend(snapshot(*objects), pool_ref(POOL))
     rng = random.Random(3)
-    models = [json.loads(backend.pick(BODY, {}, rng).body)["model"] for _ in range(2000)]
+    models = [json.loads(backend.pick(BODY, {}, rng).body)["model"] for _draw in range(2000)]
     assert set(models) == {"food-review-v1", "food-review-v2"}
     assert 0.70 < models.count("food-review-v2") / 2000 < 0.80
 
@@ -138,26 +144,26 @@ def test_oldest_inference_model_wins_a_model_name():
     objects = [o for o in alpha_stack() if o["kind"] != "InferenceModel"] + [
         inference_model("newer", "food-review", POOL, [{"name": "from-newer"}], created=NEW),
         inference_model("older", "food-review", POOL, [{"name": "from-older"}])]
-    _, backend = _backend(snapshot(*objects), pool_ref(POOL))
+    backend = _backend(snapshot(*objects), pool_ref(POOL))
     assert json.loads(_pick(backend).body)["model"] == "from-older"
 
 
 def test_target_models_without_weights_are_drawn_uniformly():
     spec = {"modelName": "m", "targetModels": [{"name": "a"}, {"name": "b"}]}
     rng = random.Random(5)
-    drawn = [backends.draw_target_model(spec, rng) for _ in range(1000)]
+    drawn = [backends.draw_target_model(spec, rng) for _draw in range(1000)]
     assert 400 < drawn.count("a") < 600
 
 
 def test_no_ready_pod_answers_503_and_says_why():
-    objects = [o for o in alpha_stack(pods=0)] + [model_pod("vllm-not-ready", ready=False)]
-    _, backend = _backend(snapshot(*objects), pool_ref(POOL))
+    objects = [*alpha_stack(pods=0), model_pod("vllm-not-ready", ready=False)]
+    backend = _backend(snapshot(*objects), pool_ref(POOL))
     failure = _pick(backend)
     assert (failure.status, failure.reason) == (503, "NoReadyEndpoints")
 
 
 def test_pods_serving_another_port_than_the_pool_targets_are_not_endpoints():
     objects = [o for o in alpha_stack() if o["kind"] != "InferencePool"] + [alpha_pool(POOL, port=8001)]
-    _, backend = _backend(snapshot(*objects), pool_ref(POOL))
+    backend = _backend(snapshot(*objects), pool_ref(POOL))
     failure = _pick(backend)
     assert failure.status == 503 and "serves port 8000" in failure.message

@@ -83,7 +83,7 @@ def test_unknown_model_is_rejected_by_the_simulated_v0_epp(serve):
 
 def test_stats_count_what_was_served_per_pool_and_failure(serve):
     request = serve(*alpha_stack(), _route({"backendRefs": [pool_ref(POOL)]}))
-    for _ in range(3):
+    for _request in range(3):
         request()
     request(model="no-such-model")
     stats = json.loads(request(model=None, path=api.STATS_PATH)[1])["stats"]

@@ -44,8 +44,8 @@ def _request(server, method, path, body=None, headers=None):
 
 def test_completion_for_a_served_model_names_the_pod_and_the_pool(server):
     pool = "inference.networking.x-k8s.io/default/p"
-    response, data = _request(server, "POST", "/v1/completions", {"model": "food-review", "prompt": "hi",
-                                                                   "max_tokens": 3}, {modelserver.POOL_HEADER: pool})
+    completion = {"model": "food-review", "prompt": "hi", "max_tokens": 3}
+    response, data = _request(server, "POST", "/v1/completions", completion, {modelserver.POOL_HEADER: pool})
     body = json.loads(data)
     assert response.status == 200
     assert response.getheader(modelserver.POD_HEADER) == "default/vllm-0"

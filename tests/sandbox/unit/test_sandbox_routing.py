@@ -87,7 +87,7 @@ def _weighted(*weights):
 def test_weighted_choice_is_proportional_and_never_picks_weight_zero():
     rng = random.Random(7)
     counts = {"a": 0, "b": 0, "c": 0}
-    for _ in range(4000):
+    for _draw in range(4000):
         counts[routing.choose_weighted(_weighted(3, 1, 0), rng).backend] += 1
     assert counts["c"] == 0
     assert 0.70 < counts["a"] / 4000 < 0.80

@@ -25,7 +25,7 @@ READY_FILE = "gateway.ready"
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m igw_sandbox.gateway", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m igw_sandbox.gateway", description=__doc__.splitlines()[0])
     parser.add_argument("--kubeconfig", required=True, help="admin kubeconfig of the sandbox")
     parser.add_argument("--address", required=True, help="loopback address the Gateway listeners bind to")
     parser.add_argument("--programming-delay", type=float, default=2.0,

@@ -87,7 +87,7 @@ def parse_epp_args(argv):
             value = argv[index]
             index += 1
         found[(style, {**V0_FLAGS, **V1_FLAGS}[flag])] = value
-    styles = {style for style, _ in found}
+    styles = {style for style, _field in found}
     if not styles:
         return None
     if len(styles) > 1:
@@ -329,7 +329,7 @@ def resolve(snapshot, route_namespace, ref):
         if service is None:
             problem = RefProblem("BackendNotFound", f"Service {namespace}/{name} not found")
         else:
-            endpoints, _ = _ready_endpoints(snapshot, namespace, service["spec"]["selector"], None)
+            endpoints = _ready_endpoints(snapshot, namespace, service["spec"]["selector"], None)[0]
             return None, ServiceBackend(f"{namespace}/{name}", endpoints)
     elif kind == api.POOL_KIND and group in POOL_KEYS:
         pool = snapshot.pool(group, namespace, name)

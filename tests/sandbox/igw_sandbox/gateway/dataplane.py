@@ -13,10 +13,10 @@ import logging
 import random
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
 
-from ..modelserver import POD_HEADER, POOL_HEADER
+from ..modelserver import POD_HEADER, POOL_HEADER, SandboxHTTPServer
 from . import api, routing
 from .backends import Failure
 
@@ -110,7 +110,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self):
         dataplane = self.server.dataplane
-        path, _, query = self.path.partition("?")
+        path, _separator, query = self.path.partition("?")
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         if path == api.STATS_PATH and self.command == "GET":
@@ -167,11 +167,6 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
 
-class _PortServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-
 class DataPlane:
     def __init__(self, address, fleet):
         self.address = address
@@ -200,7 +195,7 @@ class DataPlane:
             if port in self._servers:
                 continue
             try:
-                server = _PortServer((self.address, port), _Handler)
+                server = SandboxHTTPServer((self.address, port), _Handler)
             except OSError as error:
                 errors[port] = str(error)
                 log.warning("cannot listen on %s:%d: %s", self.address, port, error)

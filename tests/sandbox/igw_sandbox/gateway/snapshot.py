@@ -125,5 +125,5 @@ class DelayLine:
         """Activate every queued snapshot old enough; True when the active one changed."""
         previous = self.active
         while self._pending and now - self._pending[0][0] >= self.delay:
-            _, self.active = self._pending.popleft()
+            self.active = self._pending.popleft()[1]
         return self.active != previous

@@ -97,7 +97,7 @@ def gateway(programme, live_gateway, bind_errors, address, now):
     generation = programmed["metadata"].get("generation")
     listeners = [_listener_status(programme, key, listener, bind_errors, generation)
                  for listener in topology.listeners_of(programmed)]
-    all_ready = bool(listeners) and all(ok for ok, _ in listeners)
+    all_ready = bool(listeners) and all(ok for ok, _entry in listeners)
     wanted = [
         condition("Accepted", True, "Accepted", "Accepted", generation),
         condition("Programmed", all_ready, "Programmed" if all_ready else "Invalid",
@@ -105,7 +105,7 @@ def gateway(programme, live_gateway, bind_errors, address, now):
     ]
     previous = live_gateway.get("status", {})
     previous_listeners = {entry["name"]: entry for entry in previous.get("listeners", [])}
-    wanted_listeners = [entry for _, entry in listeners]
+    wanted_listeners = [entry for _ok, entry in listeners]
     addresses = [{"type": "IPAddress", "value": address}]
     if (_comparable(wanted) == _comparable(previous.get("conditions")) and previous.get("addresses") == addresses
             and _comparable_entries(wanted_listeners) == _comparable_entries(previous.get("listeners", []))):

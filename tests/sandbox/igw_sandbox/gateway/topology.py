@@ -118,4 +118,3 @@ def attach(route, gateways_by_key):
             outcome = (True, "Accepted", "Accepted")
         results.append(ParentResult(ref, gateway_key, *outcome, fitting if outcome[0] else ()))
     return results
-
