@@ -17,6 +17,10 @@ from .waits import SandboxError, wait_until
 
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
 NODE_COUNT = 2
+GATEWAY_CLASSES = {
+    "gke-l7-regional-external-managed": "Regional external Application Load Balancer (simulated)",
+    "gke-l7-rilb": "Regional internal Application Load Balancer (simulated)",
+}
 SIMULATED_POLICY_KINDS = {"HealthCheckPolicy": "healthcheckpolicies", "GCPBackendPolicy": "gcpbackendpolicies"}
 # GKE's addon manager owns the CRDs it installs; this is how such a CRD is labelled.
 PLATFORM_MANAGED_LABELS = {"addonmanager.kubernetes.io/mode": "Reconcile"}
@@ -27,6 +31,7 @@ UNTRACKED_RESOURCES = {
     "events", "events.events.k8s.io", "apiservices.apiregistration.k8s.io", "ipaddresses.networking.k8s.io",
     "servicecidrs.networking.k8s.io", "namespaces",
 }
+LIST_ATTEMPTS = 3
 RESTORE_TIMEOUT = 180
 REDELETE_INTERVAL = 5
 
@@ -36,6 +41,17 @@ def _simulated_policy_crd(kind, plural):
     crd["metadata"]["name"] = f"{plural}.{crd['spec']['group']}"
     crd["spec"]["names"] = {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower()}
     return crd
+
+
+def _gateway_classes():
+    template = load_documents(MANIFESTS / "gatewayclass.yaml")[0]
+    classes = []
+    for name, description in GATEWAY_CLASSES.items():
+        gateway_class = copy.deepcopy(template)
+        gateway_class["metadata"]["name"] = name
+        gateway_class["spec"]["description"] = description
+        classes.append(gateway_class)
+    return classes
 
 
 def _nodes():
@@ -59,7 +75,7 @@ def platform_objects(flavour):
         for crd in load_documents(upstream.inference_pool_v1_crd()):
             crd["metadata"].setdefault("labels", {}).update(PLATFORM_MANAGED_LABELS)
             crds.append(crd)
-    return crds + load_documents(MANIFESTS / "gatewayclasses.yaml") + _nodes()
+    return crds + _gateway_classes() + _nodes()
 
 
 def install(kube, objects):
@@ -99,7 +115,7 @@ def _key(item):
 
 def _list(kube, types, namespace=None):
     args = ["get", ",".join(types), "-o", "json"] + (["-n", namespace] if namespace else [])
-    for _ in range(3):
+    for _attempt in range(LIST_ATTEMPTS):
         # A CRD that is going away makes `kubectl get` fail for its resource only; ask again.
         result = kube.kubectl(*args, check=False)
         if result.returncode == 0:

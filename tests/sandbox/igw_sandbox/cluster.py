@@ -65,7 +65,7 @@ def read_env_file(path):
     for line in Path(path).read_text().splitlines():
         words = shlex.split(line, comments=True)
         if words[:1] == ["export"] and len(words) == 2 and "=" in words[1]:
-            key, _, value = words[1].partition("=")
+            key, value = words[1].split("=", 1)
             env[key] = value
     return env
 
@@ -81,8 +81,6 @@ class Sandbox:
         self.flavour = flavour
         self.programming_delay = programming_delay
         self.layout = Layout(name)
-
-    # --- what tests and tools read -------------------------------------------------
 
     @property
     def env(self):
@@ -119,7 +117,7 @@ class Sandbox:
         return processes.sandbox_pids(self.layout.root)
 
     def listening_sockets(self):
-        """(pid, protocol, address, port) of every TCP socket a process of this sandbox listens on."""
+        """A processes.Listener for every TCP socket a process of this sandbox listens on."""
         return processes.listening_sockets(self.pids())
 
     def info(self):
@@ -127,8 +125,6 @@ class Sandbox:
             return json.loads(self.layout.info.read_text())
         except (OSError, ValueError):
             return None
-
-    # --- lifecycle -----------------------------------------------------------------
 
     def healthy(self):
         info = self.info()
@@ -191,11 +187,10 @@ class Sandbox:
             pid = processes.recorded_pid(self.layout.root, component)
             lines.append(f"  {component}: {'pid ' + str(pid) if pid else 'not running'}"
                          f" (log: {self.layout.log(component)})")
-        for pid, protocol, address, port in self.listening_sockets():
-            lines.append(f"  listening: {processes.command_name(pid)} (pid {pid}) {protocol} {address}:{port}")
+        for listener in self.listening_sockets():
+            lines.append(f"  listening: {processes.command_name(listener.pid)} (pid {listener.pid}) "
+                         f"{listener.protocol} {listener.address}:{listener.port}")
         return "\n".join(lines)
-
-    # --- internals -------------------------------------------------------------------
 
     def _check_matches(self, info):
         wanted = {"flavour": self.flavour, "programming_delay": self.programming_delay}

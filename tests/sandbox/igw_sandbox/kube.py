@@ -23,7 +23,7 @@ class Kube:
 
     def _run(self, argv, input_text=None, check=True):
         result = subprocess.run(argv, input=input_text, env=self.env, capture_output=True, text=True,
-                                timeout=COMMAND_TIMEOUT)
+                                timeout=COMMAND_TIMEOUT, check=False)
         if check and result.returncode != 0:
             raise SandboxError(f"`{' '.join(argv)}` failed ({result.returncode}):\n{result.stderr.strip()}")
         return result

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 MARKER = "IGW_SANDBOX_STATE_DIR"
 STOP_GRACE_SECONDS = 10
@@ -159,8 +160,15 @@ def _decode_address(hex_address):
 TCP_LISTEN = "0A"
 
 
+class Listener(NamedTuple):
+    pid: int
+    protocol: str
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    port: int
+
+
 def listening_sockets(pids):
-    """(pid, protocol, address, port) for every listening TCP socket owned by `pids`."""
+    """A Listener for every listening TCP socket owned by `pids`."""
     owner = {}
     for pid in pids:
         for inode in _socket_inodes(pid):
@@ -176,7 +184,7 @@ def listening_sockets(pids):
             if fields[3] != TCP_LISTEN or fields[9] not in owner:
                 continue
             address, port = _decode_address(fields[1])
-            found.append((owner[fields[9]], protocol, address, port))
+            found.append(Listener(owner[fields[9]], protocol, address, port))
     return found
 
 

@@ -24,7 +24,7 @@ PROMETHEUS_ENGINE = "github.com/GoogleCloudPlatform/prometheus-engine"
 def module_dir(module, version):
     env = dict(os.environ, GOFLAGS="", GOTOOLCHAIN="local")
     result = subprocess.run(["go", "mod", "download", "-json", f"{module}@{version}"],
-                            cwd="/", env=env, capture_output=True, text=True, timeout=900)
+                            cwd="/", env=env, capture_output=True, text=True, timeout=900, check=False)
     info = json.loads(result.stdout) if result.stdout.strip() else {}
     if result.returncode != 0 or "Dir" not in info:
         raise SandboxError(f"go mod download {module}@{version} failed: {info.get('Error') or result.stderr}")
@@ -33,9 +33,9 @@ def module_dir(module, version):
 
 def module_file(module_at_version, relative_path):
     """A file or directory inside a module given as `module@version`."""
-    module, _, version = module_at_version.partition("@")
-    if not version:
+    if "@" not in module_at_version:
         raise SandboxError(f"{module_at_version!r} names no version (expected module@version)")
+    module, version = module_at_version.split("@", 1)
     path = module_dir(module, version) / relative_path
     if not path.exists():
         raise SandboxError(f"{relative_path} does not exist in {module_at_version} ({path})")

@@ -25,7 +25,7 @@ def test_listening_sockets_finds_a_socket_of_the_given_process():
         server.listen()
         port = server.getsockname()[1]
         found = processes.listening_sockets([os.getpid()])
-    assert (os.getpid(), "tcp", ipaddress.ip_address("127.0.0.3"), port) in found
+    assert processes.Listener(os.getpid(), "tcp", ipaddress.ip_address("127.0.0.3"), port) in found
 
 
 def test_a_started_process_is_found_by_its_marker_at_once(tmp_path):
@@ -61,9 +61,9 @@ def test_stop_ends_children_and_processes_that_ignore_sigterm(tmp_path, monkeypa
 
 def test_certificates_carry_the_identities_rbac_sees(tmp_path):
     ca = pki.CertificateAuthority(tmp_path)
-    serving, _ = ca.issue("serving", "kube-apiserver", server=True)
-    client, _ = ca.issue("client", "admin", ["system:masters"])
-    restricted, _ = ca.issue("restricted", "restricted-user")
+    serving = ca.issue("serving", "kube-apiserver", server=True)[0]
+    client = ca.issue("client", "admin", ["system:masters"])[0]
+    restricted = ca.issue("restricted", "restricted-user")[0]
 
     ca_cert = x509.load_pem_x509_certificate(ca.cert_path.read_bytes())
     serving_cert = x509.load_pem_x509_certificate(serving.read_bytes())
