@@ -29,6 +29,18 @@ step "seeding alpha-basic: the preview stack of the GKE migration guide"
 sandbox seed --name "$name" alpha-basic
 # shellcheck disable=SC1091
 source ".sandbox/$name/env"
+# The v1 chart and CRDs come from the Go module cache, as the sandbox's own YAML does.
+gie_ga=$(PYTHONPATH="$root/tests/sandbox" "$root/.venv/bin/python" -c \
+  'from igw_sandbox import upstream, versions; print(upstream.module_dir(upstream.INFERENCE_EXTENSION, versions.GIE_GA))')
+
+step "waiting until the gateway serves the preview pool"
+for attempt in $(seq 60); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$GATEWAY_URL/v1/completions" -H 'Content-Type: application/json' \
+    -d '{"model": "meta-llama/Llama-3.1-8B-Instruct", "prompt": "hi", "max_tokens": 10, "temperature": 0}' || true)
+  [[ $code == 200 ]] && break
+  [[ $attempt == 60 ]] && { echo "demo: the gateway did not answer 200 within 60 s (last: $code)"; exit 1; }
+  sleep 1
+done
 
 step "starting the load: $rate requests/s of the base model through $GATEWAY_URL for the whole run"
 PYTHONPATH="$root/tests/sandbox" "$root/.venv/bin/python" -m igw_sandbox.loadgen \
@@ -41,7 +53,7 @@ step "running playbooks/zero_downtime.yml"
 playbook_rc=0
 "$root/.venv/bin/ansible-playbook" playbooks/zero_downtime.yml \
   -e migration_kubeconfig="$KUBECONFIG" -e migration_helm_binary="$HELM" \
-  -e ga_stack_chart_ref="$GIE_GA_CHART" -e ga_stack_crd_source="$GIE_GA_CRDS" \
+  -e ga_stack_chart_ref="$gie_ga/config/charts/inferencepool" -e ga_stack_crd_source="$gie_ga/config/crd/bases" \
   -e migration_accept_model_name_changes=true -e migration_pause_seconds=5 \
   -e migration_backup_dest="$out/backups" -e report_dir="$out" || playbook_rc=$?
 
