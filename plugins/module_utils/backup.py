@@ -28,9 +28,17 @@ import gzip
 import json
 import os
 import time
+import traceback
 
-import yaml
+try:
+    import yaml
+except ImportError:  # reported by require_yaml() when a backup is read or written
+    yaml = None
+    YAML_IMPORT_ERROR = traceback.format_exc()
+else:
+    YAML_IMPORT_ERROR = None
 
+from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api
 from ansible_collections.inference_gateway.migration.plugins.module_utils.cluster import Conflict
 from ansible_collections.inference_gateway.migration.plugins.module_utils.conditions import is_true
@@ -169,8 +177,10 @@ def crd_resource_type(crd):
     return api.ResourceType(spec["group"], version, spec["names"]["kind"], spec["names"]["plural"])
 
 
-class _LiteralDumper(yaml.SafeDumper):
-    """Dumps multi-line strings (Helm manifests, embedded configs) as readable blocks."""
+def require_yaml():
+    if yaml is None:
+        raise MigrationError(missing_required_lib("PyYAML"), exception=YAML_IMPORT_ERROR)
+    return yaml
 
 
 def _represent_str(dumper, value):
@@ -178,11 +188,12 @@ def _represent_str(dumper, value):
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
-_LiteralDumper.add_representer(str, _represent_str)
-
-
 def to_yaml(data):
-    return yaml.dump(data, Dumper=_LiteralDumper, sort_keys=False, default_flow_style=False)
+    """YAML with multi-line strings (Helm manifests, embedded configs) as readable blocks."""
+    library = require_yaml()
+    dumper = type("LiteralDumper", (library.SafeDumper,), {})
+    dumper.add_representer(str, _represent_str)
+    return library.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False)
 
 
 # --- waiting -------------------------------------------------------------------------
@@ -224,8 +235,8 @@ def helm_release_of(obj):
 def helm_release_files(secret):
     """Relative path -> text of the values and manifest files of one release revision."""
     release = decode_helm_release(secret)
-    stem = os.path.join(HELM_RELEASES_FOLDER, "%s_%s.v%s" % (release.get("namespace"), release["name"],
-                                                            release.get("version")))
+    revision = "%s_%s.v%s" % (release.get("namespace"), release["name"], release.get("version"))
+    stem = os.path.join(HELM_RELEASES_FOLDER, revision)
     return {
         stem + ".values.yaml": to_yaml(release.get("config") or {}),
         stem + ".manifest.yaml": release.get("manifest") or "",
@@ -343,8 +354,8 @@ def _collect_pool_stack(reader, pool):
 
 def _helm_release_secrets(reader, release):
     namespace, name = release
-    selector = ",".join("%s=%s" % item for item in sorted(dict(api.HELM_RELEASE_OWNER_LABELS,
-                                                                **{api.HELM_RELEASE_NAME_LABEL: name}).items()))
+    labels = dict(api.HELM_RELEASE_OWNER_LABELS, **{api.HELM_RELEASE_NAME_LABEL: name})
+    selector = ",".join("%s=%s" % item for item in sorted(labels.items()))
     return [s for s in reader.list(api.SECRET, namespace, label_selector=selector)
             if s.get("type") == api.HELM_RELEASE_SECRET_TYPE]
 
@@ -373,7 +384,7 @@ def collect(cluster, namespaces=None, pools=None):
         if not pools or _model_targets(model, keys):
             reader.choose(api.INFERENCE_MODEL, model)
     for route in reader.list_in_scope(api.HTTP_ROUTE):
-        if any(key in keys for _, _, key, _ in route_backends(route)):
+        if any(backend[2] in keys for backend in route_backends(route)):
             reader.choose(api.HTTP_ROUTE, route)
     for name in api.ALPHA_CRDS:
         crd = cluster.get(api.CRD, name)
@@ -397,7 +408,7 @@ def _timestamped_directory(dest, when):
 
 def count_by_kind(items):
     counts = {}
-    for rtype, _ in items:
+    for rtype, dummy in items:
         counts[rtype.kind] = counts.get(rtype.kind, 0) + 1
     return counts
 
@@ -468,7 +479,7 @@ def make_backup(cluster, dest, namespaces=None, pools=None, now=None):
 
 
 def _resource_type_of(entry):
-    group, _, version = entry["api_version"].rpartition("/")
+    group, dummy, version = entry["api_version"].rpartition("/")
     return api.ResourceType(group, version, entry["kind"], entry["resource"])
 
 
@@ -478,12 +489,13 @@ def read_backup(path):
     if not os.path.isfile(index_path):
         raise MigrationError("%s has no %s: give path the directory migration_backup (or crd_cleanup) wrote, "
                              "e.g. <dest>/<timestamp>" % (path, INDEX_FILE))
+    library = require_yaml()
     with open(index_path) as stream:
-        index = yaml.safe_load(stream)
+        index = library.safe_load(stream)
     items = []
     for entry in index.get("objects") or []:
         with open(os.path.join(path, entry["file"])) as stream:
-            obj = yaml.safe_load(stream)
+            obj = library.safe_load(stream)
         items.append((_resource_type_of(entry), obj))
     return index, items
 
@@ -608,7 +620,7 @@ def _served_or_restored(cluster, items):
     for rtype, obj in items:
         if type_key(rtype) == type_key(api.CRD):
             restored_types.add(type_key(crd_resource_type(obj)))
-    unserved = sorted(set("%s %s" % (rtype.kind, rtype.api_version) for rtype, _ in items
+    unserved = sorted(set("%s %s" % (rtype.kind, rtype.api_version) for rtype, dummy in items
                           if type_key(rtype) not in restored_types and not cluster.served(rtype)))
     if unserved:
         raise MigrationError("the cluster does not serve %s and the backup has no CRD for it; install the CRD "

@@ -61,7 +61,7 @@ def route_blockers(routes, crd_of_type):
     found = []
     for route in routes:
         metadata = route["metadata"]
-        for rule_index, ref_index, key, _ in route_backends(route):
+        for rule_index, ref_index, key, dummy in route_backends(route):
             crd_name = crd_of_type.get((key.group, key.kind))
             if crd_name:
                 found.append(blocker(
@@ -79,11 +79,10 @@ def epp_blockers(deployments, crd_of_type):
         for served in served_pools(deployment):
             crd_name = crd_of_type.get((served.pool.group, served.pool.kind))
             if crd_name:
-                found.append(blocker(
-                    api.DEPLOYMENT.kind, metadata.get("namespace"), metadata["name"],
-                    "container %s is an endpoint picker serving %s (flag -%s); deleting CRD %s breaks it: uninstall "
-                    "the preview Helm release or delete this Deployment first" % (served.container, served.pool,
-                                                                                 served.flag, crd_name)))
+                reason = ("container %s is an endpoint picker serving %s (flag -%s); deleting CRD %s breaks it: "
+                          "uninstall the preview Helm release or delete this Deployment first"
+                          % (served.container, served.pool, served.flag, crd_name))
+                found.append(blocker(api.DEPLOYMENT.kind, metadata.get("namespace"), metadata["name"], reason))
     return found
 
 

@@ -114,7 +114,7 @@ def test_force_backs_up_leftovers_before_deleting_and_the_backup_restores_them(w
     saved = [yaml.safe_load(open(path)) for path in forced["backup_files"] if not path.endswith("index.yaml")]
     assert sorted((o["kind"], o["metadata"]["name"]) for o in saved) == sorted(
         [("CustomResourceDefinition", name) for name in ALPHA_CRDS]
-        + [("InferenceModel", name) for _, name in models_before])
+        + [("InferenceModel", name) for namespace, name in models_before])
     assert not set(ALPHA_CRDS) & crd_names(kube)
     assert OBJECTIVE_CRD in crd_names(kube)
 

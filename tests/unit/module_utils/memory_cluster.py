@@ -69,7 +69,7 @@ class MemoryCluster:
         return dict(SERVER_VERSION)
 
     def _items(self, rtype, namespace=None):
-        return [obj for (group, plural, ns, _), obj in sorted(self.objects.items())
+        return [obj for (group, plural, ns, dummy), obj in sorted(self.objects.items())
                 if (group, plural) == (rtype.group, rtype.plural) and (namespace is None or ns == namespace)]
 
     def list(self, rtype, namespace=None, label_selector=None):
@@ -221,16 +221,14 @@ def alpha_stack(cluster):
         cluster.add(api.CRD, crd(rtype))
     cluster.add(api.ALPHA_POOL, alpha_pool())
     cluster.add(api.DEPLOYMENT, epp_deployment())
-    cluster.add(api.SERVICE, {"metadata": helm_metadata(EPP), "spec": {"type": "ClusterIP",
-                                                                      "clusterIPs": ["10.0.0.9"],
-                                                                      "selector": {"inferencepool": EPP},
-                                                                      "ports": [{"name": "grpc-ext-proc",
-                                                                                 "port": 9002}]}})
+    cluster.add(api.SERVICE, {"metadata": helm_metadata(EPP), "spec": {
+        "type": "ClusterIP", "clusterIPs": ["10.0.0.9"], "selector": {"inferencepool": EPP},
+        "ports": [{"name": "grpc-ext-proc", "port": 9002}]}})
     cluster.add(api.SERVICE_ACCOUNT, {"metadata": helm_metadata(EPP)})
     cluster.add(api.CLUSTER_ROLE, {"metadata": helm_metadata(EPP, namespace=None), "rules": []})
-    cluster.add(api.CLUSTER_ROLE_BINDING, {"metadata": {"name": EPP}, "subjects": [
-        {"kind": "ServiceAccount", "name": EPP, "namespace": NAMESPACE}], "roleRef": {"kind": "ClusterRole",
-                                                                                   "name": EPP}})
+    cluster.add(api.CLUSTER_ROLE_BINDING, {
+        "metadata": {"name": EPP}, "roleRef": {"kind": "ClusterRole", "name": EPP},
+        "subjects": [{"kind": "ServiceAccount", "name": EPP, "namespace": NAMESPACE}]})
     cluster.add(api.HEALTH_CHECK_POLICY, policy())
     cluster.add(api.GCP_BACKEND_POLICY, policy())
     monitoring = helm_metadata("%s-%s" % (NAMESPACE, RELEASE), namespace=None)
