@@ -66,7 +66,8 @@ def test_alpha_basic_is_seeded_as_issue_3_describes(alpha_basic):
 
     gateway = kubectl_json(alpha_basic, "get", "gateway", "inference-gateway")
     assert gateway["spec"]["gatewayClassName"] == "gke-l7-regional-external-managed"
-    assert [(l["name"], l["port"], l["protocol"]) for l in gateway["spec"]["listeners"]] == [("http", 80, "HTTP")]
+    listeners = gateway["spec"]["listeners"]
+    assert [(entry["name"], entry["port"], entry["protocol"]) for entry in listeners] == [("http", 80, "HTTP")]
     route = kubectl_json(alpha_basic, "get", "httproute", "llm-route")
     assert route["spec"]["rules"][0]["backendRefs"][0] == {
         "group": "inference.networking.x-k8s.io", "kind": "InferencePool", "name": ALPHA_POOL, "weight": 1}
@@ -77,6 +78,16 @@ def test_alpha_basic_is_seeded_as_issue_3_describes(alpha_basic):
         policy = kubectl_json(alpha_basic, "get", kind, ALPHA_POOL)
         assert policy["spec"]["targetRef"]["name"] == ALPHA_POOL
     kubectl_json(alpha_basic, "get", "clusterpodmonitorings.monitoring.googleapis.com", f"default-{ALPHA_POOL}")
+
+
+def test_kwok_renews_node_leases_so_nodes_stay_ready(sandbox):
+    # Without leases kube-controller-manager marks the fake nodes NotReady a minute after up,
+    # and every pod with them.
+    listed = kubectl_json(sandbox, "get", "leases", "-n", "kube-node-lease")["items"]
+    leases = {lease["metadata"]["name"]: lease["spec"] for lease in listed}
+    nodes = [n["metadata"]["name"] for n in kubectl_json(sandbox, "get", "nodes")["items"]]
+    assert len(nodes) == 2 and set(nodes) <= set(leases)
+    assert all(leases[n].get("renewTime") and leases[n].get("leaseDurationSeconds") for n in nodes)
 
 
 def test_kubectl_version_shows_the_flavour(sandbox):
