@@ -17,9 +17,14 @@ __metaclass__ = type
 import json
 
 try:
-    from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError, ConflictError
-except ImportError:  # the module wrapper reports the missing library
-    DynamicApiError = NotFoundError = ConflictError = Exception
+    from kubernetes.dynamic.exceptions import ConflictError, DynamicApiError
+except ImportError:  # AnsibleK8SModule reports the missing library before any call is made
+
+    class DynamicApiError(Exception):
+        pass
+
+    class ConflictError(DynamicApiError):
+        pass
 
 
 class ClusterError(Exception):

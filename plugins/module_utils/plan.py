@@ -23,8 +23,8 @@ def qualified(item):
 
 
 def split_qualified(name):
-    namespace, _, plain = name.partition("/")
-    if not plain:
+    namespace, slash, plain = name.partition("/")
+    if not slash or not plain:
         raise MigrationError("pool %r must be written namespace/name (for example default/%s)" % (name, name))
     return namespace, plain
 

@@ -47,7 +47,7 @@ def run_task(module, args, kubeconfig, check=False, diff=False, env=None, timeou
         completed = subprocess.run(
             command,
             env=ansible_env(kubeconfig, dict(env or {}, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")),
-            capture_output=True, text=True, timeout=timeout, cwd=REPO,
+            capture_output=True, text=True, timeout=timeout, cwd=REPO, check=False,
         )
     if completed.returncode != 0:
         raise AssertionError("ansible-playbook failed to run:\n%s\n%s" % (completed.stdout, completed.stderr))
@@ -69,4 +69,4 @@ def run_playbook(playbook, kubeconfig, extra_vars=None, check=False, diff=False,
     if diff:
         command.append("--diff")
     return subprocess.run(command, env=ansible_env(kubeconfig, env), capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO)
+                          timeout=timeout, cwd=REPO, check=False)

@@ -49,7 +49,7 @@ def test_the_tarball_holds_the_collection_and_not_the_dev_files(installed):
 def test_ansible_doc_renders_every_module(installed, module):
     work, _collections, env = installed
     shown = subprocess.run([BIN / "ansible-doc", "--json", "inference_gateway.migration." + module],
-                           capture_output=True, text=True, cwd=work, env=env)
+                           capture_output=True, text=True, cwd=work, env=env, check=False)
     assert shown.returncode == 0, shown.stderr
     doc = json.loads(shown.stdout)["inference_gateway.migration." + module]
     assert doc["doc"]["short_description"] and doc["examples"].strip() and doc["return"]
@@ -87,7 +87,7 @@ def test_a_playbook_calls_the_installed_collection_by_fqcn(installed):
                     "[10, 50, 100] | inference_gateway.migration.pending_steps([]) == [10, 50, 100]"]}},
             ]}]))
         run = subprocess.run([BIN / "ansible-playbook", "-i", "localhost,", playbook],
-                             capture_output=True, text=True, cwd=work, env=env, timeout=300)
+                             capture_output=True, text=True, cwd=work, env=env, timeout=300, check=False)
         assert run.returncode == 0, run.stdout + run.stderr
         assert "ok=2" in run.stdout
     finally:
