@@ -32,7 +32,7 @@ description:
     and finalizers can hold them).
   - CRDs that are already absent are fine; when all are absent nothing changes.
 author:
-  - Inference Gateway migration maintainers
+  - Inference Gateway migration maintainers (!UNKNOWN)
 options:
   crds:
     description:

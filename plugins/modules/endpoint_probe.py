@@ -28,7 +28,7 @@ description:
     as failed.
   - Only reads the Gateway from the cluster. The inference requests it sends are real.
 author:
-  - Inference Gateway migration maintainers
+  - Inference Gateway migration maintainers (!UNKNOWN)
 options:
   url:
     description:

@@ -21,7 +21,7 @@ description:
   - Refuses the preview (alpha) InferencePool and InferenceModel CRDs; the running preview stack depends on them.
   - Every source is read and checked before the first write.
 author:
-  - Inference Gateway migration maintainers
+  - Inference Gateway migration maintainers (!UNKNOWN)
 options:
   names:
     description:

@@ -29,7 +29,7 @@ description:
   - Findings that need a decision before migrating (model-name rewrites, the meaning of C(Standard)
     criticality, cross-namespace references, pools without a route) are returned as Ansible warnings.
 author:
-  - Inference Gateway migration maintainers
+  - Inference Gateway migration maintainers (!UNKNOWN)
 options:
   namespaces:
     description:

@@ -34,7 +34,7 @@ description:
     cluster version and by which collection version.
   - Only reads from the cluster.
 author:
-  - Inference Gateway migration maintainers
+  - Inference Gateway migration maintainers (!UNKNOWN)
 options:
   dest:
     description:

@@ -30,7 +30,7 @@ description:
     holds the CRD for it.
   - A second run changes nothing.
 author:
-  - Inference Gateway migration maintainers
+  - Inference Gateway migration maintainers (!UNKNOWN)
 options:
   path:
     description:

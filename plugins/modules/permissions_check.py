@@ -19,7 +19,7 @@ description:
     stops half way for lack of rights.
   - Never changes the cluster.
 author:
-  - Inference Gateway migration maintainers
+  - Inference Gateway migration maintainers (!UNKNOWN)
 options:
   path:
     description:

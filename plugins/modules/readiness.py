@@ -26,7 +26,7 @@ description:
   - Never fails because an object is not ready; the result says so in RV(ready) and RV(problems).
     The C(verify) role asserts on them.
 author:
-  - Inference Gateway migration maintainers
+  - Inference Gateway migration maintainers (!UNKNOWN)
 options:
   gateway:
     description:

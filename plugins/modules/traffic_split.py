@@ -29,7 +29,7 @@ description:
   - All selected routes are validated before the first write; one failure lists every problem, each
     naming the route, the rule and the backend, and the fix.
 author:
-  - Inference Gateway migration maintainers
+  - Inference Gateway migration maintainers (!UNKNOWN)
 options:
   namespace:
     description:
