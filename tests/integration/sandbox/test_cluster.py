@@ -115,15 +115,18 @@ def test_restricted_user_is_refused_until_granted(clean_sandbox):
     assert write.returncode != 0 and "forbidden" in write.stderr.lower()
 
 
-def assert_listens_on_loopback_only(sandbox):
-    sockets = sandbox.listening_sockets()
-    assert set(sandbox.info()["ports"].values()) <= {s.port for s in sockets}, "a component is not listening"
-    outside = [s for s in sockets if not s.address.is_loopback]
-    assert outside == []
+def assert_loopback_only(sandbox):
+    sockets = sandbox.tcp_sockets()
+    listening = [s for s in sockets if s.listening]
+    assert set(sandbox.info()["ports"].values()) <= {s.port for s in listening}, "a component is not listening"
+    assert [s for s in listening if not s.address.is_loopback] == []
+    connected = [s for s in sockets if not s.listening]
+    assert connected, "no connection between the components was seen"
+    assert [s for s in connected if not s.peer.is_loopback] == []
 
 
-def test_every_sandbox_process_listens_on_loopback_only(sandbox):
-    assert_listens_on_loopback_only(sandbox)
+def test_every_sandbox_process_listens_on_and_talks_to_loopback_only(alpha_basic):
+    assert_loopback_only(alpha_basic)
 
 
 def test_reset_removes_everything_added_since_up(alpha_basic):
@@ -160,7 +163,7 @@ def test_two_sandboxes_side_by_side_with_the_two_flavours(sandbox, sandbox_facto
     assert "v1" in [v["name"] for v in v1_crd["spec"]["versions"] if v["served"]]
     missing = run(sandbox, "kubectl", "get", "crd", V1_POOL_CRD, check=False)
     assert missing.returncode != 0 and "NotFound" in missing.stderr
-    assert_listens_on_loopback_only(new)
+    assert_loopback_only(new)
 
 
 def test_down_leaves_no_process_and_up_works_again(sandbox_factory):

@@ -116,9 +116,9 @@ class Sandbox:
     def pids(self):
         return processes.sandbox_pids(self.layout.root)
 
-    def listening_sockets(self):
-        """A processes.Listener for every TCP socket a process of this sandbox listens on."""
-        return processes.listening_sockets(self.pids())
+    def tcp_sockets(self):
+        """A processes.TcpSocket for every TCP socket of a process of this sandbox."""
+        return processes.tcp_sockets(self.pids())
 
     def info(self):
         try:
@@ -187,7 +187,7 @@ class Sandbox:
             pid = processes.recorded_pid(self.layout.root, component)
             lines.append(f"  {component}: {'pid ' + str(pid) if pid else 'not running'}"
                          f" (log: {self.layout.log(component)})")
-        for listener in self.listening_sockets():
+        for listener in processes.listening_sockets(self.pids()):
             lines.append(f"  listening: {processes.command_name(listener.pid)} (pid {listener.pid}) "
                          f"{listener.protocol} {listener.address}:{listener.port}")
         return "\n".join(lines)

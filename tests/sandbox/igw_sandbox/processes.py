@@ -160,15 +160,18 @@ def _decode_address(hex_address):
 TCP_LISTEN = "0A"
 
 
-class Listener(NamedTuple):
+class TcpSocket(NamedTuple):
     pid: int
     protocol: str
+    listening: bool
     address: ipaddress.IPv4Address | ipaddress.IPv6Address
     port: int
+    peer: ipaddress.IPv4Address | ipaddress.IPv6Address
+    peer_port: int
 
 
-def listening_sockets(pids):
-    """A Listener for every listening TCP socket owned by `pids`."""
+def tcp_sockets(pids):
+    """Every TCP socket owned by `pids`, listening or connected, from /proc/net/tcp{,6}."""
     owner = {}
     for pid in pids:
         for inode in _socket_inodes(pid):
@@ -181,11 +184,14 @@ def listening_sockets(pids):
             continue
         for line in lines:
             fields = line.split()
-            if fields[3] != TCP_LISTEN or fields[9] not in owner:
-                continue
-            address, port = _decode_address(fields[1])
-            found.append(Listener(owner[fields[9]], protocol, address, port))
+            if fields[9] in owner:
+                found.append(TcpSocket(owner[fields[9]], protocol, fields[3] == TCP_LISTEN,
+                                       *_decode_address(fields[1]), *_decode_address(fields[2])))
     return found
+
+
+def listening_sockets(pids):
+    return [s for s in tcp_sockets(pids) if s.listening]
 
 
 def command_name(pid):

@@ -19,13 +19,20 @@ def test_proc_net_addresses_decode_in_host_byte_order():
     assert processes._decode_address("00000000000000000000000001000000:0050") == (ipaddress.ip_address("::1"), 80)
 
 
-def test_listening_sockets_finds_a_socket_of_the_given_process():
+def test_tcp_sockets_finds_listening_and_connected_sockets_of_the_given_process():
     with socket.socket() as server:
         server.bind(("127.0.0.3", 0))
         server.listen()
         port = server.getsockname()[1]
-        found = processes.listening_sockets([os.getpid()])
-    assert processes.Listener(os.getpid(), "tcp", ipaddress.ip_address("127.0.0.3"), port) in found
+        with socket.create_connection(("127.0.0.3", port)) as client:
+            client_port = client.getsockname()[1]
+            found = processes.tcp_sockets([os.getpid()])
+            listed = processes.listening_sockets([os.getpid()])
+    address = ipaddress.ip_address("127.0.0.3")
+    listening = [s for s in found if s.listening]
+    assert [(s.address, s.port) for s in listening if s.port == port] == [(address, port)]
+    assert any(s.port == client_port and (s.peer, s.peer_port) == (address, port) for s in found)
+    assert listed == listening
 
 
 def test_a_started_process_is_found_by_its_marker_at_once(tmp_path):
