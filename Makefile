@@ -10,8 +10,9 @@ VENV_BIN := $(VENV)/bin
 SANDBOX_PY := PYTHONPATH=$(CURDIR)/tests/sandbox $(CURDIR)/$(VENV_BIN)/python -m igw_sandbox
 SCENARIO ?= alpha-basic
 NAME ?= default
-FLAVOUR ?= old
-PROGRAMMING_DELAY ?= 2
+# Empty: keep the flavour and delay of a running sandbox; a new one starts as old with 2 s.
+FLAVOUR ?=
+PROGRAMMING_DELAY ?=
 
 .PHONY: help venv collection test lint sanity unit integration molecule collection-build \
         sandbox-build sandbox-up sandbox-seed sandbox-down sandbox-status demo clean
@@ -56,7 +57,7 @@ sandbox-build: venv
 	@cd tests/sandbox && $(CURDIR)/$(VENV_BIN)/python -m igw_sandbox.build
 
 sandbox-up: venv
-	@$(SANDBOX_PY) up --name $(NAME) --flavour $(FLAVOUR) --programming-delay $(PROGRAMMING_DELAY)
+	@$(SANDBOX_PY) up --name $(NAME) $(if $(FLAVOUR),--flavour $(FLAVOUR)) $(if $(PROGRAMMING_DELAY),--programming-delay $(PROGRAMMING_DELAY))
 
 sandbox-seed: venv
 	@$(SANDBOX_PY) seed --name $(NAME) $(SCENARIO)

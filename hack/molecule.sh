@@ -2,7 +2,7 @@
 # Run every molecule scenario in full (create, converge, idempotence, verify, destroy).
 # A scenario that is missing or fails fails the suite.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 export PATH="$PWD/.venv/bin:$PATH"
 hack/ensure-sandbox-binaries.sh || exit 1
 scenarios=(default simple zero_downtime)

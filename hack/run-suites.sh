@@ -2,7 +2,7 @@
 # Run the named test suites (all of them by default), each reported by name,
 # and exit non-zero if any failed. A suite that runs no test counts as failed.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_CONFIG="$PWD/ansible.cfg"
 ALL_SUITES=(lint sanity unit collection integration molecule)
