@@ -145,7 +145,7 @@ def test_v1_stack_comes_up_beside_the_preview_stack(request, flavour, mode, gie_
         assert ga_objects_present(kube) == {"v1 pool": False, "epp": False, "ga release": False}
         assert get(kube, "crd", api.INFERENCE_OBJECTIVE.crd_name) is None
 
-        changed, first, _ = run_role(sandbox, mode, gie_ga, tmp_path / "first.json")
+        changed, first, unused_output = run_role(sandbox, mode, gie_ga, tmp_path / "first.json")
         assert changed > 0
         again, second, output = run_role(sandbox, mode, gie_ga, tmp_path / "second.json")
         assert again == 0, output[-6000:]
@@ -213,5 +213,5 @@ def test_v1_stack_comes_up_beside_the_preview_stack(request, flavour, mode, gie_
                interval=0.5)
     wait_until("a request with %s: ga to be served by the v1 pool" % TEST_HEADER,
                lambda: post(sandbox, {TEST_HEADER: "ga"}) == (200, GA_SERVED_BY), SETTLE_SECONDS, interval=0.5)
-    assert [post(sandbox, {TEST_HEADER: "ga"}) for _ in range(20)] == [(200, GA_SERVED_BY)] * 20
-    assert [post(sandbox) for _ in range(20)] == [(200, ALPHA_SERVED_BY)] * 20
+    assert [post(sandbox, {TEST_HEADER: "ga"}) for unused in range(20)] == [(200, GA_SERVED_BY)] * 20
+    assert [post(sandbox) for unused in range(20)] == [(200, ALPHA_SERVED_BY)] * 20

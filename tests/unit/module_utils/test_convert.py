@@ -320,7 +320,7 @@ def test_manifests_role_lets_the_v1_epp_read_objectives_pools_of_both_groups_and
         assert ("inference.networking.x-k8s.io", "inferencepools", verb) in granted
         assert ("inference.networking.k8s.io", "inferencepools", verb) in granted
         assert ("", "pods", verb) in granted
-    assert not any(resource == "inferencemodelrewrites" for _, resource, _ in granted)
+    assert not any(grant[1] == "inferencemodelrewrites" for grant in granted)
 
 
 def test_manifests_role_adds_model_rewrites_for_an_epp_that_reads_them():
@@ -433,8 +433,8 @@ def test_objective_from_detect_entry_needs_and_uses_the_namespace():
     with pytest.raises(MigrationError, match="namespace"):
         convert.objective(entry, "p")
     obj = convert.objective(entry, "p", namespace="team-a")
-    assert (obj["metadata"]["namespace"], obj["metadata"]["name"], obj["spec"]["priority"]) == ("team-a",
-                                                                                               "base-model", 2)
+    assert (obj["metadata"]["namespace"], obj["metadata"]["name"], obj["spec"]["priority"]) == (
+        "team-a", "base-model", 2)
     # detect's entries carry their namespace
     assert convert.objective(dict(entry, namespace="team-b"), "p")["metadata"]["namespace"] == "team-b"
 
@@ -570,8 +570,8 @@ def test_plan_rewrites_only_when_asked_and_warns_about_an_epp_that_ignores_them(
     asked = convert.ga_plan(entry, rewrite_field="targets")
     assert [r["metadata"]["name"] for r in asked["model_rewrites"]] == ["food-review"]
     assert any("does not read them" in w for w in asked["warnings"])
-    assert not any("does not read them" in w for w in convert.ga_plan(entry, release="v1.3.0",
-                                                                        rewrite_field="targets")["warnings"])
+    reading = convert.ga_plan(entry, release="v1.3.0", rewrite_field="targets")
+    assert not any("does not read them" in w for w in reading["warnings"])
 
 
 def test_plan_refuses_unknown_mode():
