@@ -1,0 +1,22 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the inference_gateway.migration collection
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+
+"""Filters over a fleet run's cluster reports; each filter is documented in its sidecar <name>.yml."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.inference_gateway.migration.plugins.module_utils import fleet
+from ansible_collections.inference_gateway.migration.plugins.plugin_utils.filter_errors import refusals_as_filter_errors
+
+
+FILTERS = (
+    fleet.fleet_summary,
+)
+
+
+class FilterModule(object):
+    def filters(self):
+        return dict((f.__name__, refusals_as_filter_errors(f)) for f in FILTERS)

@@ -1,0 +1,110 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the inference_gateway.migration collection
+# Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
+"""The fleet report: one run over many clusters, from the report each cluster wrote.
+
+A fleet run migrates its clusters in batches, canary first, and stops at the first
+cluster that fails. The fleet report says for each cluster what it looked like
+before, what changed, what the gates measured and why it failed, and names the
+clusters the run never reached, which it left exactly as they were.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
+
+NOT_REACHED = "not_reached"
+SUCCEEDED = "succeeded"
+# The outcomes a cluster report can have (roles/report), then the one only a fleet has.
+OUTCOMES = (SUCCEEDED, "failed", "rolled_back", NOT_REACHED)
+PROBE_FIGURES = ("sent", "ok", "failed_requests", "success_ratio")
+
+
+def state_before(found):
+    """Pools and their phases as the run found them (a preflight plan or a detect result)."""
+    if "pools" in found:
+        pools = [{"pool": pool, "phase": phase} for pool, phase in zip(found["pools"], found.get("phases", []))]
+    else:
+        pools = [{"pool": "%s/%s" % (pool["namespace"], pool["name"]), "phase": pool.get("phase")}
+                 for pool in found.get("alpha_pools", [])]
+    return {"migration_needed": found.get("migration_needed"), "pools": pools,
+            "finished_pools": found.get("finished_pools", [])}
+
+
+def gate_figures(gate):
+    """What one gate measured: its verdict, the checks that failed and the probe's figures."""
+    figures = {
+        "name": gate.get("name"),
+        "passed": bool(gate.get("passed")),
+        "failed_checks": ["%s: %s" % (check.get("check"), check.get("details"))
+                          for check in gate.get("checks", []) if not check.get("passed")],
+    }
+    probe = gate.get("probe") or {}
+    if probe.get("sent") is not None:
+        figures["probe"] = dict((key, probe.get(key)) for key in PROBE_FIGURES)
+        figures["probe"]["p95_ms"] = (probe.get("latency_ms") or {}).get("p95")
+    return figures
+
+
+def cluster_entry(report_path, report):
+    changes = report.get("changes", [])
+    return {
+        "cluster": report["cluster"],
+        "outcome": report["outcome"],
+        "error": report.get("error") or "",
+        "generated_at": report.get("generated_at"),
+        "state_before": state_before(report.get("found") or {}),
+        "pools_migrated": report.get("pools_migrated") or [],
+        "changes": changes,
+        "changed_count": sum(1 for change in changes if change.get("changed")),
+        "gates": [gate_figures(gate) for gate in report.get("gates", [])],
+        "failed_requests": report.get("failed_requests"),
+        "downtime_seconds": report.get("downtime_seconds"),
+        "backup_path": report.get("backup_path"),
+        "report": report_path,
+    }
+
+
+def _sum_measured(values):
+    measured = [value for value in values if value is not None]
+    return sum(measured) if measured else None
+
+
+def fleet_summary(reports, clusters):
+    """The fleet report of ``clusters`` (inventory order) from ``reports`` (path of a cluster report -> its JSON).
+
+    Clusters without a report are ``not_reached``. The fleet outcome is ``failed`` when any
+    cluster failed or rolled back, ``succeeded`` when every cluster succeeded, and
+    ``in_progress`` while clusters are still to come.
+    """
+    if not reports:
+        raise MigrationError("no cluster report to aggregate: the fleet report needs the JSON report of at least one "
+                             "cluster (roles/report writes one per cluster)")
+    entries = dict((report["cluster"], cluster_entry(path, report)) for path, report in sorted(reports.items()))
+    strangers = sorted(set(entries) - set(clusters))
+    if strangers:
+        raise MigrationError("reports of clusters outside the fleet: %s; the fleet is %s" % (
+            ", ".join(strangers), ", ".join(clusters)))
+    rows = [entries.get(cluster) or {"cluster": cluster, "outcome": NOT_REACHED} for cluster in clusters]
+    counts = dict((outcome, sum(1 for row in rows if row["outcome"] == outcome)) for outcome in OUTCOMES)
+    failed_clusters = [row["cluster"] for row in rows if row["outcome"] not in (SUCCEEDED, NOT_REACHED)]
+    if failed_clusters:
+        outcome = "failed"
+    elif counts[NOT_REACHED]:
+        outcome = "in_progress"
+    else:
+        outcome = SUCCEEDED
+    reported = list(entries.values())
+    return {
+        "outcome": outcome,
+        "started_at": min(entry["generated_at"] for entry in reported),
+        "path_kinds": sorted(set(report.get("path_kind") for report in reports.values())),
+        "summary": dict(counts, clusters=len(rows),
+                        pools_migrated=sum(len(entry["pools_migrated"]) for entry in reported),
+                        failed_requests=_sum_measured(entry["failed_requests"] for entry in reported)),
+        "failed_clusters": failed_clusters,
+        "not_reached": [row["cluster"] for row in rows if row["outcome"] == NOT_REACHED],
+        "clusters": rows,
+    }
