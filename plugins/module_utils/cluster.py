@@ -149,6 +149,9 @@ class Cluster:
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation_policy}
         if resource_version:
             body["preconditions"] = {"resourceVersion": resource_version}
+        if self.dry_run:
+            # With a DeleteOptions body the API server reads dryRun from the body, not the query.
+            body["dryRun"] = ["All"]
         try:
             self._request("delete", _object_path(rtype, name, namespace), body=body)
         except ClusterError as e:
