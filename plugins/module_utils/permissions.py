@@ -19,8 +19,9 @@ _STACK_CLUSTER = (api.CLUSTER_ROLE, api.CLUSTER_ROLE_BINDING)
 # Objects removed with the preview stack.
 _ALPHA_NAMESPACED = (api.ALPHA_POOL, api.INFERENCE_MODEL, api.DEPLOYMENT, api.SERVICE, api.SERVICE_ACCOUNT,
                      api.ROLE, api.ROLE_BINDING)
-_OBSERVED = (api.ALPHA_POOL, api.INFERENCE_MODEL, api.GA_POOL, api.INFERENCE_OBJECTIVE, api.HTTP_ROUTE,
-             api.GATEWAY, api.DEPLOYMENT, api.SERVICE, api.POD)
+# What inferencepool_detect lists cluster-wide (and the gates read).
+_OBSERVED = (api.ALPHA_POOL, api.INFERENCE_MODEL, api.GA_POOL, api.INFERENCE_OBJECTIVE, api.INFERENCE_MODEL_REWRITE,
+             api.HTTP_ROUTE, api.GATEWAY, api.DEPLOYMENT, api.SERVICE, api.POD)
 
 PATHS = ("detect", "zero_downtime", "simple", "rollback")
 
@@ -33,7 +34,9 @@ def required_permissions(path, namespaces, helm=True, gke_policies=True):
     """Every (verb, group, resource, namespace) the path needs; namespace None means cluster-wide."""
     if path not in PATHS:
         raise ValueError("unknown migration path %r; expected one of %s" % (path, ", ".join(PATHS)))
+    # Detection lists each type and reads the five inference CRDs by name.
     needed = [_permission("list", rtype) for rtype in _OBSERVED + (api.CRD,)]
+    needed.append(_permission("get", api.CRD))
     if path == "detect":
         return _unique(needed)
     for namespace in namespaces:

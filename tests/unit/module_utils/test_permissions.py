@@ -7,11 +7,13 @@ def _has(needed, verb, rtype, namespace=None):
     return {"verb": verb, "group": rtype.group, "resource": rtype.plural, "namespace": namespace} in needed
 
 
-def test_detect_needs_only_cluster_wide_lists():
+def test_detect_needs_cluster_wide_lists_and_reads_of_crds():
     needed = permissions.required_permissions("detect", ["default"])
-    assert {p["verb"] for p in needed} == {"list"}
+    assert {p["verb"] for p in needed} == {"list", "get"}
+    assert all(p["namespace"] is None for p in needed)
     assert _has(needed, "list", api.ALPHA_POOL)
-    assert _has(needed, "list", api.CRD)
+    assert _has(needed, "list", api.INFERENCE_MODEL_REWRITE)
+    assert _has(needed, "get", api.CRD)
 
 
 def test_zero_downtime_needs_route_updates_and_crd_deletion_in_each_namespace():
