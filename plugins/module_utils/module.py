@@ -29,7 +29,10 @@ def argument_spec(**options):
 
 
 def run_module(options, work, **module_kwargs):
-    """Build the module, connect, call ``work(module, cluster)`` and exit with its result dict."""
+    """Build the module, connect, call ``work(module, cluster)`` and exit with its result dict.
+
+    A ``diff`` key in the result is returned only when the task runs with --diff.
+    """
     module = AnsibleK8SModule(argument_spec=argument_spec(**options), supports_check_mode=True, **module_kwargs)
     try:
         cluster = Cluster.from_module(module)
@@ -40,4 +43,7 @@ def run_module(options, work, **module_kwargs):
         module.fail_json(msg=str(e), status=e.status)
     except CoreException as e:
         module.fail_from_exception(e)
+    if not module._diff:
+        # The plain functions always describe the change; Ansible shows it only with --diff.
+        result.pop("diff", None)
     module.exit_json(**result)

@@ -175,12 +175,8 @@ OPTIONS = dict(
 
 def remove_crds(module, cluster):
     params = module.params
-    result = cleanup.remove_crds(cluster, params["crds"], force=params["force"], backup_dir=params["backup_dir"],
-                                 wait_timeout=params["wait_timeout"])
-    diff = result.pop("diff")
-    if module._diff:
-        result["diff"] = diff
-    return result
+    return cleanup.remove_crds(cluster, params["crds"], force=params["force"], backup_dir=params["backup_dir"],
+                               wait_timeout=params["wait_timeout"])
 
 
 def main():

@@ -132,11 +132,7 @@ OPTIONS = dict(
 
 def make_backup(module, cluster):
     params = module.params
-    result = backup.make_backup(cluster, params["dest"], namespaces=params["namespaces"], pools=params["pools"])
-    diff = result.pop("diff")
-    if module._diff:
-        result["diff"] = diff
-    return result
+    return backup.make_backup(cluster, params["dest"], namespaces=params["namespaces"], pools=params["pools"])
 
 
 def main():

@@ -173,11 +173,7 @@ OPTIONS = dict(
 
 
 def restore(module, cluster):
-    result = backup.restore(cluster, module.params["path"], route_to_alpha=module.params["route_to_alpha"])
-    diff = result.pop("diff")
-    if module._diff:
-        result["diff"] = diff
-    return result
+    return backup.restore(cluster, module.params["path"], route_to_alpha=module.params["route_to_alpha"])
 
 
 def main():
