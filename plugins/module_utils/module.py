@@ -28,15 +28,29 @@ def argument_spec(**options):
     return spec
 
 
-def run_module(options, work, **module_kwargs):
-    """Build the module, connect, call ``work(module, cluster)`` and exit with its result dict.
+class _ConnectOnFirstUse(object):
+    """Stands for the Cluster and connects when first used, so that a module run that needs no
+    API call (an endpoint probe of a given URL) needs no credentials either."""
 
-    A ``diff`` key in the result is returned only when the task runs with --diff.
+    def __init__(self, module):
+        self._module = module
+        self._cluster = None
+
+    def __getattr__(self, name):
+        if self._cluster is None:
+            self._cluster = Cluster.from_module(self._module)
+        return getattr(self._cluster, name)
+
+
+def run_module(options, work, **module_kwargs):
+    """Build the module, call ``work(module, cluster)`` and exit with its result dict.
+
+    The cluster connects on first use. A ``diff`` key in the result is returned only when the
+    task runs with --diff.
     """
     module = AnsibleK8SModule(argument_spec=argument_spec(**options), supports_check_mode=True, **module_kwargs)
     try:
-        cluster = Cluster.from_module(module)
-        result = work(module, cluster)
+        result = work(module, _ConnectOnFirstUse(module))
     except MigrationError as e:
         module.fail_json(msg=str(e), **e.details)
     except ClusterError as e:

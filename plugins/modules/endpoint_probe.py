@@ -130,8 +130,8 @@ attributes:
 requirements:
   - kubernetes >= 24.2.0
 notes:
-  - The connection options are used to read the Gateway; the module connects to the cluster even
-    when O(url) is given.
+  - The connection options are used only to read the Gateway; with O(url) the module makes no API
+    call and needs no cluster credentials.
   - Latency percentiles are nearest-rank over the requests that got an HTTP response, whatever its
     status; requests without a response count under status code C(0).
 seealso:

@@ -30,7 +30,9 @@ def installed(tmp_path_factory):
     assert len(tarballs) == 1
     collections = work / "collections"
     # kubernetes.core comes with the ansible package here; Galaxy is not reachable.
-    subprocess.run([BIN / "ansible-galaxy", "collection", "install", "--no-deps", "-p", collections, tarballs[0]],
+    # --force: a copy elsewhere on the default paths must not make the install a no-op.
+    subprocess.run([BIN / "ansible-galaxy", "collection", "install", "--no-deps", "--force", "-p", collections,
+                    tarballs[0]],
                    check=True, capture_output=True, text=True, cwd=work)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections), ANSIBLE_CONFIG=str(work / "none.cfg"),
                ANSIBLE_NOCOLOR="1", PATH="%s:%s" % (BIN, os.environ["PATH"]))
@@ -42,7 +44,8 @@ def test_the_tarball_holds_the_collection_and_not_the_dev_files(installed):
     root = collections / "ansible_collections" / "inference_gateway" / "migration"
     assert (root / "MANIFEST.json").exists()
     assert sorted(p.stem for p in (root / "plugins" / "modules").glob("*.py")) == MODULES
-    assert not (root / ".venv").exists() and not (root / "tests" / "sandbox" / "go").exists()
+    assert not (root / ".venv").exists() and not (root / "tests" / "sandbox").exists()
+    assert not (root / "reports").exists() and not (root / ".ansible").exists()
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -86,7 +89,8 @@ def test_a_playbook_calls_the_installed_collection_by_fqcn(installed):
                     "probe.ok == 3",
                     "[10, 50, 100] | inference_gateway.migration.pending_steps([]) == [10, 50, 100]"]}},
             ]}]))
-        run = subprocess.run([BIN / "ansible-playbook", "-i", "localhost,", playbook],
+        run = subprocess.run([BIN / "ansible-playbook", "-i", "localhost,", playbook,
+                              "-e", "ansible_python_interpreter=%s" % (BIN / "python")],
                              capture_output=True, text=True, cwd=work, env=env, timeout=300, check=False)
         assert run.returncode == 0, run.stdout + run.stderr
         assert "ok=2" in run.stdout
