@@ -85,9 +85,8 @@ def differences(before, after):
         if before[key] != after[key]:
             fields = sorted(field for field in set(before[key]) | set(after[key])
                             if before[key].get(field) != after[key].get(field))
-            lines.append("changed: %s in %s: %s -> %s" % (key, ", ".join(fields),
-                                                           json.dumps(dict((f, before[key].get(f)) for f in fields)),
-                                                           json.dumps(dict((f, after[key].get(f)) for f in fields))))
+            was, now = (json.dumps(dict((f, side[key].get(f)) for f in fields)) for side in (before, after))
+            lines.append("changed: %s in %s: %s -> %s" % (key, ", ".join(fields), was, now))
     return lines
 
 

@@ -162,12 +162,11 @@ def test_a_canary_failing_its_gate_stops_the_run_and_the_second_cluster_is_untou
     second = ClusterState(seeded_fleet[SECOND].kubeconfig)
     before = second.snapshot()
     # Not a vacuous comparison: the preview stack, its CRDs and its helm release are in it.
-    kinds = set((group, plural) for group, plural, _, _ in before)
+    kinds = set(key[:2] for key in before)
     assert {("inference.networking.x-k8s.io", "inferencepools"), ("inference.networking.x-k8s.io", "inferencemodels"),
             ("gateway.networking.k8s.io", "httproutes"), ("apps", "deployments"),
             ("apiextensions.k8s.io", "customresourcedefinitions")} <= kinds
-    assert any(plural == "secrets" and obj.get("type") == "helm.sh/release.v1"
-               for (_, plural, _, _), obj in before.items())
+    assert any(key[1] == "secrets" and obj.get("type") == "helm.sh/release.v1" for key, obj in before.items())
 
     completed, output = run_fleet(tmp_path, seeded_fleet, {CANARY: {"verify_probe_model": "no-such-model"}})
 
