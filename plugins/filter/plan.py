@@ -21,6 +21,7 @@ FILTERS = (
     plan.rollback_weight,
     plan.models_needing_rewrite,
     plan.alpha_stack_objects,
+    plan.leftover_models,
     plan.pool_namespaces,
     plan.remaining_alpha,
     plan.gate_targets,

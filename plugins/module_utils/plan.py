@@ -135,21 +135,34 @@ def models_needing_rewrite(pools):
     return found
 
 
+def object_ref(rtype, namespace, name):
+    """A reference to one object, enough for kubernetes.core.k8s with state=absent."""
+    return {"apiVersion": rtype.api_version, "kind": rtype.kind, "metadata": {"name": name, "namespace": namespace}}
+
+
 def alpha_stack_objects(pool):
     """The preview objects the seed's manual path removes: the pool, its models, the EPP Deployment and Service."""
     namespace = pool["namespace"]
-
-    def ref(rtype, name):
-        return {"apiVersion": rtype.api_version, "kind": rtype.kind, "metadata": {"name": name, "namespace": namespace}}
-
-    objects = [ref(api.INFERENCE_MODEL, m["name"]) for m in pool.get("models") or []]
+    objects = [object_ref(api.INFERENCE_MODEL, namespace, m["name"]) for m in pool.get("models") or []]
     epp = pool.get("epp") or {}
     if epp.get("deployment"):
-        objects.append(ref(api.DEPLOYMENT, epp["deployment"]))
+        objects.append(object_ref(api.DEPLOYMENT, namespace, epp["deployment"]))
     if epp.get("service_found"):
-        objects.append(ref(api.SERVICE, pool["extension_ref"]["name"]))
-    objects.append(ref(api.ALPHA_POOL, pool["name"]))
+        objects.append(object_ref(api.SERVICE, namespace, pool["extension_ref"]["name"]))
+    objects.append(object_ref(api.ALPHA_POOL, namespace, pool["name"]))
     return objects
+
+
+def leftover_models(detect, finished):
+    """InferenceModels still pointing at the preview pool of a finished v1 pool (``finished_pools``): a run
+    stopped between removing that pool and removing its models leaves them, and they keep the preview CRDs."""
+    sources = set(pool.get("migrated_from") for pool in finished)
+    return [
+        object_ref(api.INFERENCE_MODEL, model["namespace"], model["name"])
+        for model in detect.get("inference_models") or []
+        if (model.get("pool_ref") or {}).get("group") == api.ALPHA_GROUP
+        and "%s/%s" % (model["namespace"], model["pool_ref"].get("name")) in sources
+    ]
 
 
 def gate_targets(pools, pairs=None):

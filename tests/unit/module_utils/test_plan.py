@@ -79,6 +79,19 @@ def test_alpha_stack_objects_are_what_the_seed_removes_by_hand():
     assert objects[-1]["apiVersion"] == api.ALPHA_POOL.api_version
 
 
+def test_leftover_models_are_those_still_pointing_at_the_preview_pool_of_a_finished_v1_pool():
+    detect = {"inference_models": [
+        {"namespace": "old", "name": "food-review", "pool_ref": {"group": api.ALPHA_GROUP, "name": "c"}},
+        {"namespace": "other", "name": "same-pool-name", "pool_ref": {"group": api.ALPHA_GROUP, "name": "c"}},
+        {"namespace": "old", "name": "live-pool", "pool_ref": {"group": api.ALPHA_GROUP, "name": "d"}},
+        {"namespace": "old", "name": "v1-group", "pool_ref": {"group": api.GA_GROUP, "name": "c"}}]}
+    leftovers = plan.leftover_models(detect, plan.finished_pools(DETECT))
+    assert leftovers == [{"apiVersion": api.INFERENCE_MODEL.api_version, "kind": api.INFERENCE_MODEL.kind,
+                          "metadata": {"name": "food-review", "namespace": "old"}}]
+    assert plan.leftover_models(detect, []) == []
+    assert plan.leftover_models({"inference_models": []}, plan.finished_pools(DETECT)) == []
+
+
 def test_namespaces_are_unique_and_sorted():
     assert plan.pool_namespaces([POOL_B, POOL_A, POOL_B]) == ["default", "team"]
 
