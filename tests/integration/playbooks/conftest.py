@@ -1,0 +1,99 @@
+"""Fixtures of the playbook tests: alpha-basic answering, the extra vars that point the
+playbooks at the sandbox, playbook runs that never outlive a test, and a load generator
+running for the duration of a test."""
+
+import http.client
+import json
+
+import pytest
+from igw_sandbox import upstream, versions
+from igw_sandbox.loadgen import LoadGenerator
+from igw_sandbox.modelserver import POOL_HEADER
+from igw_sandbox.waits import wait_until
+from migration_harness import ALPHA_SERVED_BY, BASE_MODEL, ClusterView, PlaybookRun
+
+# The load of issue 9: 50 requests per second of the base model, bounded in time and count.
+LOAD_RATE = 50
+LOAD_MAX_SECONDS = 1800
+SETTLE_SECONDS = 60
+PAUSE_SECONDS = 2
+
+
+@pytest.fixture(scope="session")
+def gie_ga():
+    """The GIE v1.0.0 module in the Go module cache: the v1 chart and CRDs the playbooks install."""
+    return upstream.module_dir(upstream.INFERENCE_EXTENSION, versions.GIE_GA)
+
+
+def answer_of(sandbox):
+    connection = http.client.HTTPConnection(sandbox.address, 80, timeout=10)
+    try:
+        body = json.dumps({"model": BASE_MODEL, "prompt": "hi", "max_tokens": 10, "temperature": 0})
+        connection.request("POST", "/v1/completions", body=body, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        return response.status, response.getheader(POOL_HEADER)
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def serving(alpha_basic):
+    """alpha-basic once the gateway serves the base model through the preview pool."""
+    wait_until("the preview pool to answer", lambda: answer_of(alpha_basic) == (200, ALPHA_SERVED_BY),
+               SETTLE_SECONDS, interval=0.5)
+    return alpha_basic
+
+
+@pytest.fixture
+def view(serving):
+    return ClusterView(serving.kubeconfig)
+
+
+@pytest.fixture
+def migration_vars(serving, gie_ga, tmp_path):
+    """Extra vars that point the playbooks at this sandbox, its helm and the upstream v1 chart and CRDs."""
+    return {
+        "migration_kubeconfig": serving.kubeconfig,
+        "migration_helm_binary": serving.helm,
+        "ga_stack_chart_ref": str(gie_ga / "config/charts/inferencepool"),
+        "ga_stack_crd_source": str(gie_ga / "config/crd/bases"),
+        "migration_backup_dest": str(tmp_path / "backups"),
+        "migration_accept_model_name_changes": True,
+        "migration_pause_seconds": PAUSE_SECONDS,
+    }
+
+
+@pytest.fixture
+def report_dir(tmp_path):
+    """Where every playbook run of the test writes its report, as an operator keeps one directory."""
+    return tmp_path / "reports"
+
+
+@pytest.fixture
+def start_playbook(serving, migration_vars, report_dir, tmp_path):
+    """start_playbook(playbook, label, **extra_vars) -> a started PlaybookRun writing its output to
+    tmp_path/<label>.log and its report to report_dir; a run still going at teardown is killed."""
+    runs = []
+
+    def start(playbook, label, **extra_vars):
+        run = PlaybookRun(playbook, serving, {**migration_vars, "report_dir": str(report_dir), **extra_vars},
+                          tmp_path / (label + ".log"))
+        runs.append(run)
+        return run
+
+    yield start
+    for run in runs:
+        run.kill()
+
+
+@pytest.fixture
+def load(serving, tmp_path):
+    """50 requests per second of the base model through the gateway, from now until the test stops it
+    (load.stop() returns the summary) or ends."""
+    generator = LoadGenerator(url=serving.gateway_url + "/v1/completions", rate=LOAD_RATE,
+                              duration=LOAD_MAX_SECONDS, max_requests=LOAD_RATE * LOAD_MAX_SECONDS,
+                              model=BASE_MODEL, summary_path=tmp_path / "load.json")
+    generator.start()
+    yield generator
+    generator.stop()

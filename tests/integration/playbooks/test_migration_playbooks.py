@@ -1,0 +1,152 @@
+"""The migration playbooks of issue 9 on the sandbox, run as an operator runs them.
+
+alpha-basic under 50 requests per second of the base model: zero_downtime.yml migrates it
+with no failed request and a second run changes nothing; simple.yml migrates it with a
+measured downtime; a v1 endpoint picker that goes down in the middle of phase 2 makes
+zero_downtime.yml roll the traffic back and fail naming the gate; and a run killed in any
+phase is finished by the next run with no failed request.
+
+Every playbook run is bounded by PLAYBOOK_TIMEOUT and every wait for the cluster by
+WATCH_TIMEOUT (subprocess and polling timeouts; no pytest-timeout plugin here).
+"""
+
+import json
+import time
+
+import pytest
+from migration_harness import (
+    ALPHA_POOL, ALPHA_SERVED_BY, GA_EPP, GA_POOL, GA_SERVED_BY, api, assert_migrated, read_reports,
+)
+
+pytestmark = pytest.mark.sandbox
+
+ZERO_DOWNTIME = "playbooks/zero_downtime.yml"
+SIMPLE = "playbooks/simple.yml"
+PLAYBOOK_TIMEOUT = 900
+WATCH_TIMEOUT = 600
+# How often a test looks at the cluster while a playbook runs, to catch a phase as it happens.
+WATCH_INTERVAL = 0.1
+# After the rollback, the load keeps going this long so that where traffic went can be seen.
+AFTER_ROLLBACK_SECONDS = 5
+# Long enough for the test to take the v1 endpoint picker down while a phase 2 step is watched.
+ROLLBACK_PAUSE_SECONDS = 20
+# How long a gate waits for the v1 endpoint picker to come back before it fails.
+GATE_WAIT_SECONDS = 20
+# The load generator and the playbook read the same clock, but sample it at different moments.
+CLOCK_TOLERANCE_SECONDS = 1
+
+
+def assert_no_failed_request(summary):
+    assert summary["sent"] > 0
+    assert summary["failed"] == 0, summary["failure_windows"]
+
+
+def test_zero_downtime_migrates_alpha_basic_under_load_and_a_second_run_changes_nothing(
+        view, load, start_playbook, report_dir):
+    first = start_playbook(ZERO_DOWNTIME, "first")
+    assert first.wait(PLAYBOOK_TIMEOUT) == 0, first.tail()
+    assert first.recap()["changed"] > 0
+    assert_migrated(view)
+    (report,) = read_reports(report_dir)
+    assert report["outcome"] == "succeeded"
+    assert report["pools_migrated"] == ["default/" + ALPHA_POOL]
+    assert report["failed_requests"] == 0
+    assert report["gates"] and all(gate["passed"] for gate in report["gates"])
+
+    route_version = view.route()["metadata"]["resourceVersion"]
+    second = start_playbook(ZERO_DOWNTIME, "second")
+    assert second.wait(PLAYBOOK_TIMEOUT) == 0, second.tail()
+    traffic = load.stop()
+
+    assert second.recap()["changed"] == 0, second.tail()
+    assert view.route()["metadata"]["resourceVersion"] == route_version
+    assert_migrated(view)
+    assert [r["outcome"] for r in read_reports(report_dir)] == ["succeeded", "succeeded"]
+    # The load ran from before the first run started until after the second ended, and never failed.
+    assert traffic["started"] < first.started and traffic["finished"] > second.finished
+    assert traffic["sent"] >= 0.9 * traffic["settings"]["rate"] * (second.finished - first.started)
+    assert_no_failed_request(traffic)
+    assert set(traffic["per_pool"]) == {ALPHA_SERVED_BY, GA_SERVED_BY}
+
+
+def test_simple_migrates_alpha_basic_and_reports_the_downtime_it_measured(view, load, start_playbook, report_dir):
+    run = start_playbook(SIMPLE, "simple")
+    assert run.wait(PLAYBOOK_TIMEOUT) == 0, run.tail()
+    traffic = load.stop()
+
+    assert_migrated(view)
+    (report,) = read_reports(report_dir)
+    assert report["outcome"] == "succeeded"
+    assert report["downtime_seconds"] > 0
+    # The simple path removes the preview stack before the v1 stack serves, so clients saw an outage,
+    # and it lay within the downtime the report measured.
+    windows = traffic["failure_windows"]
+    assert windows, "no request failed: the simple path cannot have been measured"
+    assert windows[-1]["end"] - windows[0]["start"] <= report["downtime_seconds"] + CLOCK_TOLERANCE_SECONDS
+    assert traffic["per_pool"].get(GA_SERVED_BY, 0) > 0
+
+
+def test_zero_downtime_rolls_back_when_the_v1_endpoint_picker_fails_in_phase_2(
+        view, load, start_playbook, report_dir):
+    run = start_playbook(ZERO_DOWNTIME, "rollback", migration_step_weights=[25, 50, 100],
+                         migration_pause_seconds=ROLLBACK_PAUSE_SECONDS, verify_wait_timeout=GATE_WAIT_SECONDS)
+    run.watch("the v1 pool getting part of the traffic", lambda: 0 < view.v1_percent() < 100, WATCH_TIMEOUT,
+              WATCH_INTERVAL)
+    failed_at = view.v1_percent()
+    view.scale(GA_EPP, 0)
+
+    assert run.wait(PLAYBOOK_TIMEOUT) != 0, run.tail()
+    time.sleep(AFTER_ROLLBACK_SECONDS)
+    traffic = load.stop()
+
+    (report,) = read_reports(report_dir)
+    assert report["outcome"] == "rolled_back", report["error"]
+    failed_gate = next(gate for gate in report["gates"] if not gate["passed"])
+    assert failed_gate["name"] == "phase 2: %d %% on v1" % failed_at
+    assert "Gate '%s' failed" % failed_gate["name"] in run.output
+    assert (report["failed_requests"] or 0) > 0 or (failed_gate["probe"] or {}).get("failed_requests", 0) > 0, \
+        failed_gate
+    # Traffic went back to the last step that passed: none did, so all of it to the preview pool.
+    assert view.v1_percent() == 0
+    records = [json.loads(line) for line in load.records_path.read_text().splitlines()]
+    served_after = [r for r in records if r["start"] > run.finished]
+    assert served_after and all(r["status"] == 200 and r["pool"] == ALPHA_SERVED_BY for r in served_after)
+    assert view.helm_releases().get(ALPHA_POOL) == "deployed"
+    assert set(api.ALPHA_CRDS) <= view.crd_names()
+
+
+# Where a run is killed: the extra vars of that run, what the test waits for before the SIGKILL,
+# and what must still hold right after it (so that the kill landed in that phase and not later).
+KILL_POINTS = {
+    "phase1": (
+        {}, "the v1 Helm release being deployed",
+        lambda view: view.helm_releases().get(GA_POOL) == "deployed",
+        lambda view: view.v1_percent() == 0),
+    "phase2": (
+        {"migration_step_weights": [25, 50, 100], "migration_pause_seconds": 5},
+        "the v1 pool getting part of the traffic",
+        lambda view: 0 < view.v1_percent() < 100,
+        lambda view: 0 < view.v1_percent() < 100),
+    "phase3": (
+        {}, "the preview Helm release being uninstalled",
+        lambda view: GA_POOL in view.helm_releases() and ALPHA_POOL not in view.helm_releases(),
+        lambda view: set(api.ALPHA_CRDS) <= view.crd_names()),
+}
+
+
+@pytest.mark.parametrize("phase", sorted(KILL_POINTS))
+def test_zero_downtime_killed_in_a_phase_is_finished_by_the_next_run(phase, view, load, start_playbook, report_dir):
+    extra_vars, point, reached, still_there = KILL_POINTS[phase]
+    killed = start_playbook(ZERO_DOWNTIME, "killed", **extra_vars)
+    killed.watch(point, lambda: reached(view), WATCH_TIMEOUT, WATCH_INTERVAL)
+    killed.kill()
+    assert still_there(view), "the kill came too late for %s:\n%s" % (phase, killed.tail())
+
+    resumed = start_playbook(ZERO_DOWNTIME, "resumed", **extra_vars)
+    assert resumed.wait(PLAYBOOK_TIMEOUT) == 0, resumed.tail()
+    traffic = load.stop()
+
+    assert_migrated(view)
+    # The killed run wrote no report.
+    assert [r["outcome"] for r in read_reports(report_dir)] == ["succeeded"]
+    assert_no_failed_request(traffic)
