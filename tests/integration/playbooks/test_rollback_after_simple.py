@@ -11,8 +11,8 @@ PLAYBOOK_TIMEOUT = 900
 PROBE = "inference_gateway.migration.endpoint_probe"
 
 
-def test_rollback_with_the_simple_paths_backup_brings_the_preview_stack_back(view, start_playbook, report_dir,
-                                                                           serving):
+def test_rollback_with_the_simple_paths_backup_brings_the_preview_stack_back(
+        view, start_playbook, report_dir, serving):
     migrated = start_playbook("playbooks/simple.yml", "simple")
     assert migrated.wait(PLAYBOOK_TIMEOUT) == 0, migrated.tail()
     assert_migrated(view)
