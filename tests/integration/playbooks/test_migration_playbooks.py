@@ -32,6 +32,8 @@ AFTER_ROLLBACK_SECONDS = 5
 ROLLBACK_PAUSE_SECONDS = 20
 # How long a gate waits for the v1 endpoint picker to come back before it fails.
 GATE_WAIT_SECONDS = 20
+# Enough probe requests that a quarter of the traffic failing cannot go unseen (0.75 ** 40 < 1e-5).
+PROBE_REQUESTS = 40
 # The load generator and the playbook read the same clock, but sample it at different moments.
 CLOCK_TOLERANCE_SECONDS = 1
 
@@ -89,7 +91,8 @@ def test_simple_migrates_alpha_basic_and_reports_the_downtime_it_measured(view, 
 def test_zero_downtime_rolls_back_when_the_v1_endpoint_picker_fails_in_phase_2(
         view, load, start_playbook, report_dir):
     run = start_playbook(ZERO_DOWNTIME, "rollback", migration_step_weights=[25, 50, 100],
-                         migration_pause_seconds=ROLLBACK_PAUSE_SECONDS, verify_wait_timeout=GATE_WAIT_SECONDS)
+                         migration_pause_seconds=ROLLBACK_PAUSE_SECONDS, verify_wait_timeout=GATE_WAIT_SECONDS,
+                         verify_probe_requests=PROBE_REQUESTS)
     run.watch("the v1 pool getting part of the traffic", lambda: 0 < view.v1_percent() < 100, WATCH_TIMEOUT,
               WATCH_INTERVAL)
     failed_at = view.v1_percent()
@@ -101,11 +104,13 @@ def test_zero_downtime_rolls_back_when_the_v1_endpoint_picker_fails_in_phase_2(
 
     (report,) = read_reports(report_dir)
     assert report["outcome"] == "rolled_back", report["error"]
-    failed_gate = next(gate for gate in report["gates"] if not gate["passed"])
+    (failed_gate,) = [gate for gate in report["gates"] if not gate["passed"]]
     assert failed_gate["name"] == "phase 2: %d %% on v1" % failed_at
+    assert report["error"].startswith("Gate '%s' failed" % failed_gate["name"]), report["error"]
     assert "Gate '%s' failed" % failed_gate["name"] in run.output
-    assert (report["failed_requests"] or 0) > 0 or (failed_gate["probe"] or {}).get("failed_requests", 0) > 0, \
-        failed_gate
+    # The report says how many requests the failed step cost, as the gate's probe measured them.
+    assert failed_gate["probe"]["failed_requests"] > 0, failed_gate
+    assert report["failed_requests"] >= failed_gate["probe"]["failed_requests"]
     # Traffic went back to the last step that passed: none did, so all of it to the preview pool.
     assert view.v1_percent() == 0
     records = [json.loads(line) for line in load.records_path.read_text().splitlines()]
@@ -113,6 +118,8 @@ def test_zero_downtime_rolls_back_when_the_v1_endpoint_picker_fails_in_phase_2(
     assert served_after and all(r["status"] == 200 and r["pool"] == ALPHA_SERVED_BY for r in served_after)
     assert view.helm_releases().get(ALPHA_POOL) == "deployed"
     assert set(api.ALPHA_CRDS) <= view.crd_names()
+    # The fault was real for clients too: the load saw the v1 pool's share fail until the rollback.
+    assert traffic["per_pool_status"][GA_SERVED_BY].get("503", 0) > 0, traffic["per_pool_status"]
 
 
 # Where a run is killed: the extra vars of that run, what the test waits for before the SIGKILL,
