@@ -65,6 +65,7 @@ options:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
+  - inference_gateway.migration.cluster
 attributes:
   check_mode:
     support: full
@@ -73,10 +74,6 @@ attributes:
   diff_mode:
     support: full
     details: Before, the inference CRDs (and any other named CRD) present; after, those that would remain.
-  platform:
-    platforms: posix
-requirements:
-  - kubernetes >= 24.2.0
 notes:
   - Use this instead of C(kubectl delete -f) of a release bundle, which is easy to get wrong, since the
     v1.0.0 bundle also holds the v1 InferencePool CRD.

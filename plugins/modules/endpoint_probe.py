@@ -119,16 +119,12 @@ options:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
+  - inference_gateway.migration.cluster
+  - inference_gateway.migration.cluster.read_only
 attributes:
   check_mode:
     support: full
     details: The probe changes nothing in the cluster, so it runs the same in check mode and sends its requests.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
-requirements:
-  - kubernetes >= 24.2.0
 notes:
   - The connection options are used only to read the Gateway; with O(url) the module makes no API
     call and needs no cluster credentials.

@@ -50,6 +50,7 @@ options:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
+  - inference_gateway.migration.cluster
 attributes:
   check_mode:
     support: full
@@ -57,10 +58,7 @@ attributes:
   diff_mode:
     support: partial
     details: The diff lists the named CRDs present before and after, not their content.
-  platform:
-    platforms: posix
 requirements:
-  - kubernetes >= 24.2.0
   - PyYAML
 notes:
   - CRDs the module creates carry the label C(inference-gateway.migration/managed=true).

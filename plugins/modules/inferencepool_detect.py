@@ -49,17 +49,8 @@ options:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details: The module only reads, so it runs the same in check mode.
-  diff_mode:
-    support: none
-    details: The module never changes anything, so there is nothing to diff.
-  platform:
-    platforms: posix
-requirements:
-  - kubernetes >= 24.2.0
+  - inference_gateway.migration.cluster
+  - inference_gateway.migration.cluster.read_only
 notes:
   - Needs C(get) on the five inference CustomResourceDefinitions and cluster-wide C(list) on the listed resource
     types. A type whose CRD is not installed is reported as absent, not as an error.

@@ -55,6 +55,7 @@ options:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
+  - inference_gateway.migration.cluster
 attributes:
   check_mode:
     support: full
@@ -62,10 +63,7 @@ attributes:
   diff_mode:
     support: partial
     details: Reports the backup directory and the object counts as the change.
-  platform:
-    platforms: posix
 requirements:
-  - kubernetes >= 24.2.0
   - PyYAML
 notes:
   - Every run that finds something to back up writes a new directory and reports a change; a run that finds

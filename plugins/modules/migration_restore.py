@@ -47,6 +47,7 @@ options:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
+  - inference_gateway.migration.cluster
 attributes:
   check_mode:
     support: full
@@ -56,10 +57,7 @@ attributes:
     support: full
     details: For each object created or changed, the migration-owned parts before and after
       (C(absent) for an object that did not exist).
-  platform:
-    platforms: posix
 requirements:
-  - kubernetes >= 24.2.0
   - PyYAML
 notes:
   - The C(playbooks/rollback.yml) playbook runs this module, waits until the routes are accepted and probes

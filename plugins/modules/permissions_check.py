@@ -51,16 +51,8 @@ options:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details: Access reviews change nothing, so the module runs the same in check mode.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
-requirements:
-  - kubernetes >= 24.2.0
+  - inference_gateway.migration.cluster
+  - inference_gateway.migration.cluster.read_only
 """
 
 EXAMPLES = r"""

@@ -133,6 +133,7 @@ options:
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
+  - inference_gateway.migration.cluster
 attributes:
   check_mode:
     support: full
@@ -141,10 +142,6 @@ attributes:
   diff_mode:
     support: full
     details: One diff per changed route, showing its C(spec.rules) before and after.
-  platform:
-    platforms: posix
-requirements:
-  - kubernetes >= 24.2.0
 notes:
   - Backend names in the results have the form C(<group>/<kind>/<namespace>/<name>); the core group is the
     empty string, so a Service reads C(/Service/<namespace>/<name>).
