@@ -24,6 +24,7 @@ FILTERS = (
     plan.leftover_models,
     plan.pool_namespaces,
     plan.remaining_alpha,
+    plan.routes_to_missing_alpha,
     plan.gate_targets,
     plan.cluster_gate_targets,
     plan.resource_type,

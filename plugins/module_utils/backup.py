@@ -29,6 +29,7 @@ import json
 import os
 import time
 import traceback
+from collections import namedtuple
 
 try:
     import yaml
@@ -282,19 +283,32 @@ def _parse_pool_names(pools):
 
 
 def _select_pools(reader, pools):
+    """(alpha pools to back up, keys of wanted alpha pools that are gone but that routes still send traffic to).
+
+    A pool that is gone but still referenced is what an interrupted run leaves: its routes and
+    InferenceModels are still worth a backup. A wanted pool that is neither there nor referenced
+    is a mistake in ``pools``.
+    """
     wanted = _parse_pool_names(pools)
     found = reader.list_in_scope(api.ALPHA_POOL)
+    existing = set(pool_key(p) for p in found)
+    gone = set(
+        key for route in reader.list_in_scope(api.HTTP_ROUTE) for _rule, _ref, key, weight in route_backends(route)
+        if key.group == api.ALPHA_GROUP and key.kind == api.ALPHA_POOL.kind and weight > 0 and key not in existing
+        and (not wanted or (key.namespace, key.name) in wanted)
+    )
     if not wanted:
-        return found
+        return found, gone
     selected = [p for p in found if (p["metadata"]["namespace"], p["metadata"]["name"]) in wanted]
     missing = wanted - set((p["metadata"]["namespace"], p["metadata"]["name"]) for p in selected)
+    missing -= set((key.namespace, key.name) for key in gone)
     if missing:
         raise MigrationError(
             "no %s named %s in the namespaces in scope; check the pools option (namespace/name) and namespaces"
             % (api.ALPHA_POOL.crd_name, ", ".join(sorted("%s/%s" % m for m in missing))),
             missing_pools=sorted("%s/%s" % m for m in missing),
         )
-    return selected
+    return selected, gone
 
 
 def _model_targets(model, keys):
@@ -365,15 +379,16 @@ def collect(cluster, namespaces=None, pools=None):
 
     Scope: the alpha pools in ``namespaces`` (all by default), narrowed to
     ``pools`` ("namespace/name") when given; InferenceModels and HTTPRoutes
-    that point at those pools (every InferenceModel when no pool is named);
+    that point at those pools, or at such pools that are gone while routes
+    still reference them (every InferenceModel when no pool is named);
     each pool's EPP with its Service, ServiceAccount, ConfigMaps and RBAC (named
     after the EPP or installed by the pool's Helm release); GKE policies that
     target the pools; the Helm release Secrets of releases that own pools; and
     the alpha CRDs.
     """
     reader = _Reader(cluster, namespaces)
-    selected = _select_pools(reader, pools)
-    keys = set(pool_key(p) for p in selected)
+    selected, gone = _select_pools(reader, pools)
+    keys = set(pool_key(p) for p in selected) | gone
     for pool in selected:
         reader.choose(api.ALPHA_POOL, pool)
         release = _collect_pool_stack(reader, pool)
@@ -498,6 +513,56 @@ def read_backup(path):
             obj = library.safe_load(stream)
         items.append((_resource_type_of(entry), obj))
     return index, items
+
+
+class RemovedPool(namedtuple("RemovedPool", ["backup", "pool", "models"])):
+    """A preview pool as the newest backup holding it saw it, with the InferenceModels that pointed at it."""
+
+    __slots__ = ()
+
+
+def _whole_backups_newest_first(dest):
+    if not os.path.isdir(dest):
+        return []
+    names = [name for name in os.listdir(dest)
+             if not name.endswith(PARTIAL_SUFFIX) and os.path.isfile(os.path.join(dest, name, INDEX_FILE))]
+    # Names are UTC timestamps (a "-<n>" suffix for a second backup in the same second), so they sort by time.
+    return [os.path.join(dest, name) for name in sorted(names, reverse=True)]
+
+
+def removed_pools_in_backups(dest, keys):
+    """{BackendKey: RemovedPool} for each preview pool key that some backup under ``dest`` holds.
+
+    A run interrupted between removing a preview pool and switching its routes
+    leaves routes pointing at a pool that is gone; the newest backup holding it
+    is what the migration saw before it started, and enough to finish.
+    """
+    wanted = set(key for key in keys if key.group == api.ALPHA_GROUP)
+    found = {}
+    library = require_yaml()
+
+    def load(path, entry):
+        with open(os.path.join(path, entry["file"])) as stream:
+            return library.safe_load(stream)
+
+    for path in _whole_backups_newest_first(dest):
+        if wanted <= set(found):
+            break
+        with open(os.path.join(path, INDEX_FILE)) as stream:
+            entries = (library.safe_load(stream) or {}).get("objects") or []
+        for entry in entries:
+            if entry.get("api_version") != api.ALPHA_POOL.api_version or entry.get("kind") != api.ALPHA_POOL.kind:
+                continue
+            key = pool_key({"apiVersion": entry["api_version"],
+                            "metadata": {"namespace": entry.get("namespace"), "name": entry["name"]}})
+            if key not in wanted or key in found:
+                continue
+            models = [model for model in (load(path, e) for e in entries
+                                          if e.get("kind") == api.INFERENCE_MODEL.kind
+                                          and e.get("namespace") == key.namespace)
+                      if _model_targets(model, set([key]))]
+            found[key] = RemovedPool(path, load(path, entry), models)
+    return found
 
 
 # --- restoring ----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ __metaclass__ = type
 
 from collections import namedtuple
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api, gke_version, refs
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, backup, gke_version, refs
 from ansible_collections.inference_gateway.migration.plugins.module_utils.cluster import describe
 from ansible_collections.inference_gateway.migration.plugins.module_utils.conditions import (
     deployment_available,
@@ -59,8 +59,21 @@ def collect(cluster):
     return Snapshot(server_version=cluster.server_version(), crds=crds, **listed)
 
 
-def detect(cluster, namespaces=None):
-    return report(collect(cluster), namespaces)
+def detect(cluster, namespaces=None, backup_dir=None):
+    """The report; with ``backup_dir``, preview pools that routes still use but that are gone are rebuilt
+    from the newest backup there that holds them (see removed_pools_in_backups)."""
+    snapshot = collect(cluster)
+    removed = backup.removed_pools_in_backups(backup_dir, missing_alpha_pools(snapshot)) if backup_dir else {}
+    return report(snapshot, namespaces, removed)
+
+
+def missing_alpha_pools(snapshot):
+    """Keys of the preview pools that some HTTPRoute sends traffic to but that do not exist."""
+    index = Index(snapshot)
+    return sorted(set(
+        key for route in index.routes for _rule, _ref, key, weight in refs.route_backends(route)
+        if key.group == api.ALPHA_GROUP and key.kind == POOL_KIND and weight > 0 and key not in index.pools
+    ))
 
 
 # --- small readers -------------------------------------------------------------------------
@@ -470,8 +483,23 @@ def criticality_warning(models):
     )
 
 
-def warnings_for(alpha_entries, ga_entries, model_entries, routes):
+def removed_pool_warning(orphan_ref, removed_entries):
+    backend = orphan_ref["backend"]
+    rebuilt = [p["backup"] for p in removed_entries
+               if (p["namespace"], p["name"]) == (backend["namespace"], backend["name"])]
+    return (
+        "HTTPRoute %s/%s rule %d sends traffic to preview InferencePool %s/%s, which does not exist: requests on "
+        "that rule fail. %s" % (
+            orphan_ref["namespace"], orphan_ref["name"], orphan_ref["rule"], backend["namespace"], backend["name"],
+            "Backup %s holds it, so simple.yml can finish its migration." % rebuilt[0] if rebuilt else
+            "Restore it from a backup (rollback.yml) or point the rule at a v1 pool."
+        )
+    )
+
+
+def warnings_for(alpha_entries, ga_entries, model_entries, routes, orphan_routes=(), removed_entries=()):
     warnings = [rewrite_warning(m) for m in model_entries if m["rewrites"]]
+    warnings.extend(removed_pool_warning(o, removed_entries) for o in orphan_routes)
     standard = [m for m in model_entries if (m["criticality"] or api.DEFAULT_CRITICALITY) == api.DEFAULT_CRITICALITY]
     if standard:
         warnings.append(criticality_warning(standard))
@@ -507,11 +535,14 @@ def server_facts(version):
     }
 
 
-def report(snapshot, namespaces=None):
+def report(snapshot, namespaces=None, removed=None):
     """The detection result (see the module's RETURN) for the whole cluster or the given namespaces.
 
     Joins run over everything collected, so that a reference across the namespace
     filter is never mistaken for an orphan; only what is reported is filtered.
+    ``removed`` maps keys of preview pools that are gone to the RemovedPool a
+    backup holds; they are reported as removed_alpha_pools and pair with their
+    v1 counterparts as if they still existed.
     """
     def in_scope(obj):
         return not namespaces or obj["namespace"] in namespaces
@@ -526,18 +557,30 @@ def report(snapshot, namespaces=None):
         pool_ref = model["pool_ref"]
         models_by_pool.setdefault((model["namespace"], pool_ref["group"], pool_ref["name"]), []).append(model)
 
-    all_alpha, paired = [], {}
-    for pool in _sorted(snapshot.alpha_pools):
+    all_alpha, all_removed, paired = [], [], {}
+    sources = [(pool, None) for pool in _sorted(snapshot.alpha_pools)]
+    sources.extend((found.pool, found) for _key, found in sorted((removed or {}).items()))
+    for pool, backed_up in sources:
         ga_pool = counterpart(pool, snapshot.ga_pools)
-        models = models_by_pool.get((_namespace(pool), api.ALPHA_GROUP, _name(pool)), [])
-        entry = alpha_pool_entry(index, pool, ga_pool, models)
-        all_alpha.append(entry)
+        if backed_up is None:
+            entry = alpha_pool_entry(index, pool, ga_pool,
+                                     models_by_pool.get((_namespace(pool), api.ALPHA_GROUP, _name(pool)), []))
+            all_alpha.append(entry)
+        else:
+            entry = alpha_pool_entry(index, pool, ga_pool, [model_entry(m) for m in _sorted(backed_up.models)])
+            entry["backup"] = backed_up.backup
+            all_removed.append(entry)
         if ga_pool is not None:
             paired.setdefault(refs.pool_key(ga_pool), (refs.pool_key(pool), entry["phase"]))
     all_ga = [ga_pool_entry(index, pool, paired.get(refs.pool_key(pool))) for pool in _sorted(snapshot.ga_pools)]
     found_orphans = orphans(index, all_models)
 
     alpha_pools = [p for p in all_alpha if in_scope(p)]
+    removed_alpha_pools = [p for p in all_removed if in_scope(p)]
+    orphan_found = dict((kind, [o for o in found if in_scope(o)]) for kind, found in found_orphans.items())
+    # A ref of weight 0 to a pool that is gone costs no request: only refs carrying traffic need the migration.
+    routes_to_removed_alpha = [o for o in orphan_found["routes"]
+                               if o["backend"]["group"] == api.ALPHA_GROUP and o["backend"]["weight"] > 0]
     v1_pools = [p for p in all_ga if in_scope(p)]
     models = [m for m in all_models if in_scope(m)]
     routes = [r for r in index.routes if not namespaces or _namespace(r) in namespaces]
@@ -546,14 +589,15 @@ def report(snapshot, namespaces=None):
         crds=crds,
         crd_plan=crd_plan(crds, facts["gke_ships_ga_pool_crd"]),
         alpha_pools=alpha_pools,
+        removed_alpha_pools=removed_alpha_pools,
         inference_models=models,
         v1_pools=v1_pools,
         objectives=[o for o in (objective_entry(o) for o in _sorted(snapshot.objectives)) if in_scope(o)],
         model_rewrites=[r for r in (model_rewrite_entry(r) for r in _sorted(snapshot.model_rewrites)) if in_scope(r)],
         model_rewrite_targets_field=model_rewrite_targets_field(snapshot.crds[api.INFERENCE_MODEL_REWRITE.crd_name]),
-        orphans=dict((kind, [o for o in found if in_scope(o)]) for kind, found in found_orphans.items()),
-        migration_needed=bool(alpha_pools or models),
-        warnings=warnings_for(alpha_pools, v1_pools, models, routes),
+        orphans=orphan_found,
+        migration_needed=bool(alpha_pools or models or routes_to_removed_alpha),
+        warnings=warnings_for(alpha_pools, v1_pools, models, routes, routes_to_removed_alpha, removed_alpha_pools),
     )
     result["summary"] = summary(result, routes)
     return result
@@ -566,6 +610,7 @@ def summary(result, routes):
     phases[PHASE_ALPHA_REMOVED] = sum(1 for p in result["v1_pools"] if p["phase"] == PHASE_ALPHA_REMOVED)
     return {
         "alpha_pools": len(result["alpha_pools"]),
+        "removed_alpha_pools": len(result["removed_alpha_pools"]),
         "inference_models": len(result["inference_models"]),
         "v1_pools": len(result["v1_pools"]),
         "objectives": len(result["objectives"]),

@@ -30,8 +30,12 @@ def split_qualified(name):
 
 
 def select_pools(detect, wanted=None):
-    """The preview pools to migrate: all of them, or those named namespace/name in ``wanted``."""
-    pools = detect.get("alpha_pools") or []
+    """The preview pools to migrate: all of them, or those named namespace/name in ``wanted``.
+
+    Preview pools that are gone but that a backup holds (``removed_alpha_pools``) count: a run
+    interrupted after removing them is finished from the backup.
+    """
+    pools = (detect.get("alpha_pools") or []) + (detect.get("removed_alpha_pools") or [])
     if not wanted:
         return pools
     by_name = dict((qualified(p), p) for p in pools)
@@ -59,6 +63,21 @@ def finished_pairs(finished):
          "epp_deployment": (pool.get("epp") or {}).get("deployment")}
         for pool in finished
     ]
+
+
+def routes_to_missing_alpha(detect, wanted=None):
+    """Route rules that send traffic (weight above 0) to a preview pool that is gone and that no backup brought back,
+    as readable strings; with ``wanted`` (namespace/name), only rules sending traffic to those pools."""
+    removed = set(qualified(p) for p in detect.get("removed_alpha_pools") or [])
+    found = []
+    for orphan in (detect.get("orphans") or {}).get("routes") or []:
+        backend = orphan["backend"]
+        target = qualified(backend)
+        if (backend["group"] != api.ALPHA_GROUP or not backend["weight"] or target in removed
+                or (wanted and target not in wanted)):
+            continue
+        found.append("HTTPRoute %s rule %d -> %s" % (qualified(orphan), orphan["rule"], describe_pool(backend)))
+    return found
 
 
 def remaining_alpha(detect, pools):

@@ -46,6 +46,16 @@ options:
         the whole report.
     type: bool
     default: false
+  backup_dir:
+    description:
+      - The directory earlier runs wrote their backups under (the C(backup_dest) of M(inference_gateway.migration.migration_backup),
+        one C(<timestamp>) folder per backup).
+      - When an HTTPRoute still sends traffic to a preview InferencePool that no longer exists (a simple migration
+        interrupted after it removed the preview stack and before it switched the routes), the newest backup here
+        that holds the pool is read, and the pool, as it was then, is reported in RV(removed_alpha_pools) with its
+        InferenceModels. The migration can then be finished from it.
+      - Nothing is read from here when no route references a missing preview pool.
+    type: path
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
@@ -310,6 +320,20 @@ alpha_pools:
       description: Total weight the alpha pool and its counterpart get over the rules in RV(alpha_pools[].routes).
       type: dict
       sample: {"alpha": 50, "ga": 50}
+removed_alpha_pools:
+  description:
+    - Preview InferencePools that an HTTPRoute still references but that no longer exist, rebuilt from the newest
+      backup under O(backup_dir) holding each, in the form of RV(alpha_pools) plus the backup they came from.
+      Their C(models) are the InferenceModels of that backup; their C(epp) is what the cluster has now.
+    - Empty without O(backup_dir).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    backup:
+      description: The backup directory the pool was read from.
+      type: str
+      sample: /home/ops/inference-gateway-migration/backups/20260301T123005Z
 inference_models:
   description: Every InferenceModel in the reported namespaces, in the form of RV(alpha_pools[].models), attached or not.
   returned: always
@@ -419,7 +443,9 @@ orphans:
                 "backend": {"group": "inference.networking.x-k8s.io", "kind": "InferencePool", "namespace": "default",
                             "name": "vllm-llama3-8b-instruct-preview", "weight": 0}}]
 migration_needed:
-  description: Whether any preview InferencePool or InferenceModel exists in the reported namespaces.
+  description:
+    - Whether any preview InferencePool or InferenceModel exists in the reported namespaces, or an HTTPRoute
+      there still sends traffic to a preview InferencePool that is gone.
   returned: always
   type: bool
   sample: true
@@ -427,12 +453,15 @@ summary:
   description: Counts over the report.
   returned: always
   type: dict
-  sample: {"alpha_pools": 1, "inference_models": 2, "v1_pools": 0, "objectives": 0, "model_rewrites": 0,
+  sample: {"alpha_pools": 1, "removed_alpha_pools": 0, "inference_models": 2, "v1_pools": 0, "objectives": 0, "model_rewrites": 0,
            "routes_to_alpha": 1, "orphan_models": 0, "orphan_route_refs": 0, "warnings": 1,
            "phases": {"not_started": 1, "side_by_side": 0, "shifting": 0, "shifted": 0, "alpha_removed": 0}}
   contains:
     alpha_pools:
       description: Number of preview pools.
+      type: int
+    removed_alpha_pools:
+      description: Number of preview pools rebuilt from a backup (RV(removed_alpha_pools)).
       type: int
     inference_models:
       description: Number of InferenceModels.
@@ -466,7 +495,8 @@ warnings:
     - The findings that need a decision, one string each. InferenceModels relying on a model-name rewrite or a
       weighted split (v1.0 has no CRD for them, so clients sending that name would get 404 unless something rewrites
       it); Standard or unset criticality (shed under saturation in v0.5, never shed at v1 priority >= 0);
-      cross-namespace references; pools that no HTTPRoute sends traffic to.
+      cross-namespace references; pools that no HTTPRoute sends traffic to; routes that send traffic to a preview
+      pool that is gone.
     - They are emitted as Ansible warnings, so the key is absent when there are none; read it with
       C(default([])).
   returned: when there is at least one
@@ -481,11 +511,12 @@ from ansible_collections.inference_gateway.migration.plugins.module_utils.module
 OPTIONS = dict(
     namespaces=dict(type="list", elements="str", default=[]),
     fail_on_found=dict(type="bool", default=False),
+    backup_dir=dict(type="path"),
 )
 
 
 def detect(module, cluster):
-    result = inventory.detect(cluster, module.params["namespaces"])
+    result = inventory.detect(cluster, module.params["namespaces"], module.params["backup_dir"])
     # Ansible reserves the `warnings` result key for module.warn(); passing it to exit_json is deprecated.
     for warning in result.pop("warnings"):
         module.warn(warning)

@@ -157,3 +157,42 @@ def test_zero_downtime_killed_in_a_phase_is_finished_by_the_next_run(phase, view
     # The killed run wrote no report.
     assert [r["outcome"] for r in read_reports(report_dir)] == ["succeeded"]
     assert_no_failed_request(traffic)
+
+
+def test_simple_killed_between_removing_the_preview_stack_and_switching_is_finished_from_the_backup(
+        view, load, start_playbook, report_dir):
+    killed = start_playbook(SIMPLE, "killed")
+    killed.watch("the preview Helm release being uninstalled",
+                 lambda: ALPHA_POOL not in view.helm_releases(), WATCH_TIMEOUT, WATCH_INTERVAL)
+    killed.kill()
+    assert GA_POOL not in view.helm_releases() and view.v1_percent() == 0, "the kill came too late:\n" + killed.tail()
+    assert view.names(api.ALPHA_POOL) == [], "the preview pool outlived its release:\n" + killed.tail()
+    # The gateway keeps rewriting the route's status (its ref no longer resolves): compare what the playbook owns.
+    route_before = view.route()
+
+    # The zero-downtime path cannot shift traffic gradually away from a pool that is gone: it refuses, and says how on.
+    refused = start_playbook(ZERO_DOWNTIME, "refused")
+    assert refused.wait(PLAYBOOK_TIMEOUT) != 0, refused.tail()
+    assert "HTTPRoute %s/llm-route rule 0 -> InferencePool %s %s/%s" % (
+        "default", api.ALPHA_GROUP, "default", ALPHA_POOL) in refused.output, refused.tail()
+    assert "Run playbooks/simple.yml with the migration_backup_dest of that run" in refused.output
+    route_after = view.route()
+    assert (route_after["metadata"]["generation"], route_after["spec"]) == (
+        route_before["metadata"]["generation"], route_before["spec"])
+    assert GA_POOL not in view.helm_releases()
+
+    resumed = start_playbook(SIMPLE, "resumed")
+    assert resumed.wait(PLAYBOOK_TIMEOUT) == 0, resumed.tail()
+    time.sleep(AFTER_ROLLBACK_SECONDS)
+    traffic = load.stop()
+
+    assert_migrated(view)
+    assert "Its migration is finished from backup" in resumed.output, resumed.tail()
+    refused_report, resumed_report = read_reports(report_dir)
+    assert refused_report["outcome"] == "failed"
+    assert resumed_report["outcome"] == "succeeded"
+    assert resumed_report["pools_migrated"] == ["default/" + ALPHA_POOL]
+    # Clients saw the outage of the interrupted run end once the resumed run switched the route to the v1 pool.
+    records = [json.loads(line) for line in load.records_path.read_text().splitlines()]
+    served_after = [r for r in records if r["start"] > resumed.finished]
+    assert served_after and all(r["status"] == 200 and r["pool"] == GA_SERVED_BY for r in served_after)

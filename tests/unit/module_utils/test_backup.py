@@ -137,6 +137,35 @@ def test_collect_refuses_pools_it_cannot_find(stack, pools, fragment):
     assert fragment in str(refused.value)
 
 
+def _interrupted_simple_run(cluster):
+    """What a simple run stopped after `helm uninstall` leaves: the route and the models, no pool."""
+    cluster.delete(api.ALPHA_POOL, RELEASE, NAMESPACE)
+    return cluster
+
+
+def test_collect_keeps_the_routes_and_models_of_a_pool_that_is_gone_but_still_gets_traffic(stack):
+    names = _names(backup.collect(_interrupted_simple_run(stack)))
+    assert (api.HTTP_ROUTE.kind, NAMESPACE, "llm-route") in names
+    assert (api.INFERENCE_MODEL.kind, NAMESPACE, "base-model") in names
+    assert (api.ALPHA_POOL.kind, NAMESPACE, RELEASE) not in names
+
+
+def test_collect_accepts_a_named_pool_that_is_gone_while_a_route_sends_it_traffic(stack):
+    names = _names(backup.collect(_interrupted_simple_run(stack), pools=["%s/%s" % (NAMESPACE, RELEASE)]))
+    assert (api.HTTP_ROUTE.kind, NAMESPACE, "llm-route") in names
+    assert (api.INFERENCE_MODEL.kind, NAMESPACE, "food-review") in names
+
+
+def test_collect_ignores_a_route_ref_of_weight_zero_to_a_pool_that_is_gone(stack):
+    _interrupted_simple_run(stack)
+    route = stack.get(api.HTTP_ROUTE, "llm-route", NAMESPACE)
+    route["spec"]["rules"][0]["backendRefs"] = [alpha_ref(weight=0), ga_ref(weight=100)]
+    stack.replace(api.HTTP_ROUTE, route)
+    assert (api.HTTP_ROUTE.kind, NAMESPACE, "llm-route") not in _names(backup.collect(stack))
+    with pytest.raises(MigrationError):
+        backup.collect(stack, pools=["%s/%s" % (NAMESPACE, RELEASE)])
+
+
 # --- writing and reading -----------------------------------------------------------------------------
 
 
@@ -204,6 +233,38 @@ def test_read_backup_refuses_a_directory_without_index(tmp_path):
     with pytest.raises(MigrationError) as refused:
         backup.read_backup(str(tmp_path))
     assert "index.yaml" in str(refused.value)
+
+
+def _pool_key(name=RELEASE, namespace=NAMESPACE):
+    return backup.pool_key({"apiVersion": api.ALPHA_POOL.api_version, "metadata": {"name": name, "namespace": namespace}})
+
+
+def test_removed_pools_come_from_the_newest_whole_backup_that_holds_them(stack, tmp_path):
+    older = backup.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None, now=WHEN)
+    pool = stack.get(api.ALPHA_POOL, RELEASE, NAMESPACE)
+    pool["spec"]["targetPortNumber"] = 9000
+    stack.replace(api.ALPHA_POOL, pool)
+    stack.add(api.INFERENCE_MODEL, inference_model("elsewhere", "m", pool="other-pool"))
+    newer = backup.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None,
+                                now=WHEN + datetime.timedelta(minutes=1))
+    # A backup of a later run that no longer holds the pool, and one that never finished, are passed over.
+    backup.write_backup(str(tmp_path), backup.collect(_interrupted_simple_run(stack)), "migration_backup", None,
+                        now=WHEN + datetime.timedelta(minutes=2))
+    os.makedirs(str(tmp_path / ("20270101T000000Z" + backup.PARTIAL_SUFFIX)))
+
+    found = backup.removed_pools_in_backups(str(tmp_path), [_pool_key(), _pool_key("never-backed-up")])
+    assert list(found) == [_pool_key()]
+    removed = found[_pool_key()]
+    assert removed.backup == newer["path"] != older["path"]
+    assert removed.pool["spec"]["targetPortNumber"] == 9000
+    assert sorted(m["metadata"]["name"] for m in removed.models) == ["base-model", "food-review"]
+
+
+def test_removed_pools_need_an_existing_backup_directory_and_a_preview_key(stack, tmp_path):
+    backup.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None, now=WHEN)
+    assert backup.removed_pools_in_backups(str(tmp_path / "absent"), [_pool_key()]) == {}
+    v1_key = _pool_key()._replace(group=api.GA_GROUP)
+    assert backup.removed_pools_in_backups(str(tmp_path), [v1_key]) == {}
 
 
 def test_collection_version_matches_galaxy_yml():

@@ -2,7 +2,7 @@ import copy
 
 import pytest
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api, inventory
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, backup, inventory, refs
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 
 NS = "default"
@@ -416,6 +416,46 @@ def test_models_and_route_refs_to_missing_pools_are_orphans():
         "group": api.GA_GROUP, "kind": "InferencePool", "namespace": NS, "name": "missing-ga", "weight": 3}}]
     # orphan models are still preview objects
     assert result["migration_needed"] is True and result["summary"]["inference_models"] == 2
+
+
+def test_a_route_sending_traffic_to_a_preview_pool_that_is_gone_needs_the_migration_and_a_warning():
+    result = inventory.report(alpha_basic(alpha_pools=[], models=[]))
+    assert result["migration_needed"] is True
+    assert result["removed_alpha_pools"] == []
+    [warning] = [w for w in result["warnings"] if "does not exist" in w]
+    assert "HTTPRoute %s/llm-route rule 0" % NS in warning and "Restore it from a backup" in warning
+
+
+ALPHA_KEY = refs.BackendKey(api.ALPHA_GROUP, "InferencePool", NS, ALPHA)
+
+
+def test_a_preview_pool_rebuilt_from_a_backup_is_reported_with_its_backup_and_pairs_with_its_v1_pool():
+    v1 = ga_pool(migrated_from="%s/%s" % (NS, ALPHA))
+    backed_up = backup.RemovedPool("/backups/20260301T123005Z", alpha_pool(),
+                                   [model("base-model", "meta-llama/Llama-3.1-8B-Instruct", criticality="Critical")])
+    result = inventory.report(alpha_basic(extra_ga_pools=[v1], alpha_pools=[], models=[]), removed={ALPHA_KEY: backed_up})
+    assert result["alpha_pools"] == []
+    [removed] = result["removed_alpha_pools"]
+    assert (removed["name"], removed["backup"]) == (ALPHA, "/backups/20260301T123005Z")
+    assert [m["name"] for m in removed["models"]] == ["base-model"]
+    assert removed["helm_release"] == {"name": ALPHA, "namespace": NS}
+    assert removed["epp"]["ready"] is True and removed["routes"][0]["rules"][0]["alpha_weight"] == 1
+    # The v1 pool pairs with the rebuilt pool: its migration is under way, not finished.
+    assert removed["phase"] == result["v1_pools"][0]["phase"] == "side_by_side"
+    assert result["summary"]["removed_alpha_pools"] == 1 and result["migration_needed"] is True
+    assert any("Backup /backups/20260301T123005Z holds it" in w for w in result["warnings"])
+
+
+def test_detect_reads_backups_only_for_preview_pools_that_routes_still_send_traffic_to(tmp_path):
+    backup.write_backup(str(tmp_path), [(api.ALPHA_POOL, alpha_pool())], "migration_backup", None)
+    routes = [route([pool_ref(api.ALPHA_GROUP, ALPHA)])]
+    gone = RecordingCluster({api.ALPHA_POOL: [], api.SERVICE: [], api.DEPLOYMENT: [], api.HTTP_ROUTE: routes})
+    assert [p["name"] for p in inventory.detect(gone, backup_dir=str(tmp_path))["removed_alpha_pools"]] == [ALPHA]
+    assert inventory.detect(gone)["removed_alpha_pools"] == []
+    there = RecordingCluster({api.ALPHA_POOL: [alpha_pool()], api.SERVICE: [], api.DEPLOYMENT: [],
+                              api.HTTP_ROUTE: routes})
+    result = inventory.detect(there, backup_dir=str(tmp_path))
+    assert result["removed_alpha_pools"] == [] and [p["name"] for p in result["alpha_pools"]] == [ALPHA]
 
 
 def test_namespaces_filter_what_is_reported_but_not_what_references_resolve_against():

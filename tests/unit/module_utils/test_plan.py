@@ -26,6 +26,31 @@ def test_selecting_an_unknown_pool_names_it_and_what_exists():
         plan.select_pools(DETECT, ["team/zzz"])
 
 
+POOL_GONE = {"namespace": "team", "name": "gone", "phase": "not_started", "backup": "/backups/20260301T123005Z",
+             "models": []}
+
+
+def _orphan_ref(name, weight, namespace="team", group=api.ALPHA_GROUP):
+    return {"namespace": namespace, "name": "route-" + name, "rule": 0, "backend": {
+        "group": group, "kind": "InferencePool", "namespace": namespace, "name": name, "weight": weight}}
+
+
+def test_preview_pools_rebuilt_from_a_backup_are_selected_like_the_others():
+    detect = dict(DETECT, removed_alpha_pools=[POOL_GONE])
+    assert plan.select_pools(detect) == [POOL_A, POOL_B, POOL_GONE]
+    assert plan.select_pools(detect, ["team/gone"]) == [POOL_GONE]
+
+
+def test_routes_to_missing_alpha_are_the_traffic_carrying_refs_no_backup_brought_back():
+    detect = dict(DETECT, removed_alpha_pools=[POOL_GONE], orphans={"routes": [
+        _orphan_ref("gone", 1), _orphan_ref("lost", 50), _orphan_ref("drained", 0),
+        _orphan_ref("v1-missing", 10, group=api.GA_GROUP)]})
+    assert plan.routes_to_missing_alpha(detect) == [
+        "HTTPRoute team/route-lost rule 0 -> InferencePool %s team/lost" % api.ALPHA_GROUP]
+    assert plan.routes_to_missing_alpha(detect, ["default/a-preview"]) == []
+    assert plan.routes_to_missing_alpha({"alpha_pools": []}) == []
+
+
 def test_finished_pools_are_v1_pools_whose_preview_is_gone():
     assert [p["name"] for p in plan.finished_pools(DETECT)] == ["c-ga"]
     assert plan.finished_pools(DETECT, ["default/a-preview"]) == []
