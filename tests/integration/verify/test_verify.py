@@ -92,8 +92,8 @@ def test_every_gate_passes_on_alpha_basic_and_the_report_carries_the_measurement
 
     assert run.status == "successful", run.stdout
     assert run.gate["name"] == "alpha-basic" and run.gate["passed"] is True
-    assert run.checks() == [("Gateway", True), ("HTTPRoutes", True), ("InferencePools", True),
-                            ("EPP", True), ("endpoint", True)]
+    assert run.checks() == [("Gateway", True), ("HTTPRoutes", True), ("endpoint", True), ("InferencePools", True),
+                            ("EPP", True)]
     assert f"is programmed, address {alpha_basic.address}" in run.gate["checks"][0]["details"]
     probe = run.gate["probe"]
     assert probe["url"] == alpha_basic.gateway_url + "/v1/completions"
@@ -117,12 +117,13 @@ def test_every_gate_passes_on_alpha_basic_and_the_report_carries_the_measurement
 def test_the_probe_gate_fails_with_its_measurements_when_the_epp_is_gone(alpha_basic, tmp_path):
     scale_epp_to_zero(alpha_basic)
 
-    run = Run(alpha_basic, tmp_path, verify_gate_name="alpha-basic without EPP", verify_epp_deployments=[],
+    # The EPP is listed and the wait is long: the probe, which comes first, fails the gate without that wait.
+    run = Run(alpha_basic, tmp_path, verify_gate_name="alpha-basic without EPP", verify_wait_timeout=300,
               verify_probe_requests=10)
 
     assert run.status == "successful", run.stdout  # the rescue caught the failed gate
     assert run.gate["passed"] is False
-    assert run.checks() == [("Gateway", True), ("HTTPRoutes", True), ("InferencePools", True), ("endpoint", False)]
+    assert run.checks() == [("Gateway", True), ("HTTPRoutes", True), ("endpoint", False)]
     probe = run.gate["probe"]
     assert (probe["sent"], probe["ok"], probe["failed_requests"], probe["passed"]) == (10, 0, 10, False)
     assert "200" not in probe["status_codes"] and sum(probe["status_codes"].values()) == 10
@@ -140,10 +141,10 @@ def test_the_probe_gate_fails_with_its_measurements_when_the_epp_is_gone(alpha_b
     assert "threshold not met: success ratio 0.0" in run.markdown
 
 
-def test_the_epp_gate_stops_before_the_probe_when_the_epp_is_listed(alpha_basic, tmp_path):
+def test_the_epp_gate_fails_an_unavailable_epp_when_the_probe_is_off(alpha_basic, tmp_path):
     scale_epp_to_zero(alpha_basic)
 
-    run = Run(alpha_basic, tmp_path, verify_wait_timeout=4)
+    run = Run(alpha_basic, tmp_path, verify_wait_timeout=4, verify_probe=False)
 
     assert run.checks() == [("Gateway", True), ("HTTPRoutes", True), ("InferencePools", True), ("EPP", False)]
     assert run.gate["probe"] is None
