@@ -88,14 +88,14 @@ def test_simple_migrates_alpha_basic_and_reports_the_downtime_it_measured(view, 
     assert traffic["per_pool"].get(GA_SERVED_BY, 0) > 0
 
 
+@pytest.mark.parametrize("failed_at", [25, 50])
 def test_zero_downtime_rolls_back_when_the_v1_endpoint_picker_fails_in_phase_2(
-        view, load, start_playbook, report_dir):
+        failed_at, view, load, start_playbook, report_dir):
     run = start_playbook(ZERO_DOWNTIME, "rollback", migration_step_weights=[25, 50, 100],
                          migration_pause_seconds=ROLLBACK_PAUSE_SECONDS, verify_wait_timeout=GATE_WAIT_SECONDS,
                          verify_probe_requests=PROBE_REQUESTS)
-    run.watch("the v1 pool getting part of the traffic", lambda: 0 < view.v1_percent() < 100, WATCH_TIMEOUT,
-              WATCH_INTERVAL)
-    failed_at = view.v1_percent()
+    run.watch("the v1 pool getting %d %% of the traffic" % failed_at, lambda: view.v1_percent() == failed_at,
+              WATCH_TIMEOUT, WATCH_INTERVAL)
     view.scale(GA_EPP, 0)
 
     assert run.wait(PLAYBOOK_TIMEOUT) != 0, run.tail()
@@ -104,14 +104,21 @@ def test_zero_downtime_rolls_back_when_the_v1_endpoint_picker_fails_in_phase_2(
 
     (report,) = read_reports(report_dir)
     assert report["outcome"] == "rolled_back", report["error"]
-    (failed_gate,) = [gate for gate in report["gates"] if not gate["passed"]]
+    failed_gate, *failed_rollbacks = [gate for gate in report["gates"] if not gate["passed"]]
     assert failed_gate["name"] == "phase 2: %d %% on v1" % failed_at
     assert report["error"].startswith("Gate '%s' failed" % failed_gate["name"]), report["error"]
     assert "Gate '%s' failed" % failed_gate["name"] in run.output
     # The report says how many requests the failed step cost, as the gate's probe measured them.
     assert failed_gate["probe"]["failed_requests"] > 0, failed_gate
     assert report["failed_requests"] >= failed_gate["probe"]["failed_requests"]
-    # Traffic went back to the last step that passed: none did, so all of it to the preview pool.
+    if failed_at == 50:
+        # The step to 25 % had passed, but with the v1 EPP down it fails its gate as well: all traffic
+        # goes back to preview instead of staying on the broken v1 pool.
+        assert [gate["name"] for gate in failed_rollbacks] == ["rollback: 25 % on v1"]
+        assert "The rollback to 25 % on v1, the last step that passed, failed its gate too." in report["error"]
+    else:
+        assert failed_rollbacks == []
+    assert report["gates"][-1]["name"] == "rollback: 0 % on v1" and report["gates"][-1]["passed"]
     assert view.v1_percent() == 0
     records = [json.loads(line) for line in load.records_path.read_text().splitlines()]
     served_after = [r for r in records if r["start"] > run.finished]
