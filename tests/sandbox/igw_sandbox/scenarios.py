@@ -17,10 +17,13 @@ Each step is a mapping with exactly one of these keys:
   wait:
     namespace: NS
     deployments: [name, ...]     until every replica is updated and available
+    gateways: [name, ...]        until Programmed with an address
+    routes: [name, ...]          until every parent reports Accepted and ResolvedRefs
 
 Every step also accepts `namespace` (default: default).
 """
 
+import functools
 import string
 from pathlib import Path
 from typing import NamedTuple
@@ -93,10 +96,28 @@ def _deployment_done(kube, namespace, name):
             and status.get("updatedReplicas", 0) == wanted and status.get("availableReplicas", 0) == wanted)
 
 
-def _wait(kube, context, namespace, deployments):
-    for name in deployments:
-        wait_until(f"deployment {namespace}/{name} to be available", lambda: _deployment_done(kube, namespace, name),
-                   WAIT_TIMEOUT, log=context.logs)
+def _condition_true(status, kind):
+    return any(c.get("type") == kind and c.get("status") == "True" for c in status.get("conditions") or [])
+
+
+def _gateway_serving(kube, namespace, name):
+    status = kube.get_json("gateways.gateway.networking.k8s.io", name, "-n", namespace).get("status") or {}
+    return _condition_true(status, "Programmed") and bool(status.get("addresses"))
+
+
+def _route_resolved(kube, namespace, name):
+    parents = (kube.get_json("httproutes.gateway.networking.k8s.io", name, "-n", namespace).get("status") or {}).get(
+        "parents") or []
+    return bool(parents) and all(_condition_true(p, "Accepted") and _condition_true(p, "ResolvedRefs") for p in parents)
+
+
+def _wait(kube, context, namespace, deployments=(), gateways=(), routes=()):
+    """A scenario is seeded once what it waits for serves: tests may send requests straight away."""
+    waits = ([(f"deployment {namespace}/{n} to be available", _deployment_done, n) for n in deployments]
+             + [(f"gateway {namespace}/{n} to be programmed with an address", _gateway_serving, n) for n in gateways]
+             + [(f"httproute {namespace}/{n} to be accepted with resolved refs", _route_resolved, n) for n in routes])
+    for what, done, name in waits:
+        wait_until(what, functools.partial(done, kube, namespace, name), WAIT_TIMEOUT, log=context.logs)
 
 
 STEPS = {"apply": _apply, "apply_upstream": _apply_upstream, "helm_install": _helm_install, "wait": _wait}
