@@ -49,6 +49,7 @@ from ansible_collections.inference_gateway.migration.plugins.module_utils.refs i
     backend_key,
     pool_key,
     route_backends,
+    sends_traffic_to_alpha_pool,
     weight_of,
 )
 
@@ -294,7 +295,7 @@ def _select_pools(reader, pools):
     existing = set(pool_key(p) for p in found)
     gone = set(
         key for route in reader.list_in_scope(api.HTTP_ROUTE) for _rule, _ref, key, weight in route_backends(route)
-        if key.group == api.ALPHA_GROUP and key.kind == api.ALPHA_POOL.kind and weight > 0 and key not in existing
+        if sends_traffic_to_alpha_pool(key, weight) and key not in existing
         and (not wanted or (key.namespace, key.name) in wanted)
     )
     if not wanted:

@@ -72,7 +72,7 @@ def missing_alpha_pools(snapshot):
     index = Index(snapshot)
     return sorted(set(
         key for route in index.routes for _rule, _ref, key, weight in refs.route_backends(route)
-        if key.group == api.ALPHA_GROUP and key.kind == POOL_KIND and weight > 0 and key not in index.pools
+        if refs.sends_traffic_to_alpha_pool(key, weight) and key not in index.pools
     ))
 
 

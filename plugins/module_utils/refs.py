@@ -56,6 +56,11 @@ def weight_of(ref):
     return DEFAULT_WEIGHT if weight is None else weight
 
 
+def sends_traffic_to_alpha_pool(key, weight):
+    """Whether a backendRef (normalised) sends requests to a preview InferencePool: weight 0 sends none."""
+    return key.group == api.ALPHA_GROUP and key.kind == api.ALPHA_POOL.kind and weight > 0
+
+
 def pool_key(pool):
     """The BackendKey a route uses to reach this InferencePool object."""
     group = pool["apiVersion"].split("/")[0]

@@ -38,3 +38,11 @@ def test_ref_to_names_the_namespace_only_across_namespaces():
     assert refs.ref_to(key, "ns", 5) == {"group": api.GA_GROUP, "kind": "InferencePool", "name": "p", "weight": 5}
     assert refs.ref_to(key, "other", 0)["namespace"] == "ns"
     assert refs.backend_key(refs.ref_to(key, "other", 0), "other") == key
+
+
+def test_only_a_weighted_ref_to_a_preview_pool_sends_it_traffic():
+    alpha = refs.BackendKey(api.ALPHA_GROUP, "InferencePool", "default", "p")
+    assert refs.sends_traffic_to_alpha_pool(alpha, 1) is True
+    assert refs.sends_traffic_to_alpha_pool(alpha, 0) is False
+    assert refs.sends_traffic_to_alpha_pool(alpha._replace(group=api.GA_GROUP), 50) is False
+    assert refs.sends_traffic_to_alpha_pool(alpha._replace(kind="Service"), 50) is False
