@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -36,6 +37,13 @@ def _locked(path):
         yield
 
 
+def _address_in_use(address):
+    """Whether something on this machine, such as a sandbox of another checkout, serves on address:80."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.2)
+        return probe.connect_ex((address, 80)) == 0
+
+
 def _allocate_address(layout):
     """127.0.<n>.1, one per sandbox name, kept across down/up so it stays stable."""
     with _locked(state_root() / ".lock"):
@@ -44,7 +52,7 @@ def _allocate_address(layout):
         taken = {p.read_text().strip() for p in state_root().glob("*/address")}
         for octet in range(FIRST_ADDRESS_OCTET, 255):
             candidate = f"127.0.{octet}.1"
-            if candidate not in taken:
+            if candidate not in taken and not _address_in_use(candidate):
                 layout.root.mkdir(parents=True, exist_ok=True)
                 layout.address.write_text(candidate + "\n")
                 return candidate

@@ -100,11 +100,18 @@ def test_env_file_reads_back_what_a_shell_would_export(tmp_path):
 
 def test_each_sandbox_name_gets_its_own_stable_address(tmp_path, monkeypatch):
     monkeypatch.setattr(layout, "STATE_ROOT", tmp_path / ".sandbox")
+    monkeypatch.setattr(cluster, "_address_in_use", lambda address: False)
     first = cluster._allocate_address(layout.Layout("one"))
     second = cluster._allocate_address(layout.Layout("two"))
     assert (first, second) == ("127.0.10.1", "127.0.11.1")
     assert cluster._allocate_address(layout.Layout("one")) == first
     assert (tmp_path / ".sandbox" / ".gitignore").read_text() == "*\n"
+
+
+def test_an_address_another_checkout_serves_on_is_skipped(tmp_path, monkeypatch):
+    monkeypatch.setattr(layout, "STATE_ROOT", tmp_path / ".sandbox")
+    monkeypatch.setattr(cluster, "_address_in_use", lambda address: address == "127.0.10.1")
+    assert cluster._allocate_address(layout.Layout("one")) == "127.0.11.1"
 
 
 @pytest.mark.parametrize("name", scenarios.available())
