@@ -105,9 +105,19 @@ MIGRATED_FROM_ANNOTATION = "inference-gateway.migration/migrated-from"
 MIGRATION_LABEL_VALUE = "true"
 
 GA_RELEASE = "v1.0.0"
-RELEASE_DOWNLOAD_URL = "https://github.com/kubernetes-sigs/gateway-api-inference-extension/releases/download/%s/manifests.yaml"
-CRD_RAW_URL = "https://github.com/kubernetes-sigs/gateway-api-inference-extension/raw/%s/config/crd/bases/%s.yaml"
-DEFAULT_CHART_REF = "oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool"
+# GIE releases whose v1 stack this collection builds: each publishes the endpoint picker image and the
+# inferencepool chart under its tag.
+GIE_V1_RELEASES = ("v1.0.0", "v1.0.1", "v1.0.2", "v1.1.0", "v1.2.0", "v1.2.1", "v1.3.0", "v1.3.1", "v1.4.0", "v1.5.0")
+# GIE releases from v1.6.0 on: the endpoint picker, InferenceObjective and InferenceModelRewrite moved to
+# llm-d-router (API group llm-d.ai), so GIE no longer ships the v1 stack this collection builds.
+GIE_RELEASES_WITHOUT_EPP = ("v1.6.0", "v1.6.1")
+# Where the GIE project publishes its releases. A mirror (an air-gapped cluster's, the sandbox's) replaces the
+# base and keeps the paths below it.
+GIE_DOWNLOAD_URL = "https://github.com/kubernetes-sigs/gateway-api-inference-extension"
+CRD_FILE_PATH = "raw/%s/config/crd/bases/%s.yaml"
+CHART_REGISTRY = "oci://registry.k8s.io/gateway-api-inference-extension/charts"
+CHART_NAME = "inferencepool"
+DEFAULT_CHART_REF = CHART_REGISTRY + "/" + CHART_NAME
 GA_RELEASE_SUFFIX = "-ga"
 PREVIEW_RELEASE_SUFFIX = "-preview"
 

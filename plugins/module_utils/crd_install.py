@@ -31,11 +31,11 @@ POLL_SECONDS = 1
 ALREADY_EXISTS = 409
 
 
-def upstream_url(name, release):
-    """Where the upstream release publishes one CRD of ours."""
+def upstream_url(name, release, download_url=api.GIE_DOWNLOAD_URL):
+    """Where the release (or a mirror of it at ``download_url``) publishes one CRD of ours."""
     for resource in api.INFERENCE_CRDS:
         if resource.crd_name == name:
-            return api.CRD_RAW_URL % (release, api.crd_file_name(resource))
+            return "%s/%s" % (download_url.rstrip("/"), api.CRD_FILE_PATH % (release, api.crd_file_name(resource)))
     raise MigrationError("No upstream URL is known for CRD %s; give src (a file or directory holding it)" % name)
 
 
@@ -74,8 +74,8 @@ def _local_crds(src):
     return found
 
 
-def load_crds(names, release, src, fetch):
-    """name -> (CRD, where it came from) for each of ``names``, from src or the upstream release."""
+def load_crds(names, release, src, fetch, download_url=api.GIE_DOWNLOAD_URL):
+    """name -> (CRD, where it came from) for each of ``names``, from src or the release's downloads."""
     if src:
         available = _local_crds(src)
         missing = [name for name in names if name not in available]
@@ -86,7 +86,7 @@ def load_crds(names, release, src, fetch):
         return dict((name, available[name]) for name in names)
     loaded = {}
     for name in names:
-        url = upstream_url(name, release)
+        url = upstream_url(name, release, download_url)
         crds = crds_in(fetch(url), url)
         if name not in crds:
             raise MigrationError("%s does not hold CRD %s; check release %s" % (url, name, release))
@@ -128,10 +128,10 @@ def wait_established(cluster, names, timeout, sleep=time.sleep, clock=time.monot
 
 
 def ensure_crds(cluster, names, release=api.GA_RELEASE, src=None, wait_timeout=120, fetch=None, diff=False,
-                sleep=time.sleep):
+                sleep=time.sleep, download_url=api.GIE_DOWNLOAD_URL):
     """Create those of ``names`` the cluster lacks and wait until all are Established.
 
-    ``fetch(url) -> text`` reads the upstream release when there is no ``src``.
+    ``fetch(url) -> text`` reads the release's downloads (under ``download_url``) when there is no ``src``.
     In check mode (a dry-run cluster) the creates are server-side dry runs and
     nothing is waited for.
     """
@@ -141,7 +141,7 @@ def ensure_crds(cluster, names, release=api.GA_RELEASE, src=None, wait_timeout=1
     refuse_alpha(names)
     present = [name for name in names if cluster.get(api.CRD, name) is not None]
     missing = [name for name in names if name not in present]
-    loaded = load_crds(missing, release, src, fetch) if missing else {}
+    loaded = load_crds(missing, release, src, fetch, download_url) if missing else {}
     installed, kept = [], list(present)
     for name in missing:
         try:

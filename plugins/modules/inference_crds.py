@@ -34,9 +34,17 @@ options:
   release:
     description:
       - GIE release whose CRDs are installed when O(src) is not given; each is read from
-        C(https://github.com/kubernetes-sigs/gateway-api-inference-extension/raw/<release>/config/crd/bases/<group>_<plural>.yaml).
+        C(<download_url>/raw/<release>/config/crd/bases/<group>_<plural>.yaml).
     type: str
     default: v1.0.0
+  download_url:
+    description:
+      - Where the GIE releases are published, or a mirror of them that keeps the same paths (for clusters whose
+        controller cannot reach GitHub). Certificates are verified against the system's trust store; point
+        E(SSL_CERT_FILE) at a bundle that holds a private mirror's CA.
+    type: str
+    default: https://github.com/kubernetes-sigs/gateway-api-inference-extension
+    version_added: 1.1.0
   src:
     description:
       - A YAML file (one or more documents, such as a release's C(manifests.yaml)) or a directory of YAML files
@@ -107,7 +115,8 @@ diff:
       type: dict
 """
 
-from ansible.module_utils.urls import fetch_url
+from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from ansible.module_utils.urls import open_url
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api
 from ansible_collections.inference_gateway.migration.plugins.module_utils.crd_install import ensure_crds
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
@@ -117,25 +126,31 @@ OPTIONS = dict(
     names=dict(type="list", elements="str", required=True),
     release=dict(type="str", default=api.GA_RELEASE),
     src=dict(type="path"),
+    download_url=dict(type="str", default=api.GIE_DOWNLOAD_URL),
     wait_timeout=dict(type="int", default=120),
 )
+DOWNLOAD_TIMEOUT = 60
 
 
-def _fetcher(module):
-    def fetch(url):
-        response, info = fetch_url(module, url, timeout=60)
-        if info.get("status") != 200:
-            raise MigrationError("Could not read %s (HTTP %s: %s); without internet access give src"
-                                 % (url, info.get("status"), info.get("msg")))
-        return response.read().decode("utf-8")
-
-    return fetch
+def download(url):
+    """The text at ``url``; a refusal that names the URL and the options that avoid the download."""
+    try:
+        return open_url(url, timeout=DOWNLOAD_TIMEOUT, http_agent="inference_gateway.migration").read().decode("utf-8")
+    except HTTPError as e:
+        reason = "HTTP %s %s" % (e.code, e.reason)
+    except (URLError, OSError) as e:
+        reason = str(getattr(e, "reason", e))
+    raise MigrationError("Could not download %s (%s). Check that the release exists there; or point "
+                         "migration_gie_download_url (this module's download_url) at a mirror of the GIE releases; or "
+                         "give ga_stack_crd_source (this module's src) a local copy of the CRDs" % (url, reason),
+                         url=url)
 
 
 def install_crds(module, cluster):
     params = module.params
     return ensure_crds(cluster, params["names"], release=params["release"], src=params["src"],
-                       wait_timeout=params["wait_timeout"], fetch=_fetcher(module), diff=module._diff)
+                       wait_timeout=params["wait_timeout"], fetch=download, diff=module._diff,
+                       download_url=params["download_url"])
 
 
 def main():

@@ -2,15 +2,11 @@
 playbooks at the sandbox, playbook runs that never outlive a test, and a load generator
 running for the duration of a test."""
 
-import http.client
-import json
-
 import pytest
 from igw_sandbox import upstream, versions
 from igw_sandbox.loadgen import LoadGenerator
-from igw_sandbox.modelserver import POOL_HEADER
 from igw_sandbox.waits import wait_until
-from migration_harness import ALPHA_SERVED_BY, BASE_MODEL, ClusterView, PlaybookRun
+from migration_harness import ALPHA_SERVED_BY, BASE_MODEL, ClusterView, PlaybookRun, answer_of
 
 # The load of issue 9: 50 requests per second of the base model, bounded in time and count.
 LOAD_RATE = 50
@@ -23,18 +19,6 @@ PAUSE_SECONDS = 2
 def gie_ga():
     """The GIE v1.0.0 module in the Go module cache: the v1 chart and CRDs the playbooks install."""
     return upstream.module_dir(upstream.INFERENCE_EXTENSION, versions.GIE_GA)
-
-
-def answer_of(sandbox):
-    connection = http.client.HTTPConnection(sandbox.address, 80, timeout=10)
-    try:
-        body = json.dumps({"model": BASE_MODEL, "prompt": "hi", "max_tokens": 10, "temperature": 0})
-        connection.request("POST", "/v1/completions", body=body, headers={"Content-Type": "application/json"})
-        response = connection.getresponse()
-        response.read()
-        return response.status, response.getheader(POOL_HEADER)
-    finally:
-        connection.close()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ operator's lost SSH session or a cancelled AWX job would. `ClusterView` reads th
 cluster with the Kubernetes client, independently of the collection's modules.
 """
 
+import http.client
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from igw_sandbox.modelserver import POOL_HEADER
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from runner import REPO, VENV_BIN, ansible_env
@@ -40,6 +42,18 @@ RECAP = re.compile(r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d
 OUTPUT_TAIL = 8000
 # Task timings in the log, to see where a slow run spent its time.
 TIMED_OUTPUT = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"}
+
+
+def answer_of(sandbox):
+    connection = http.client.HTTPConnection(sandbox.address, 80, timeout=10)
+    try:
+        body = json.dumps({"model": BASE_MODEL, "prompt": "hi", "max_tokens": 10, "temperature": 0})
+        connection.request("POST", "/v1/completions", body=body, headers={"Content-Type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        return response.status, response.getheader(POOL_HEADER)
+    finally:
+        connection.close()
 
 
 class PlaybookRun:
@@ -159,6 +173,22 @@ class ClusterView:
         records = [secret.metadata.labels
                    for secret in self.core.list_namespaced_secret(NS, label_selector="owner=helm").items]
         return dict((labels["name"], labels["status"]) for labels in sorted(records, key=lambda l: int(l["version"])))
+
+    def resource_versions(self):
+        """(kind, namespace, name) -> resourceVersion of everything a migration could write in NS, and the CRDs:
+        equal before and after a run proves the run wrote nothing."""
+        versions = dict((("CustomResourceDefinition", None, crd.metadata.name), crd.metadata.resource_version)
+                        for crd in self.extensions.list_custom_resource_definition().items)
+        for rtype in (api.HTTP_ROUTE, api.ALPHA_POOL, api.INFERENCE_MODEL, api.GA_POOL, api.INFERENCE_OBJECTIVE):
+            for item in self.items(rtype) or []:
+                versions[(rtype.kind, NS, item["metadata"]["name"])] = item["metadata"]["resourceVersion"]
+        for kind, listed in (("Deployment", self.apps.list_namespaced_deployment(NS)),
+                             ("Service", self.core.list_namespaced_service(NS)),
+                             ("Secret", self.core.list_namespaced_secret(NS)),
+                             ("ConfigMap", self.core.list_namespaced_config_map(NS))):
+            for item in listed.items:
+                versions[(kind, NS, item.metadata.name)] = item.metadata.resource_version
+        return versions
 
     def deployment_names(self):
         return sorted(d.metadata.name for d in self.apps.list_namespaced_deployment(NS).items)

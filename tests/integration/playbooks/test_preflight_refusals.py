@@ -66,6 +66,6 @@ def test_a_model_that_needs_the_preview_rewrite_stops_preflight(serving, view, m
                         "report_dir": str(tmp_path / "reports")}, timeout=900)
     assert run.returncode != 0
     assert "default/food-review (model food-review -> food-review-v2:100)" in run.stdout
-    assert "preflight_accept_model_name_changes" in run.stdout
+    assert "migration_accept_model_name_changes=true" in run.stdout
     _unchanged(view, before)
     assert not (tmp_path / "backups").exists()

@@ -29,7 +29,8 @@ def test_defaults_match_the_argument_specs():
 def test_defaults_are_the_collections_facts():
     # The role cannot import api.py, so its defaults repeat these values; this keeps them equal.
     assert DEFAULTS["ga_stack_priority_map"] == api.DEFAULT_PRIORITY_MAP
-    assert DEFAULTS["ga_stack_chart_ref"] == api.DEFAULT_CHART_REF
+    assert DEFAULTS["ga_stack_chart_registry"] + "/inferencepool" == api.DEFAULT_CHART_REF
+    assert DEFAULTS["ga_stack_download_url"] == api.GIE_DOWNLOAD_URL
     assert DEFAULTS["ga_stack_release"] == DEFAULTS["ga_stack_chart_version"] == api.GA_RELEASE
 
 
