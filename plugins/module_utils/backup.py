@@ -27,7 +27,6 @@ import datetime
 import gzip
 import json
 import os
-import time
 import traceback
 from collections import namedtuple
 
@@ -40,9 +39,8 @@ else:
     YAML_IMPORT_ERROR = None
 
 from ansible.module_utils.basic import missing_required_lib
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api
-from ansible_collections.inference_gateway.migration.plugins.module_utils.cluster import Conflict
-from ansible_collections.inference_gateway.migration.plugins.module_utils.conditions import is_true
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, waiting
+from ansible_collections.inference_gateway.migration.plugins.module_utils.conditions import crd_established
 from ansible_collections.inference_gateway.migration.plugins.module_utils.epp import served_pools
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 from ansible_collections.inference_gateway.migration.plugins.module_utils.refs import (
@@ -73,11 +71,6 @@ SERVER_MANAGED_METADATA = (
 )
 # The API server allocates these; a restored Service must get new ones.
 SERVICE_ALLOCATED_FIELDS = ("clusterIP", "clusterIPs")
-
-ESTABLISHED = "Established"
-DEFAULT_WAIT_TIMEOUT = 120
-POLL_INTERVAL = 1
-WRITE_ATTEMPTS = 3
 
 # Restore stages: the types must exist before their objects, the objects before
 # Helm claims them again, and everything before traffic goes back.
@@ -196,22 +189,6 @@ def to_yaml(data):
     dumper = type("LiteralDumper", (library.SafeDumper,), {})
     dumper.add_representer(str, _represent_str)
     return library.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False)
-
-
-# --- waiting -------------------------------------------------------------------------
-
-
-def wait_for(predicate, timeout, what, sleep=time.sleep, clock=time.monotonic):
-    """Poll until predicate() is true; raise MigrationError naming ``what`` after ``timeout`` seconds."""
-    deadline = clock() + timeout
-    while not predicate():
-        if clock() >= deadline:
-            raise MigrationError("timed out after %ss waiting for %s" % (timeout, what))
-        sleep(POLL_INTERVAL)
-
-
-def crd_established(crd):
-    return crd is not None and is_true(crd.get("status", {}).get("conditions"), ESTABLISHED)
 
 
 # --- Helm releases ----------------------------------------------------------------------
@@ -663,21 +640,18 @@ def _read_modify_write(cluster, rtype, metadata, change):
 
     Returns (before, after) of the write, or None when nothing needed changing.
     """
-    for attempt in range(WRITE_ATTEMPTS):
-        live = cluster.get(rtype, metadata["name"], metadata.get("namespace"))
+    name, namespace = metadata["name"], metadata.get("namespace")
+
+    def read():
+        live = cluster.get(rtype, name, namespace)
         if live is None:
             raise MigrationError("%s %s/%s was deleted while the restore ran; run the restore again"
-                                 % (rtype.kind, metadata.get("namespace"), metadata["name"]))
-        updated = change(live)
-        if updated is None:
-            return None
-        try:
-            cluster.replace(rtype, updated)
-        except Conflict:
-            if attempt == WRITE_ATTEMPTS - 1:
-                raise
-            continue
-        return live, updated
+                                 % (rtype.kind, namespace, name))
+        return live
+
+    written = waiting.read_modify_write(read, change, lambda body: cluster.replace(rtype, body),
+                                        "%s %s/%s" % (rtype.kind, namespace, name))
+    return None if written.body is None else (written.before, written.body)
 
 
 def _served_or_restored(cluster, items):
@@ -716,7 +690,7 @@ class _Restore:
         name = backed["metadata"]["name"]
         live = self.cluster.get(rtype, name)
         if live is not None and live["metadata"].get("deletionTimestamp") and not self.cluster.dry_run:
-            wait_for(lambda: self.cluster.get(rtype, name) is None, self.wait_timeout,
+            waiting.wait_for(lambda: self.cluster.get(rtype, name) is None, self.wait_timeout,
                      "CRD %s to finish terminating before it is created again" % name)
             live = None
         if live is not None:
@@ -724,8 +698,8 @@ class _Restore:
         self.cluster.create(rtype, creatable(backed))
         self._record(self.created, rtype, backed, "absent", "restored")
         if not self.cluster.dry_run:
-            wait_for(lambda: crd_established(self.cluster.get(rtype, name)), self.wait_timeout,
-                     "CRD %s to be %s" % (name, ESTABLISHED))
+            waiting.wait_for(lambda: crd_established(self.cluster.get(rtype, name)), self.wait_timeout,
+                             "CRD %s to be Established" % name)
         self.cluster.forget_discovery()
 
     def _would_come_with_crd(self, rtype):
@@ -793,7 +767,7 @@ def _gateway_url(gateway, parent):
     return "%s://%s:%s" % (scheme, addresses[0]["value"], chosen[0]["port"])
 
 
-def restore(cluster, path, route_to_alpha=True, wait_timeout=DEFAULT_WAIT_TIMEOUT):
+def restore(cluster, path, route_to_alpha=True, wait_timeout=waiting.DEFAULT_TIMEOUT):
     """Bring back what a backup holds: CRDs (waited Established), missing objects, Helm releases, routes.
 
     Existing objects are left alone except for their migration-owned parts

@@ -14,12 +14,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api, backup
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, backup, waiting
 from ansible_collections.inference_gateway.migration.plugins.module_utils.epp import served_pools
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 from ansible_collections.inference_gateway.migration.plugins.module_utils.refs import route_backends
 
-DEFAULT_WAIT_TIMEOUT = 120
 BACKUP_KIND = "crd_cleanup"
 
 
@@ -111,7 +110,7 @@ def _diff(cluster, names, deleted):
     return {"before": {"crds": before}, "after": {"crds": [name for name in before if name not in deleted]}}
 
 
-def remove_crds(cluster, crds=api.ALPHA_CRDS, force=False, backup_dir=None, wait_timeout=DEFAULT_WAIT_TIMEOUT):
+def remove_crds(cluster, crds=api.ALPHA_CRDS, force=False, backup_dir=None, wait_timeout=waiting.DEFAULT_TIMEOUT):
     """Delete the named CRDs once nothing uses them; see the crd_cleanup module for the contract.
 
     In check mode (``cluster.dry_run``) the deletes are server-side dry runs and
@@ -148,7 +147,7 @@ def remove_crds(cluster, crds=api.ALPHA_CRDS, force=False, backup_dir=None, wait
         deleted = [crd["metadata"]["name"] for crd in present
                    if cluster.delete(api.CRD, crd["metadata"]["name"],
                                      resource_version=crd["metadata"].get("resourceVersion"))]
-        backup.wait_for(
+        waiting.wait_for(
             lambda: all(cluster.get(api.CRD, name) is None for name in deleted), wait_timeout,
             "CRDs %s to be gone; a custom resource with a finalizer keeps its CRD terminating (list them with "
             "kubectl get <plural>.<group> -A)" % ", ".join(deleted))

@@ -428,13 +428,6 @@ def test_gateway_url_prefers_the_listener_the_route_names():
     ]
 
 
-def test_wait_for_gives_up_after_the_timeout_naming_what_it_waited_for():
-    ticks = iter(range(100))
-    with pytest.raises(MigrationError) as timed_out:
-        backup.wait_for(lambda: False, 3, "the thing", sleep=lambda _: None, clock=lambda: next(ticks))
-    assert "the thing" in str(timed_out.value) and "3s" in str(timed_out.value)
-
-
 # --- the module's entry point ---------------------------------------------------------------------------------
 
 
