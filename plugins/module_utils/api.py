@@ -138,6 +138,14 @@ OBJECTIVE_POOL_REF_DEFAULT_GROUP = GA_GROUP
 # `targets` from v1.3 on; the installed CRD's schema says which one applies.
 MODEL_REWRITE_TARGET_FIELDS = ("targets", "split")
 
+# Where a preview pool's migration stands, as detection reports it and the roles read it.
+PHASE_NOT_STARTED = "not_started"
+PHASE_SIDE_BY_SIDE = "side_by_side"
+PHASE_SHIFTING = "shifting"
+PHASE_SHIFTED = "shifted"
+PHASE_ALPHA_REMOVED = "alpha_removed"
+PHASES = (PHASE_NOT_STARTED, PHASE_SIDE_BY_SIDE, PHASE_SHIFTING, PHASE_SHIFTED, PHASE_ALPHA_REMOVED)
+
 # Gateway API bounds an HTTPRoute backendRef weight to 0..1,000,000.
 MAX_BACKEND_WEIGHT = 1000000
 
