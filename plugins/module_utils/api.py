@@ -111,11 +111,8 @@ DEFAULT_CHART_REF = "oci://registry.k8s.io/gateway-api-inference-extension/chart
 GA_RELEASE_SUFFIX = "-ga"
 PREVIEW_RELEASE_SUFFIX = "-preview"
 
-# Request headers the v1.0 endpoint picker understands.
-OBJECTIVE_HEADER = "x-gateway-inference-objective"
+# The request header the v1.0 endpoint picker takes a model-name rewrite from.
 MODEL_NAME_REWRITE_HEADER = "x-gateway-model-name-rewrite"
-
-GATEWAY_CONTROLLER_GKE = "networking.gke.io/gateway"
 
 # Who manages a CRD, as detection reports it. A CRD the platform reconciles must
 # never be overwritten: GKE's addon manager labels what it owns, and GKE
