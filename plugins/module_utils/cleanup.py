@@ -138,7 +138,7 @@ def remove_crds(cluster, crds=api.ALPHA_CRDS, force=False, backup_dir=None, wait
 
     if backup_dir:
         written = write_backup(backup_dir, [(api.CRD, crd) for crd in present] + leftovers, BACKUP_KIND,
-                                      cluster.server_version(), scope={"crds": names}, dry_run=cluster.dry_run)
+                               cluster.server_version(), scope={"crds": names}, dry_run=cluster.dry_run)
         result["backup_files"] = written["files"]
 
     if cluster.dry_run:

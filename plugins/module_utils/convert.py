@@ -17,7 +17,14 @@ from collections import namedtuple
 
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
-from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import endpoint_picker_ref, extension_ref, group_of, helm_release, is_type, model_rewrites
+from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import (
+    endpoint_picker_ref,
+    extension_ref,
+    group_of,
+    helm_release,
+    is_type,
+    model_rewrites,
+)
 
 # Labels and annotations that tools put on the preview objects. Copied onto a new
 # object they would claim it for a Helm release or a kubectl state it is not part of.

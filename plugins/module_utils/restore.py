@@ -168,7 +168,7 @@ class _Restore:
         live = self.cluster.get(rtype, name)
         if live is not None and live["metadata"].get("deletionTimestamp") and not self.cluster.dry_run:
             waiting.wait_for(lambda: self.cluster.get(rtype, name) is None, self.wait_timeout,
-                     "CRD %s to finish terminating before it is created again" % name)
+                             "CRD %s to finish terminating before it is created again" % name)
             live = None
         if live is not None:
             return

@@ -68,7 +68,7 @@ def stack():
 def saved(stack, tmp_path):
     """A backup of the alpha stack on disk, and the cluster after the simple path removed that stack."""
     written = backup_files.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", stack.server_version(),
-                                  now=WHEN)
+                                        now=WHEN)
     return written["path"], _simple_path_done(stack)
 
 
@@ -97,7 +97,7 @@ def test_strip_keeps_cluster_ip_of_kinds_that_are_not_services():
     pool = {"apiVersion": api.ALPHA_POOL.api_version, "kind": api.ALPHA_POOL.kind,
             "metadata": {"name": "p", "uid": "u"}, "spec": {"clusterIP": "kept"}, "status": {"parent": []}}
     assert backup_files.strip(pool) == {"apiVersion": api.ALPHA_POOL.api_version, "kind": api.ALPHA_POOL.kind,
-                                  "metadata": {"name": "p"}, "spec": {"clusterIP": "kept"}}
+                                        "metadata": {"name": "p"}, "spec": {"clusterIP": "kept"}}
 
 
 # --- what a backup holds ---------------------------------------------------------------------------
@@ -171,7 +171,7 @@ def test_collect_ignores_a_route_ref_of_weight_zero_to_a_pool_that_is_gone(stack
 
 def test_write_backup_lays_out_one_file_per_object_and_an_index(stack, tmp_path):
     written = backup_files.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", stack.server_version(),
-                                  scope={"namespaces": "all"}, now=WHEN)
+                                        scope={"namespaces": "all"}, now=WHEN)
     root = Path(written["path"])
     assert root == tmp_path / "20260301T123005Z"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["20260301T123005Z"]
@@ -216,7 +216,7 @@ def test_two_backups_in_one_second_do_not_collide(stack, tmp_path):
 
 def test_dry_run_writes_nothing_but_says_what(stack, tmp_path):
     written = backup_files.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None, now=WHEN,
-                                  dry_run=True)
+                                        dry_run=True)
     assert list(tmp_path.iterdir()) == []
     assert written["index"] in written["files"] and len(written["files"]) == len(STACK) + 3
 
@@ -246,10 +246,10 @@ def test_removed_pools_come_from_the_newest_whole_backup_that_holds_them(stack, 
     stack.replace(api.ALPHA_POOL, pool)
     stack.add(api.INFERENCE_MODEL, inference_model("elsewhere", "m", pool="other-pool"))
     newer = backup_files.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None,
-                                now=WHEN + datetime.timedelta(minutes=1))
+                                      now=WHEN + datetime.timedelta(minutes=1))
     # A backup of a later run that no longer holds the pool, and one that never finished, are passed over.
     backup_files.write_backup(str(tmp_path), backup.collect(_interrupted_simple_run(stack)), "migration_backup", None,
-                        now=WHEN + datetime.timedelta(minutes=2))
+                              now=WHEN + datetime.timedelta(minutes=2))
     os.makedirs(str(tmp_path / ("20270101T000000Z" + backup_files.PARTIAL_SUFFIX)))
 
     found = backup_files.removed_pools_in_backups(str(tmp_path), [_pool_key(), _pool_key("never-backed-up")])

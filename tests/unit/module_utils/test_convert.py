@@ -511,13 +511,13 @@ def test_model_rewrite_refuses_unknown_field():
 
 def test_crd_plan_old_gke_installs_both_ga_crds():
     plan = planning.ga_crd_plan({"crd_plan": {"install": [api.GA_POOL.crd_name, api.INFERENCE_OBJECTIVE.crd_name],
-                                             "keep_managed": []}})
+                                              "keep_managed": []}})
     assert plan["install"] == sorted([api.GA_POOL.crd_name, api.INFERENCE_OBJECTIVE.crd_name])
 
 
 def test_crd_plan_new_gke_leaves_the_managed_pool_crd_alone():
     plan = planning.ga_crd_plan({"crd_plan": {"install": [api.INFERENCE_OBJECTIVE.crd_name],
-                                             "keep_managed": [api.GA_POOL.crd_name]}})
+                                              "keep_managed": [api.GA_POOL.crd_name]}})
     assert plan["install"] == [api.INFERENCE_OBJECTIVE.crd_name]
     assert plan["keep_managed"] == [api.GA_POOL.crd_name]
 

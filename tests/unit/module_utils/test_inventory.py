@@ -432,7 +432,7 @@ ALPHA_KEY = refs.BackendKey(api.ALPHA_GROUP, "InferencePool", NS, ALPHA)
 def test_a_preview_pool_rebuilt_from_a_backup_is_reported_with_its_backup_and_pairs_with_its_v1_pool():
     v1 = ga_pool(migrated_from="%s/%s" % (NS, ALPHA))
     backed_up = backup_files.RemovedPool("/backups/20260301T123005Z", alpha_pool(),
-                                   [model("base-model", "meta-llama/Llama-3.1-8B-Instruct", criticality="Critical")])
+                                         [model("base-model", "meta-llama/Llama-3.1-8B-Instruct", criticality="Critical")])
     result = inventory.report(alpha_basic(extra_ga_pools=[v1], alpha_pools=[], models=[]), removed={ALPHA_KEY: backed_up})
     assert result["alpha_pools"] == []
     [removed] = result["removed_alpha_pools"]
