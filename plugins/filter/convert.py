@@ -1,13 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright: Contributors to the inference_gateway.migration collection
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
-"""Filters over the preview-to-GA conversions; each filter is documented in its sidecar <name>.yml."""
+"""Filters over the preview-to-GA conversions and the EPP manifests; each filter is documented in its sidecar <name>.yml."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import convert
+from ansible_collections.inference_gateway.migration.plugins.module_utils import convert, epp_manifests
 from ansible_collections.inference_gateway.migration.plugins.plugin_utils.filter_errors import refusals_as_filter_errors
 
 
@@ -15,14 +15,12 @@ FILTERS = (
     convert.v1_pool,
     convert.v1_pool_status,
     convert.ga_release_name,
-    convert.epp_name,
+    epp_manifests.epp_name,
     convert.ga_chart_values,
-    convert.ga_manifests,
+    epp_manifests.ga_manifests,
     convert.objective,
     convert.model_warnings,
     convert.model_rewrite,
-    convert.ga_crd_plan,
-    convert.ga_plan,
 )
 
 

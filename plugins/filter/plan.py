@@ -29,6 +29,8 @@ FILTERS = (
     plan.cluster_gate_targets,
     plan.resource_type,
     plan.model_rewrite_available,
+    plan.ga_crd_plan,
+    plan.ga_plan,
 )
 
 

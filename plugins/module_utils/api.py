@@ -121,11 +121,8 @@ DEFAULT_CHART_REF = CHART_REGISTRY + "/" + CHART_NAME
 GA_RELEASE_SUFFIX = "-ga"
 PREVIEW_RELEASE_SUFFIX = "-preview"
 
-# Request headers the v1.0 endpoint picker understands.
-OBJECTIVE_HEADER = "x-gateway-inference-objective"
+# The request header the v1.0 endpoint picker takes a model-name rewrite from.
 MODEL_NAME_REWRITE_HEADER = "x-gateway-model-name-rewrite"
-
-GATEWAY_CONTROLLER_GKE = "networking.gke.io/gateway"
 
 # Who manages a CRD, as detection reports it. A CRD the platform reconciles must
 # never be overwritten: GKE's addon manager labels what it owns, and GKE
@@ -147,6 +144,14 @@ OBJECTIVE_POOL_REF_DEFAULT_GROUP = GA_GROUP
 # InferenceModelRewrite rules call their target list `split` in v1.2 and
 # `targets` from v1.3 on; the installed CRD's schema says which one applies.
 MODEL_REWRITE_TARGET_FIELDS = ("targets", "split")
+
+# Where a preview pool's migration stands, as detection reports it and the roles read it.
+PHASE_NOT_STARTED = "not_started"
+PHASE_SIDE_BY_SIDE = "side_by_side"
+PHASE_SHIFTING = "shifting"
+PHASE_SHIFTED = "shifted"
+PHASE_ALPHA_REMOVED = "alpha_removed"
+PHASES = (PHASE_NOT_STARTED, PHASE_SIDE_BY_SIDE, PHASE_SHIFTING, PHASE_SHIFTED, PHASE_ALPHA_REMOVED)
 
 # Gateway API bounds an HTTPRoute backendRef weight to 0..1,000,000.
 MAX_BACKEND_WEIGHT = 1000000

@@ -14,12 +14,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api, backup
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, waiting
+from ansible_collections.inference_gateway.migration.plugins.module_utils.backup_files import write_backup
 from ansible_collections.inference_gateway.migration.plugins.module_utils.epp import served_pools
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
+from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import crd_resource_type, type_key
 from ansible_collections.inference_gateway.migration.plugins.module_utils.refs import route_backends
 
-DEFAULT_WAIT_TIMEOUT = 120
 BACKUP_KIND = "crd_cleanup"
 
 
@@ -51,7 +52,7 @@ def leftover_blockers(leftovers, crd_of_type):
         blocker(rtype.kind, obj["metadata"].get("namespace"), obj["metadata"]["name"],
                 "%s %s still exists and deleting CRD %s deletes it: delete or migrate it first, or set force: "
                 "true with backup_dir to back it up and delete it with the CRD"
-                % (rtype.kind, rtype.api_version, crd_of_type[backup.type_key(rtype)]))
+                % (rtype.kind, rtype.api_version, crd_of_type[type_key(rtype)]))
         for rtype, obj in leftovers
     ]
 
@@ -111,7 +112,7 @@ def _diff(cluster, names, deleted):
     return {"before": {"crds": before}, "after": {"crds": [name for name in before if name not in deleted]}}
 
 
-def remove_crds(cluster, crds=api.ALPHA_CRDS, force=False, backup_dir=None, wait_timeout=DEFAULT_WAIT_TIMEOUT):
+def remove_crds(cluster, crds=api.ALPHA_CRDS, force=False, backup_dir=None, wait_timeout=waiting.DEFAULT_TIMEOUT):
     """Delete the named CRDs once nothing uses them; see the crd_cleanup module for the contract.
 
     In check mode (``cluster.dry_run``) the deletes are server-side dry runs and
@@ -124,8 +125,8 @@ def remove_crds(cluster, crds=api.ALPHA_CRDS, force=False, backup_dir=None, wait
         result["diff"] = _diff(cluster, names, [])
         return result
 
-    crd_of_type = dict((backup.type_key(backup.crd_resource_type(crd)), crd["metadata"]["name"]) for crd in present)
-    leftovers = [(rtype, obj) for rtype in (backup.crd_resource_type(crd) for crd in present)
+    crd_of_type = dict((type_key(crd_resource_type(crd)), crd["metadata"]["name"]) for crd in present)
+    leftovers = [(rtype, obj) for rtype in (crd_resource_type(crd) for crd in present)
                  for obj in cluster.list(rtype) or []]
     leftover = leftover_blockers(leftovers, crd_of_type)
     references = (route_blockers(cluster.list(api.HTTP_ROUTE) or [], crd_of_type)
@@ -136,8 +137,8 @@ def remove_crds(cluster, crds=api.ALPHA_CRDS, force=False, backup_dir=None, wait
                              blockers=refusing, absent=absent)
 
     if backup_dir:
-        written = backup.write_backup(backup_dir, [(api.CRD, crd) for crd in present] + leftovers, BACKUP_KIND,
-                                      cluster.server_version(), scope={"crds": names}, dry_run=cluster.dry_run)
+        written = write_backup(backup_dir, [(api.CRD, crd) for crd in present] + leftovers, BACKUP_KIND,
+                               cluster.server_version(), scope={"crds": names}, dry_run=cluster.dry_run)
         result["backup_files"] = written["files"]
 
     if cluster.dry_run:
@@ -148,7 +149,7 @@ def remove_crds(cluster, crds=api.ALPHA_CRDS, force=False, backup_dir=None, wait
         deleted = [crd["metadata"]["name"] for crd in present
                    if cluster.delete(api.CRD, crd["metadata"]["name"],
                                      resource_version=crd["metadata"].get("resourceVersion"))]
-        backup.wait_for(
+        waiting.wait_for(
             lambda: all(cluster.get(api.CRD, name) is None for name in deleted), wait_timeout,
             "CRDs %s to be gone; a custom resource with a finalizer keeps its CRD terminating (list them with "
             "kubectl get <plural>.<group> -A)" % ", ".join(deleted))

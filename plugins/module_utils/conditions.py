@@ -26,6 +26,11 @@ def is_true(conditions, condition_type, generation=None):
     return observed is not None and observed >= generation
 
 
+def crd_established(crd):
+    """Whether a CRD exists and is Established: the API server sets that only once it accepted the names."""
+    return crd is not None and is_true((crd.get("status") or {}).get("conditions"), "Established")
+
+
 def gateway_programmed(gateway):
     return is_true(gateway.get("status", {}).get("conditions"), "Programmed")
 

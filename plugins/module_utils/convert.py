@@ -13,12 +13,18 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
-import re
 from collections import namedtuple
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api, inventory
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
+from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import (
+    endpoint_picker_ref,
+    extension_ref,
+    group_of,
+    helm_release,
+    is_type,
+    model_rewrites,
+)
 
 # Labels and annotations that tools put on the preview objects. Copied onto a new
 # object they would claim it for a Helm release or a kubectl state it is not part of.
@@ -29,35 +35,10 @@ V1_POOL_REASONS = {"NotSupportedByGateway": "NotSupportedByParent"}
 # The alpha CRD's default condition; v1 has no Pending reason and no status default.
 PENDING_REASON = "Pending"
 
-# Names and labels as the upstream inferencepool chart derives them, so that a pool
-# installed by Helm and one rendered here have the same EPP name.
-EPP_NAME_BASE_LENGTH = 40
-EPP_SUFFIX = "-epp"
-EPP_SELECTOR_LABEL = "inferencepool"
-EPP_CONTAINER = "epp"
-EPP_CONFIG_FILE = "default-plugins.yaml"
-EPP_CONFIG_DIR = "/config"
-EPP_CONFIG_VOLUME = "plugins-config-volume"
-# The v1.0 EPP refuses to start without a scheduler configuration; these are the
-# chart's defaults.
-EPP_SCORERS = ("queue-scorer", "kv-cache-utilization-scorer", "prefix-cache-scorer")
-EPP_SCHEDULING_PROFILE = "default"
-# Mirrors the longest grace period of the model servers the chart expects.
-EPP_TERMINATION_GRACE_SECONDS = 130
-EPP_PROBE_DELAY_SECONDS = 5
-EPP_PROBE_PERIOD_SECONDS = 10
-EPP_LOG_VERBOSITY = "1"
-READ_VERBS = ["get", "list", "watch"]
-REVIEW_VERBS = ["create"]
-AUTH_REVIEW_RULES = (("authentication.k8s.io", "tokenreviews"), ("authorization.k8s.io", "subjectaccessreviews"))
 
-# What the chart renders with provider.name=gke, for pools rendered without Helm.
+# The chart provider whose GKE objects (HealthCheckPolicy, GCPBackendPolicy) the v1 stack gets.
 GKE_PROVIDER = "gke"
-MODEL_SERVER_HEALTH_PATH = "/health"
-GCP_BACKEND_TIMEOUT_SECONDS = 300
-
 MATCH_EXACT = "Exact"
-_RELEASE_TAG = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
 
 
 class PoolFacts(namedtuple("PoolFacts", [
@@ -86,14 +67,6 @@ class ModelFacts(namedtuple("ModelFacts", [
     @property
     def qualified_name(self):
         return "%s/%s" % (self.namespace, self.name)
-
-
-def _group_of(obj):
-    return (obj.get("apiVersion") or "").rpartition("/")[0]
-
-
-def _is_type(obj, rtype):
-    return obj.get("kind") == rtype.kind and _group_of(obj) == rtype.group
 
 
 def _own_metadata(metadata):
@@ -141,8 +114,8 @@ def _facts_from_alpha(pool):
         namespace=metadata.get("namespace"), name=metadata["name"],
         selector=_require_selector(spec.get("selector"), what),
         target_ports=[_ensure_port(spec.get("targetPortNumber"), what)],
-        endpoint_picker=_checked_picker(inventory.extension_ref(pool), what),
-        release=(inventory.helm_release(pool) or {}).get("name"),
+        endpoint_picker=_checked_picker(extension_ref(pool), what),
+        release=(helm_release(pool) or {}).get("name"),
         labels=labels, annotations=annotations,
         migrated_from="%s/%s" % (metadata.get("namespace"), metadata["name"]),
         status=v1_pool_status(pool.get("status")),
@@ -158,8 +131,8 @@ def _facts_from_v1(pool):
         namespace=metadata.get("namespace"), name=metadata["name"],
         selector=_require_selector((spec.get("selector") or {}).get("matchLabels"), what),
         target_ports=[_ensure_port(p.get("number"), what) for p in spec.get("targetPorts") or []],
-        endpoint_picker=_checked_picker(inventory.endpoint_picker_ref(pool), what),
-        release=(inventory.helm_release(pool) or {}).get("name"),
+        endpoint_picker=_checked_picker(endpoint_picker_ref(pool), what),
+        release=(helm_release(pool) or {}).get("name"),
         labels=labels, annotations=annotations,
         migrated_from=(metadata.get("annotations") or {}).get(api.MIGRATED_FROM_ANNOTATION),
         status=pool.get("status") or {},
@@ -190,9 +163,9 @@ def pool_facts(source):
                              % (source,))
     if "apiVersion" not in source:
         return _facts_from_detect(source)
-    if _is_type(source, api.ALPHA_POOL):
+    if is_type(source, api.ALPHA_POOL):
         return _facts_from_alpha(source)
-    if _is_type(source, api.GA_POOL):
+    if is_type(source, api.GA_POOL):
         return _facts_from_v1(source)
     raise MigrationError("%s %s is not an InferencePool of %s or %s" % (
         source.get("kind"), (source.get("metadata") or {}).get("name"), api.ALPHA_GROUP, api.GA_GROUP))
@@ -210,7 +183,7 @@ def v1_pool_status(alpha_status):
         ref = entry.get("parentRef") or {}
         if ref.get("kind") == api.SYNTHETIC_PARENT_KIND:
             continue
-        group = ref["group"] if "group" in ref else _group_of(ref) or api.GATEWAY_GROUP
+        group = ref["group"] if "group" in ref else group_of(ref) or api.GATEWAY_GROUP
         parent_ref = {"group": group, "kind": ref.get("kind") or api.GATEWAY.kind, "name": ref.get("name")}
         if ref.get("namespace"):
             parent_ref["namespace"] = ref["namespace"]
@@ -263,17 +236,12 @@ def ga_release_name(source):
         base = source
     else:
         facts = pool_facts(source)
-        if _is_type(source, api.GA_POOL):
+        if is_type(source, api.GA_POOL):
             return facts.name
         base = facts.release or facts.name
     if base.endswith(api.PREVIEW_RELEASE_SUFFIX):
         base = base[:-len(api.PREVIEW_RELEASE_SUFFIX)]
     return base + api.GA_RELEASE_SUFFIX
-
-
-def epp_name(pool_name):
-    """The EPP Deployment, Service and ServiceAccount name the inferencepool chart gives a release."""
-    return pool_name.lower().strip()[:EPP_NAME_BASE_LENGTH] + EPP_SUFFIX
 
 
 def ga_chart_values(source, provider=GKE_PROVIDER):
@@ -293,152 +261,6 @@ def ga_chart_values(source, provider=GKE_PROVIDER):
         "inferenceExtension": {"failureMode": facts.endpoint_picker["failure_mode"]},
         "provider": {"name": provider},
     }
-
-
-def _release_tuple(release):
-    match = _RELEASE_TAG.match(release or "")
-    if not match:
-        raise MigrationError("release %r is not a GIE release tag such as %s" % (release, api.GA_RELEASE))
-    return tuple(int(n) for n in match.groups())
-
-
-def epp_reads_model_rewrites(release):
-    return _release_tuple(release) >= _release_tuple(api.EPP_READS_MODEL_REWRITES_FROM)
-
-
-def _object(rtype, name, namespace, labels, **fields):
-    metadata = {"name": name, "labels": labels}
-    if namespace:
-        metadata["namespace"] = namespace
-    obj = {"apiVersion": rtype.api_version, "kind": rtype.kind, "metadata": metadata}
-    obj.update(fields)
-    return obj
-
-
-def _epp_config():
-    scorers = [{"type": scorer} for scorer in EPP_SCORERS]
-    config = {
-        "apiVersion": api.EPP_CONFIG_API_VERSION,
-        "kind": api.EPP_CONFIG_KIND,
-        "plugins": scorers,
-        "schedulingProfiles": [{"name": EPP_SCHEDULING_PROFILE,
-                                "plugins": [{"pluginRef": s["type"]} for s in scorers]}],
-    }
-    # JSON is YAML, and the EPP reads its configuration as YAML.
-    return json.dumps(config, indent=2, sort_keys=True)
-
-
-def _epp_role_rules(release):
-    alpha_resources = [api.INFERENCE_OBJECTIVE.plural, api.ALPHA_POOL.plural]
-    if epp_reads_model_rewrites(release):
-        alpha_resources.append(api.INFERENCE_MODEL_REWRITE.plural)
-    return [
-        {"apiGroups": [api.ALPHA_GROUP], "resources": alpha_resources, "verbs": READ_VERBS},
-        {"apiGroups": [api.GA_GROUP], "resources": [api.GA_POOL.plural], "verbs": READ_VERBS},
-        {"apiGroups": [api.CORE_GROUP], "resources": [api.POD.plural], "verbs": READ_VERBS},
-    ]
-
-
-def _epp_deployment(pool_name, namespace, epp, release, labels):
-    selector = {EPP_SELECTOR_LABEL: epp}
-    probe = {"grpc": {"port": api.EPP_HEALTH_PORT, "service": api.EPP_HEALTH_SERVICE},
-             "initialDelaySeconds": EPP_PROBE_DELAY_SECONDS, "periodSeconds": EPP_PROBE_PERIOD_SECONDS}
-    args = [
-        "--pool-name", pool_name,
-        "--pool-namespace", namespace,
-        "--pool-group", api.GA_GROUP,
-        "--grpc-port", str(api.DEFAULT_EPP_PORT),
-        "--grpc-health-port", str(api.EPP_HEALTH_PORT),
-        "--metrics-port", str(api.EPP_METRICS_PORT),
-        "--config-file", "%s/%s" % (EPP_CONFIG_DIR, EPP_CONFIG_FILE),
-        "--zap-encoder", "json",
-        "--v", EPP_LOG_VERBOSITY,
-    ]
-    container = {
-        "name": EPP_CONTAINER,
-        "image": "%s:%s" % (api.EPP_IMAGE, release),
-        "imagePullPolicy": "IfNotPresent",
-        "args": args,
-        "ports": [{"name": "grpc", "containerPort": api.DEFAULT_EPP_PORT, "protocol": "TCP"},
-                  {"name": "grpc-health", "containerPort": api.EPP_HEALTH_PORT, "protocol": "TCP"},
-                  {"name": "metrics", "containerPort": api.EPP_METRICS_PORT, "protocol": "TCP"}],
-        "livenessProbe": probe,
-        "readinessProbe": probe,
-        "volumeMounts": [{"name": EPP_CONFIG_VOLUME, "mountPath": EPP_CONFIG_DIR}],
-    }
-    return _object(api.DEPLOYMENT, epp, namespace, labels, spec={
-        "replicas": 1,
-        "selector": {"matchLabels": selector},
-        "template": {
-            "metadata": {"labels": selector},
-            "spec": {
-                "serviceAccountName": epp,
-                "terminationGracePeriodSeconds": EPP_TERMINATION_GRACE_SECONDS,
-                "containers": [container],
-                "volumes": [{"name": EPP_CONFIG_VOLUME, "configMap": {"name": epp}}],
-            },
-        },
-    })
-
-
-def _gke_policies(pool_name, namespace, target_port, labels):
-    target = {"group": api.GA_GROUP, "kind": api.GA_POOL.kind, "name": pool_name}
-    health = {"type": "HTTP", "httpHealthCheck": {"requestPath": MODEL_SERVER_HEALTH_PATH, "port": target_port}}
-    return [
-        _object(api.HEALTH_CHECK_POLICY, pool_name, namespace, labels,
-                spec={"targetRef": target, "default": {"config": health}}),
-        _object(api.GCP_BACKEND_POLICY, pool_name, namespace, labels,
-                spec={"targetRef": target,
-                      "default": {"timeoutSec": GCP_BACKEND_TIMEOUT_SECONDS, "logging": {"enabled": True}}}),
-    ]
-
-
-def ga_manifests(source, release=api.GA_RELEASE, provider=GKE_PROVIDER, name=None):
-    """Everything the v1 chart would install, rendered without Helm, in apply order.
-
-    ServiceAccount, namespaced Role and RoleBinding (objectives and pools of both
-    groups, pods), a ClusterRole and ClusterRoleBinding for the metrics auth
-    reviews (named after the namespace too, so that pools of the same name in two
-    namespaces do not share them), the EPP ConfigMap, Service and Deployment
-    (v1.0 flags with ``--pool-group``), the v1 pool pointing at that EPP, and
-    with provider gke the HealthCheckPolicy and GCPBackendPolicy for the v1 group.
-    """
-    facts = pool_facts(source)
-    name = name or ga_release_name(source)
-    namespace = facts.namespace
-    epp = epp_name(name)
-    cluster_wide = "%s-%s" % (namespace, epp)
-    labels = {api.MIGRATION_LABEL: api.MIGRATION_LABEL_VALUE, "app.kubernetes.io/name": epp,
-              "app.kubernetes.io/version": release}
-    subject = [{"kind": api.SERVICE_ACCOUNT.kind, "name": epp, "namespace": namespace}]
-
-    def role_ref(rtype, role_name):
-        return {"apiGroup": rtype.group, "kind": rtype.kind, "name": role_name}
-
-    objects = [
-        _object(api.SERVICE_ACCOUNT, epp, namespace, labels),
-        _object(api.ROLE, epp, namespace, labels, rules=_epp_role_rules(release)),
-        _object(api.ROLE_BINDING, epp, namespace, labels, subjects=subject, roleRef=role_ref(api.ROLE, epp)),
-        _object(api.CLUSTER_ROLE, cluster_wide, None, labels,
-                rules=[{"apiGroups": [group], "resources": [resource], "verbs": REVIEW_VERBS}
-                       for group, resource in AUTH_REVIEW_RULES]),
-        _object(api.CLUSTER_ROLE_BINDING, cluster_wide, None, labels, subjects=subject,
-                roleRef=role_ref(api.CLUSTER_ROLE, cluster_wide)),
-        _object(api.CONFIG_MAP, epp, namespace, labels, data={EPP_CONFIG_FILE: _epp_config()}),
-        _object(api.SERVICE, epp, namespace, labels, spec={
-            "type": "ClusterIP",
-            "selector": {EPP_SELECTOR_LABEL: epp},
-            "ports": [{"name": "grpc-ext-proc", "protocol": "TCP", "port": api.DEFAULT_EPP_PORT,
-                       "targetPort": api.DEFAULT_EPP_PORT},
-                      {"name": "http-metrics", "protocol": "TCP", "port": api.EPP_METRICS_PORT,
-                       "targetPort": api.EPP_METRICS_PORT}],
-        }),
-        _epp_deployment(name, namespace, epp, release, labels),
-        v1_pool(source, name=name, epp_service=epp),
-    ]
-    if provider == GKE_PROVIDER:
-        objects += _gke_policies(name, namespace, facts.target_ports[0], labels)
-    return objects
 
 
 # --- InferenceModel to InferenceObjective and InferenceModelRewrite ---------------
@@ -475,11 +297,11 @@ def model_facts(source, namespace=None):
     labels, annotations = _own_metadata(metadata)
     spec = source.get("spec") or {}
     what = "%s %s/%s" % (source.get("kind"), namespace, metadata["name"])
-    if _is_type(source, api.INFERENCE_MODEL):
+    if is_type(source, api.INFERENCE_MODEL):
         return ModelFacts(namespace, metadata["name"], spec.get("modelName"), spec.get("criticality"),
                           _target_models(spec.get("targetModels"), what), None, labels, annotations,
                           "%s/%s" % (namespace, metadata["name"]), False)
-    if _is_type(source, api.INFERENCE_OBJECTIVE):
+    if is_type(source, api.INFERENCE_OBJECTIVE):
         return ModelFacts(namespace, metadata["name"], None, None, [], spec.get("priority"), labels, annotations,
                           (metadata.get("annotations") or {}).get(api.MIGRATED_FROM_ANNOTATION), True)
     raise MigrationError("%s is not an InferenceModel or an InferenceObjective" % what)
@@ -536,7 +358,7 @@ def objective(source, pool_name, namespace=None, priority_map=None, names=None):
 
 def needs_rewrite(facts):
     """Whether the preview EPP changed the model name (or split it) for this model."""
-    return inventory.model_rewrites(facts.model_name, facts.target_models)
+    return model_rewrites(facts.model_name, facts.target_models)
 
 
 def model_warnings(source, namespace=None):
@@ -578,7 +400,7 @@ def model_rewrite(source, pool_name, namespace=None, field=api.MODEL_REWRITE_TAR
     (v1.3+) or ``split`` (v1.2), as detect reports it in model_rewrite_targets_field.
     """
     _check_target_field(field)
-    if isinstance(source, dict) and _is_type(source, api.INFERENCE_MODEL_REWRITE):
+    if isinstance(source, dict) and is_type(source, api.INFERENCE_MODEL_REWRITE):
         metadata = source["metadata"]
         labels, annotations = _own_metadata(metadata)
         rules = _rewrite_rules_from_object(source, field)
@@ -603,86 +425,3 @@ def model_rewrite(source, pool_name, namespace=None, field=api.MODEL_REWRITE_TAR
         "metadata": _metadata(name, namespace, labels, annotations, migrated_from),
         "spec": {"poolRef": {"group": api.GA_GROUP, "kind": api.GA_POOL.kind, "name": pool_name}, "rules": rules},
     }
-
-
-# --- What the ga_stack role does per pool ----------------------------------------
-
-
-def resource_ref(rtype, name, namespace=None):
-    """apiVersion, kind, name (and namespace) of one object, for kubernetes.core lookups."""
-    ref = {"api_version": rtype.api_version, "kind": rtype.kind, "name": name}
-    if namespace:
-        ref["namespace"] = namespace
-    return ref
-
-
-def ga_crd_plan(detect):
-    """The CRDs the GA stack installs, from an inferencepool_detect result.
-
-    ``install`` is detect's plan plus every CRD the v1.0 stack needs that the
-    platform does not manage (the inference_crds module keeps those that exist).
-    """
-    plan = (detect or {}).get("crd_plan")
-    if not isinstance(plan, dict):
-        raise MigrationError("the detect result has no crd_plan; register the result of "
-                             "inference_gateway.migration.inferencepool_detect and pass it unchanged")
-    install = list(plan.get("install") or [])
-    keep_managed = list(plan.get("keep_managed") or [])
-    refused = [name for name in install if name in api.ALPHA_CRDS]
-    if refused:
-        raise MigrationError("the CRD plan asks to install %s, which the running preview stack depends on; the GA "
-                             "stack never touches them. Re-run inferencepool_detect and pass its result unchanged."
-                             % ", ".join(refused))
-    needed = [name for name in api.PROTECTED_CRDS if name not in keep_managed]
-    return {
-        "install": sorted(set(install) | set(needed)),
-        "keep_managed": keep_managed,
-    }
-
-
-def ga_plan(pool, mode="helm", release=api.GA_RELEASE, provider=GKE_PROVIDER, priority_map=None, names=None,
-            rewrite_field=None):
-    """Everything the ga_stack role creates for one detect ``alpha_pools`` entry.
-
-    ``rewrite_field`` (detect's model_rewrite_targets_field) asks for InferenceModelRewrites
-    for the models that need one; without it such models only get a warning.
-    """
-    if mode not in ("helm", "manifests"):
-        raise MigrationError("mode %r is neither helm nor manifests" % (mode,))
-    facts = pool_facts(pool)
-    name = ga_release_name(pool)
-    namespace = facts.namespace
-    models = pool.get("models") or []
-    objectives = [objective(m, name, namespace, priority_map, names) for m in models]
-    warnings = [w for m in models for w in model_warnings(m, namespace)]
-    rewrites = []
-    if rewrite_field:
-        rewrites = [r for r in (model_rewrite(m, name, namespace, rewrite_field) for m in models) if r]
-        if rewrites and not epp_reads_model_rewrites(release):
-            warnings.append("InferenceModelRewrites %s were created, but the EPP of release %s does not read them "
-                            "(it does from %s on)" % (", ".join(r["metadata"]["name"] for r in rewrites), release,
-                                                      api.EPP_READS_MODEL_REWRITES_FROM))
-    v1 = v1_pool(pool, name=name, epp_service=epp_name(name))
-    result = {
-        "alpha": facts.qualified_name,
-        "v1": "%s/%s" % (namespace, name),
-        "namespace": namespace,
-        "release": name,
-        "mode": mode,
-        "objectives": objectives,
-        "model_rewrites": rewrites,
-        "warnings": warnings,
-        "epp_deployment": resource_ref(api.DEPLOYMENT, epp_name(name), namespace),
-        "v1_pool": resource_ref(api.GA_POOL, name, namespace),
-    }
-    if mode == "helm":
-        result["chart_values"] = ga_chart_values(pool, provider)
-        # The chart writes neither our marks nor (v1.0.x) failureMode on the v1 pool.
-        result["v1_pool_patch"] = {"apiVersion": v1["apiVersion"], "kind": v1["kind"],
-                                   "metadata": dict((k, v1["metadata"][k])
-                                                    for k in ("name", "namespace", "labels", "annotations")),
-                                   "spec": {"endpointPickerRef": {
-                                       "failureMode": v1["spec"]["endpointPickerRef"]["failureMode"]}}}
-    else:
-        result["manifests"] = ga_manifests(pool, release, provider, name)
-    return result

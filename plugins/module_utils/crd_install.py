@@ -16,9 +16,9 @@ __metaclass__ = type
 import os
 import time
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, waiting
 from ansible_collections.inference_gateway.migration.plugins.module_utils.cluster import ClusterError
-from ansible_collections.inference_gateway.migration.plugins.module_utils.conditions import is_true
+from ansible_collections.inference_gateway.migration.plugins.module_utils.conditions import crd_established
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 
 try:
@@ -27,7 +27,6 @@ except ImportError:  # the module reports the missing library
     yaml = None
 
 CRD_FILE_SUFFIXES = (".yaml", ".yml", ".json")
-POLL_SECONDS = 1
 ALREADY_EXISTS = 409
 
 
@@ -109,26 +108,16 @@ def refuse_alpha(names):
                              "this module never touches. Remove them from names." % ", ".join(alpha))
 
 
-def established(crd):
-    conditions = (crd or {}).get("status", {}).get("conditions")
-    # The API server sets Established only once it accepted the names.
-    return is_true(conditions, "Established")
-
-
 def wait_established(cluster, names, timeout, sleep=time.sleep, clock=time.monotonic):
-    deadline = clock() + timeout
-    while True:
-        waiting = [name for name in names if not established(cluster.get(api.CRD, name))]
-        if not waiting:
-            return
-        if clock() >= deadline:
-            raise MigrationError("CRD %s not Established after %ss; check the API server log (kubectl describe crd)"
-                                 % (", ".join(waiting), timeout), waiting=waiting)
-        sleep(POLL_SECONDS)
+    polled = waiting.poll(lambda: [name for name in names if not crd_established(cluster.get(api.CRD, name))],
+                          lambda pending: not pending, timeout, clock=clock, sleep=sleep)
+    if not polled.done:
+        raise MigrationError("CRD %s not Established after %ss; check the API server log (kubectl describe crd)"
+                             % (", ".join(polled.value), timeout), waiting=polled.value)
 
 
-def ensure_crds(cluster, names, release=api.GA_RELEASE, src=None, wait_timeout=120, fetch=None, diff=False,
-                sleep=time.sleep, download_url=api.GIE_DOWNLOAD_URL):
+def ensure_crds(cluster, names, release=api.GA_RELEASE, src=None, wait_timeout=waiting.DEFAULT_TIMEOUT, fetch=None,
+                diff=False, sleep=time.sleep, download_url=api.GIE_DOWNLOAD_URL):
     """Create those of ``names`` the cluster lacks and wait until all are Established.
 
     ``fetch(url) -> text`` reads the release's downloads (under ``download_url``) when there is no ``src``.

@@ -16,8 +16,8 @@ import os
 
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
-from ansible_collections.inference_gateway.migration.plugins.module_utils.plan import split_qualified, \
-    validate_step_weights
+from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import split_qualified
+from ansible_collections.inference_gateway.migration.plugins.module_utils.plan import validate_step_weights
 
 try:
     import yaml

@@ -16,22 +16,25 @@ __metaclass__ = type
 
 from collections import namedtuple
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api, backup, gke_version, refs
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, refs
+from ansible_collections.inference_gateway.migration.plugins.module_utils.backup_files import removed_pools_in_backups
 from ansible_collections.inference_gateway.migration.plugins.module_utils.cluster import describe
-from ansible_collections.inference_gateway.migration.plugins.module_utils.conditions import (
-    deployment_available,
-    is_true,
-)
+from ansible_collections.inference_gateway.migration.plugins.module_utils.conditions import deployment_available
+from ansible_collections.inference_gateway.migration.plugins.module_utils.inventory_crds import crd_plan, crd_summary, model_rewrite_targets_field, server_facts
+from ansible_collections.inference_gateway.migration.plugins.module_utils.inventory_warnings import warnings_for
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
+from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import (
+    annotations_of,
+    endpoint_picker_ref,
+    extension_ref,
+    helm_release,
+    model_pool_key,
+    model_rewrites,
+    name_of,
+    namespace_of,
+    sorted_by_name,
+)
 
-PHASE_NOT_STARTED = "not_started"
-PHASE_SIDE_BY_SIDE = "side_by_side"
-PHASE_SHIFTING = "shifting"
-PHASE_SHIFTED = "shifted"
-PHASE_ALPHA_REMOVED = "alpha_removed"
-PHASES = (PHASE_NOT_STARTED, PHASE_SIDE_BY_SIDE, PHASE_SHIFTING, PHASE_SHIFTED, PHASE_ALPHA_REMOVED)
-
-POOL_KIND = api.ALPHA_POOL.kind
 
 # Snapshot field -> the resource type listed into it.
 LISTED_TYPES = (
@@ -63,7 +66,7 @@ def detect(cluster, namespaces=None, backup_dir=None):
     """The report; with ``backup_dir``, preview pools that routes still use but that are gone are rebuilt
     from the newest backup there that holds them (see removed_pools_in_backups)."""
     snapshot = collect(cluster)
-    removed = backup.removed_pools_in_backups(backup_dir, missing_alpha_pools(snapshot)) if backup_dir else {}
+    removed = removed_pools_in_backups(backup_dir, missing_alpha_pools(snapshot)) if backup_dir else {}
     return report(snapshot, namespaces, removed)
 
 
@@ -76,131 +79,7 @@ def missing_alpha_pools(snapshot):
     ))
 
 
-# --- small readers -------------------------------------------------------------------------
-
-
-def _namespace(obj):
-    return obj["metadata"].get("namespace")
-
-
-def _name(obj):
-    return obj["metadata"]["name"]
-
-
-def _qualified(obj):
-    return "%s/%s" % (_namespace(obj), _name(obj))
-
-
-def _annotations(obj):
-    return obj["metadata"].get("annotations") or {}
-
-
-def _labels(obj):
-    return obj["metadata"].get("labels") or {}
-
-
-def helm_release(obj):
-    """{name, namespace} of the Helm release that owns an object, from Helm's annotations; else None."""
-    annotations = _annotations(obj)
-    name = annotations.get(api.HELM_RELEASE_NAME_ANNOTATION)
-    if not name:
-        return None
-    return {"name": name, "namespace": annotations.get(api.HELM_RELEASE_NAMESPACE_ANNOTATION) or _namespace(obj)}
-
-
-# --- CRDs ----------------------------------------------------------------------------------
-
-
-def crd_manager(crd):
-    """"gke" when the platform reconciles the CRD, "helm" when a Helm release owns it, else None."""
-    labels, annotations = _labels(crd), _annotations(crd)
-    keys = list(labels) + list(annotations)
-    if api.PLATFORM_MANAGED_LABEL in labels or any(k.startswith(api.GKE_COMPONENT_KEY_PREFIX) for k in keys):
-        return api.MANAGER_GKE
-    if api.HELM_RELEASE_NAME_ANNOTATION in annotations or labels.get(api.MANAGED_BY_LABEL) == api.HELM_MANAGED_BY_VALUE:
-        return api.MANAGER_HELM
-    return None
-
-
-def crd_summary(crd):
-    if crd is None:
-        return {"present": False, "served_versions": [], "stored_versions": [], "established": False,
-                "bundle_version": None, "managed_by": None}
-    return {
-        "present": True,
-        "served_versions": [v["name"] for v in crd["spec"].get("versions") or [] if v.get("served")],
-        "stored_versions": list((crd.get("status") or {}).get("storedVersions") or []),
-        "established": is_true((crd.get("status") or {}).get("conditions"), "Established"),
-        "bundle_version": _annotations(crd).get(api.CRD_BUNDLE_VERSION_ANNOTATION),
-        "managed_by": crd_manager(crd),
-    }
-
-
-def crd_plan(crds, gke_ships_ga_pool_crd):
-    """Which CRDs the v1 stack still needs installed, and which present ones the platform owns."""
-    install = []
-    if not crds[api.GA_POOL.crd_name]["present"] and not gke_ships_ga_pool_crd:
-        install.append(api.GA_POOL.crd_name)
-    if not crds[api.INFERENCE_OBJECTIVE.crd_name]["present"]:
-        install.append(api.INFERENCE_OBJECTIVE.crd_name)
-    keep_managed = sorted(name for name, crd in crds.items() if crd["present"] and crd["managed_by"] == api.MANAGER_GKE)
-    return {"install": install, "keep_managed": keep_managed}
-
-
-def model_rewrite_targets_field(crd):
-    """How the installed InferenceModelRewrite CRD spells its rule targets (`targets` or `split`); None if unknown."""
-    if crd is None:
-        return None
-    versions = sorted(crd["spec"].get("versions") or [], key=lambda v: not v.get("storage"))
-    for version in versions:
-        schema = (version.get("schema") or {}).get("openAPIV3Schema") or {}
-        rule = _schema_at(schema, ("spec", "rules"))
-        fields = ((rule or {}).get("items") or {}).get("properties") or {}
-        for field in api.MODEL_REWRITE_TARGET_FIELDS:
-            if field in fields:
-                return field
-    return None
-
-
-def _schema_at(schema, path):
-    for field in path:
-        schema = (schema.get("properties") or {}).get(field)
-        if schema is None:
-            return None
-    return schema
-
-
 # --- pools, endpoint pickers, models -------------------------------------------------------
-
-
-def extension_ref(alpha_pool):
-    """An alpha pool's extensionRef with every default explicit (the port only defaults for a Service)."""
-    ref = alpha_pool["spec"].get("extensionRef") or {}
-    kind = ref.get("kind") or refs.DEFAULT_KIND
-    port = ref.get("portNumber")
-    if port is None and kind == refs.DEFAULT_KIND:
-        port = api.DEFAULT_EPP_PORT
-    return {
-        "group": ref.get("group") or api.CORE_GROUP,
-        "kind": kind,
-        "name": ref.get("name"),
-        "port": port,
-        "failure_mode": ref.get("failureMode") or api.DEFAULT_FAILURE_MODE,
-    }
-
-
-def endpoint_picker_ref(ga_pool):
-    """A v1 pool's endpointPickerRef with defaults explicit; None when it has none (optional from v1.6)."""
-    ref = ga_pool["spec"].get("endpointPickerRef")
-    if ref is None:
-        return None
-    return {
-        "group": ref.get("group") or api.CORE_GROUP,
-        "kind": ref.get("kind") or refs.DEFAULT_KIND,
-        "name": ref.get("name"),
-        "port": (ref.get("port") or {}).get("number"),
-        "failure_mode": ref.get("failureMode") or api.DEFAULT_FAILURE_MODE,
-    }
 
 
 class Index:
@@ -208,12 +87,12 @@ class Index:
 
     def __init__(self, snapshot):
         self.snapshot = snapshot
-        self.routes = _sorted(snapshot.routes)
+        self.routes = sorted_by_name(snapshot.routes)
         self.pools = dict((refs.pool_key(p), p) for p in snapshot.alpha_pools + snapshot.ga_pools)
-        self.services = dict(((_namespace(s), _name(s)), s) for s in snapshot.services)
+        self.services = dict(((namespace_of(s), name_of(s)), s) for s in snapshot.services)
         self.deployments_by_namespace = {}
-        for deployment in sorted(snapshot.deployments, key=_name):
-            self.deployments_by_namespace.setdefault(_namespace(deployment), []).append(deployment)
+        for deployment in sorted(snapshot.deployments, key=name_of):
+            self.deployments_by_namespace.setdefault(namespace_of(deployment), []).append(deployment)
 
 
 def epp_status(index, namespace, ref):
@@ -230,7 +109,7 @@ def epp_status(index, namespace, ref):
         return status
     containers = deployment["spec"]["template"]["spec"].get("containers") or [{}]
     status.update(
-        deployment=_name(deployment),
+        deployment=name_of(deployment),
         available_replicas=(deployment.get("status") or {}).get("availableReplicas") or 0,
         ready=deployment_available(deployment),
         args=list(containers[0].get("args") or []),
@@ -244,10 +123,10 @@ def _deployment_behind(index, service):
     if not selector:
         return None
     matching = [
-        d for d in index.deployments_by_namespace.get(_namespace(service), [])
+        d for d in index.deployments_by_namespace.get(namespace_of(service), [])
         if _selects(selector, (d["spec"]["template"].get("metadata") or {}).get("labels") or {})
     ]
-    matching.sort(key=lambda d: _name(d) != _name(service))
+    matching.sort(key=lambda d: name_of(d) != name_of(service))
     return matching[0] if matching else None
 
 
@@ -255,24 +134,13 @@ def _selects(selector, labels):
     return all(labels.get(key) == value for key, value in selector.items())
 
 
-def model_pool_key(model):
-    pool_ref = model["spec"].get("poolRef") or {}
-    return refs.BackendKey(pool_ref.get("group") or api.MODEL_POOL_REF_DEFAULT_GROUP, pool_ref.get("kind") or POOL_KIND,
-                           _namespace(model), pool_ref.get("name"))
-
-
-def model_rewrites(model_name, target_models):
-    """Whether serving the model relies on a name rewrite: a target names another model, or traffic is split."""
-    return len(target_models) > 1 or any(target["name"] != model_name for target in target_models)
-
-
 def model_entry(model):
     spec = model["spec"]
     target_models = [dict(target) for target in spec.get("targetModels") or []]
     pool_key = model_pool_key(model)
     return {
-        "namespace": _namespace(model),
-        "name": _name(model),
+        "namespace": namespace_of(model),
+        "name": name_of(model),
         "model_name": spec.get("modelName"),
         "criticality": spec.get("criticality"),
         "target_models": target_models,
@@ -284,8 +152,8 @@ def model_entry(model):
 def objective_entry(objective):
     pool_ref = objective["spec"].get("poolRef") or {}
     return {
-        "namespace": _namespace(objective),
-        "name": _name(objective),
+        "namespace": namespace_of(objective),
+        "name": name_of(objective),
         "priority": objective["spec"].get("priority"),
         "pool_ref": {"group": pool_ref.get("group") or api.OBJECTIVE_POOL_REF_DEFAULT_GROUP, "name": pool_ref.get("name")},
     }
@@ -294,8 +162,8 @@ def objective_entry(objective):
 def model_rewrite_entry(rewrite):
     pool_ref = rewrite["spec"].get("poolRef") or {}
     return {
-        "namespace": _namespace(rewrite),
-        "name": _name(rewrite),
+        "namespace": namespace_of(rewrite),
+        "name": name_of(rewrite),
         "pool_ref": {"group": pool_ref.get("group") or api.OBJECTIVE_POOL_REF_DEFAULT_GROUP, "name": pool_ref.get("name")},
         "rules": rewrite["spec"].get("rules") or [],
     }
@@ -332,7 +200,7 @@ def route_usage(routes, alpha_key, ga_key):
                 "other_weight": rule["other"],
             })
         if used:
-            entries.append({"namespace": _namespace(route), "name": _name(route),
+            entries.append({"namespace": namespace_of(route), "name": name_of(route),
                             "generation": route["metadata"].get("generation"), "rules": used})
     return entries, totals
 
@@ -340,21 +208,21 @@ def route_usage(routes, alpha_key, ga_key):
 def pool_phase(has_counterpart, weights):
     """Where an alpha pool's migration stands, from whether it has a v1 counterpart and the route weights."""
     if not has_counterpart:
-        return PHASE_NOT_STARTED
+        return api.PHASE_NOT_STARTED
     if weights["ga"] <= 0:
-        return PHASE_SIDE_BY_SIDE
+        return api.PHASE_SIDE_BY_SIDE
     if weights["alpha"] > 0:
-        return PHASE_SHIFTING
-    return PHASE_SHIFTED
+        return api.PHASE_SHIFTING
+    return api.PHASE_SHIFTED
 
 
 def migrated_from(ga_pool):
     """The BackendKey of the alpha pool a v1 pool was made from (its annotation), or None."""
-    source = _annotations(ga_pool).get(api.MIGRATED_FROM_ANNOTATION)
+    source = annotations_of(ga_pool).get(api.MIGRATED_FROM_ANNOTATION)
     if not source:
         return None
     namespace, _separator, name = source.rpartition("/")
-    return refs.BackendKey(api.ALPHA_GROUP, POOL_KIND, namespace or _namespace(ga_pool), name)
+    return refs.BackendKey(api.ALPHA_GROUP, api.ALPHA_POOL.kind, namespace or namespace_of(ga_pool), name)
 
 
 def counterpart(alpha_pool, ga_pools):
@@ -367,19 +235,15 @@ def counterpart(alpha_pool, ga_pools):
     selector = alpha_pool["spec"].get("selector") or {}
     candidates = [
         p for p in ga_pools
-        if _namespace(p) == _namespace(alpha_pool)
+        if namespace_of(p) == namespace_of(alpha_pool)
         and (migrated_from(p) == alpha_key or _ga_selector(p) == selector)
     ]
-    candidates.sort(key=lambda p: (migrated_from(p) != alpha_key, _name(p)))
+    candidates.sort(key=lambda p: (migrated_from(p) != alpha_key, name_of(p)))
     return candidates[0] if candidates else None
 
 
 def _ga_selector(ga_pool):
     return (ga_pool["spec"].get("selector") or {}).get("matchLabels") or {}
-
-
-def _sorted(objects):
-    return sorted(objects, key=lambda o: (_namespace(o) or "", _name(o)))
 
 
 def alpha_pool_entry(index, pool, ga_pool, models):
@@ -388,17 +252,17 @@ def alpha_pool_entry(index, pool, ga_pool, models):
     routes, weights = route_usage(index.routes, refs.pool_key(pool), ga_key)
     ref = extension_ref(pool)
     return {
-        "namespace": _namespace(pool),
-        "name": _name(pool),
+        "namespace": namespace_of(pool),
+        "name": name_of(pool),
         "selector": spec.get("selector") or {},
         "target_port": spec.get("targetPortNumber"),
         "extension_ref": ref,
-        "epp": epp_status(index, _namespace(pool), ref),
+        "epp": epp_status(index, namespace_of(pool), ref),
         "helm_release": helm_release(pool),
         "models": models,
         "routes": routes,
         "ga_counterpart": (
-            {"namespace": _namespace(ga_pool), "name": _name(ga_pool), "helm_release": helm_release(ga_pool)}
+            {"namespace": namespace_of(ga_pool), "name": name_of(ga_pool), "helm_release": helm_release(ga_pool)}
             if ga_pool else None
         ),
         "phase": pool_phase(ga_pool is not None, weights),
@@ -417,7 +281,7 @@ def ga_pool_entry(index, pool, paired):
         alpha_key, phase = paired
     elif source is not None:
         alpha_key = source
-        phase = None if source in index.pools else PHASE_ALPHA_REMOVED
+        phase = None if source in index.pools else api.PHASE_ALPHA_REMOVED
     else:
         alpha_key, phase = None, None
     routes, _weights = route_usage(index.routes, alpha_key, key)
@@ -430,7 +294,7 @@ def ga_pool_entry(index, pool, paired):
         "target_ports": [port.get("number") for port in spec.get("targetPorts") or []],
         "endpoint_picker_ref": ref,
         "helm_release": helm_release(pool),
-        "migrated_from": _annotations(pool).get(api.MIGRATED_FROM_ANNOTATION),
+        "migrated_from": annotations_of(pool).get(api.MIGRATED_FROM_ANNOTATION),
         "epp": epp_status(index, key.namespace, ref),
         "routes": routes,
         "phase": phase,
@@ -441,98 +305,20 @@ def orphans(index, model_entries):
     """InferenceModels whose pool is missing, and route backendRefs to InferencePools that do not exist."""
     orphan_models = [
         m for m in model_entries
-        if refs.BackendKey(m["pool_ref"]["group"], POOL_KIND, m["namespace"], m["pool_ref"]["name"]) not in index.pools
+        if refs.BackendKey(m["pool_ref"]["group"], api.ALPHA_POOL.kind, m["namespace"], m["pool_ref"]["name"]) not in index.pools
     ]
     orphan_routes = [
-        {"namespace": _namespace(route), "name": _name(route), "rule": rule_index,
+        {"namespace": namespace_of(route), "name": name_of(route), "rule": rule_index,
          "backend": {"group": key.group, "kind": key.kind, "namespace": key.namespace, "name": key.name,
                      "weight": weight}}
         for route in index.routes
         for rule_index, _ref_index, key, weight in refs.route_backends(route)
-        if _is_pool_ref(key) and key not in index.pools
+        if refs.is_pool(key) and key not in index.pools
     ]
     return {"models": orphan_models, "routes": orphan_routes}
 
 
-def _is_pool_ref(key):
-    return key.kind == POOL_KIND and key.group in api.POOL_TYPES
-
-
-# --- warnings ------------------------------------------------------------------------------
-
-
-def rewrite_warning(model):
-    targets = ", ".join(
-        "%s:%s" % (t["name"], t["weight"]) if "weight" in t else t["name"] for t in model["target_models"]
-    )
-    return (
-        "InferenceModel %s/%s serves model name %r through targetModels [%s]: v1.0 has no CRD for a model-name "
-        "rewrite or a weighted split, so clients sending %r get 404 after the migration unless something rewrites it "
-        "(InferenceModelRewrite from v1.3, the %s header, or body-based routing)"
-        % (model["namespace"], model["name"], model["model_name"], targets, model["model_name"],
-           api.MODEL_NAME_REWRITE_HEADER)
-    )
-
-
-def criticality_warning(models):
-    names = ", ".join("%s/%s (%s)" % (m["namespace"], m["name"], m["criticality"] or "unset") for m in models)
-    return (
-        "InferenceModels with %s criticality change meaning: v0.5 sheds them under saturation, v1 never sheds "
-        "priority >= 0 (%s maps to priority %d by default); map them to a negative priority to stay sheddable: %s"
-        % (api.DEFAULT_CRITICALITY, api.DEFAULT_CRITICALITY, api.DEFAULT_PRIORITY_MAP[api.DEFAULT_CRITICALITY], names)
-    )
-
-
-def removed_pool_warning(orphan_ref, removed_entries):
-    backend = orphan_ref["backend"]
-    rebuilt = [p["backup"] for p in removed_entries
-               if (p["namespace"], p["name"]) == (backend["namespace"], backend["name"])]
-    return (
-        "HTTPRoute %s/%s rule %d sends traffic to preview InferencePool %s/%s, which does not exist: requests on "
-        "that rule fail. %s" % (
-            orphan_ref["namespace"], orphan_ref["name"], orphan_ref["rule"], backend["namespace"], backend["name"],
-            "Backup %s holds it, so simple.yml can finish its migration." % rebuilt[0] if rebuilt else
-            "Restore it from a backup (rollback.yml) or point the rule at a v1 pool."
-        )
-    )
-
-
-def warnings_for(alpha_entries, ga_entries, model_entries, routes, orphan_routes=(), removed_entries=()):
-    warnings = [rewrite_warning(m) for m in model_entries if m["rewrites"]]
-    warnings.extend(removed_pool_warning(o, removed_entries) for o in orphan_routes)
-    standard = [m for m in model_entries if (m["criticality"] or api.DEFAULT_CRITICALITY) == api.DEFAULT_CRITICALITY]
-    if standard:
-        warnings.append(criticality_warning(standard))
-    for route in _sorted(routes):
-        for rule_index, _ref_index, key, _weight in refs.route_backends(route):
-            if _is_pool_ref(key) and key.namespace != _namespace(route):
-                warnings.append(
-                    "HTTPRoute %s rule %d references %s in another namespace: it needs a ReferenceGrant there, and the "
-                    "migration must create the v1 pool's grant too" % (_qualified(route), rule_index, key)
-                )
-    for group, entries in ((api.ALPHA_GROUP, alpha_entries), (api.GA_GROUP, ga_entries)):
-        for pool in entries:
-            if not pool["routes"]:
-                warnings.append("%s InferencePool %s/%s has no HTTPRoute sending it traffic"
-                                % (group, pool["namespace"], pool["name"]))
-    return warnings
-
-
 # --- the report ----------------------------------------------------------------------------
-
-
-def server_facts(version):
-    git_version = version.get("gitVersion")
-    parsed = gke_version.parse(git_version)
-    server = {"git_version": git_version, "major": version.get("major"), "minor": version.get("minor")}
-    if version.get("platform"):
-        server["platform"] = version["platform"]
-    return {
-        "server_version": server,
-        "gke_version": str(parsed) if parsed else None,
-        "is_gke": parsed is not None,
-        "gke_ships_ga_pool_crd": gke_version.ships_ga_pool_crd(git_version),
-    }
 
 
 def report(snapshot, namespaces=None, removed=None):
@@ -551,28 +337,28 @@ def report(snapshot, namespaces=None, removed=None):
     facts = server_facts(snapshot.server_version)
     crds = dict((name, crd_summary(crd)) for name, crd in snapshot.crds.items())
 
-    all_models = [model_entry(m) for m in _sorted(snapshot.models)]
+    all_models = [model_entry(m) for m in sorted_by_name(snapshot.models)]
     models_by_pool = {}
     for model in all_models:
         pool_ref = model["pool_ref"]
         models_by_pool.setdefault((model["namespace"], pool_ref["group"], pool_ref["name"]), []).append(model)
 
     all_alpha, all_removed, paired = [], [], {}
-    sources = [(pool, None) for pool in _sorted(snapshot.alpha_pools)]
+    sources = [(pool, None) for pool in sorted_by_name(snapshot.alpha_pools)]
     sources.extend((found.pool, found) for _key, found in sorted((removed or {}).items()))
     for pool, backed_up in sources:
         ga_pool = counterpart(pool, snapshot.ga_pools)
         if backed_up is None:
             entry = alpha_pool_entry(index, pool, ga_pool,
-                                     models_by_pool.get((_namespace(pool), api.ALPHA_GROUP, _name(pool)), []))
+                                     models_by_pool.get((namespace_of(pool), api.ALPHA_GROUP, name_of(pool)), []))
             all_alpha.append(entry)
         else:
-            entry = alpha_pool_entry(index, pool, ga_pool, [model_entry(m) for m in _sorted(backed_up.models)])
+            entry = alpha_pool_entry(index, pool, ga_pool, [model_entry(m) for m in sorted_by_name(backed_up.models)])
             entry["backup"] = backed_up.backup
             all_removed.append(entry)
         if ga_pool is not None:
             paired.setdefault(refs.pool_key(ga_pool), (refs.pool_key(pool), entry["phase"]))
-    all_ga = [ga_pool_entry(index, pool, paired.get(refs.pool_key(pool))) for pool in _sorted(snapshot.ga_pools)]
+    all_ga = [ga_pool_entry(index, pool, paired.get(refs.pool_key(pool))) for pool in sorted_by_name(snapshot.ga_pools)]
     found_orphans = orphans(index, all_models)
 
     alpha_pools = [p for p in all_alpha if in_scope(p)]
@@ -583,7 +369,7 @@ def report(snapshot, namespaces=None, removed=None):
                                if o["backend"]["group"] == api.ALPHA_GROUP and o["backend"]["weight"] > 0]
     v1_pools = [p for p in all_ga if in_scope(p)]
     models = [m for m in all_models if in_scope(m)]
-    routes = [r for r in index.routes if not namespaces or _namespace(r) in namespaces]
+    routes = [r for r in index.routes if not namespaces or namespace_of(r) in namespaces]
     result = dict(facts)
     result.update(
         crds=crds,
@@ -592,8 +378,8 @@ def report(snapshot, namespaces=None, removed=None):
         removed_alpha_pools=removed_alpha_pools,
         inference_models=models,
         v1_pools=v1_pools,
-        objectives=[o for o in (objective_entry(o) for o in _sorted(snapshot.objectives)) if in_scope(o)],
-        model_rewrites=[r for r in (model_rewrite_entry(r) for r in _sorted(snapshot.model_rewrites)) if in_scope(r)],
+        objectives=[o for o in (objective_entry(o) for o in sorted_by_name(snapshot.objectives)) if in_scope(o)],
+        model_rewrites=[r for r in (model_rewrite_entry(r) for r in sorted_by_name(snapshot.model_rewrites)) if in_scope(r)],
         model_rewrite_targets_field=model_rewrite_targets_field(snapshot.crds[api.INFERENCE_MODEL_REWRITE.crd_name]),
         orphans=orphan_found,
         migration_needed=bool(alpha_pools or models or routes_to_removed_alpha),
@@ -604,10 +390,10 @@ def report(snapshot, namespaces=None, removed=None):
 
 
 def summary(result, routes):
-    phases = dict((phase, 0) for phase in PHASES)
+    phases = dict((phase, 0) for phase in api.PHASES)
     for pool in result["alpha_pools"]:
         phases[pool["phase"]] += 1
-    phases[PHASE_ALPHA_REMOVED] = sum(1 for p in result["v1_pools"] if p["phase"] == PHASE_ALPHA_REMOVED)
+    phases[api.PHASE_ALPHA_REMOVED] = sum(1 for p in result["v1_pools"] if p["phase"] == api.PHASE_ALPHA_REMOVED)
     return {
         "alpha_pools": len(result["alpha_pools"]),
         "removed_alpha_pools": len(result["removed_alpha_pools"]),

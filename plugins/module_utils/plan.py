@@ -12,21 +12,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, convert, epp_manifests, releases
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
+from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import lookup_ref, object_stub, split_qualified
 
 FULL = 100
 
 
 def qualified(item):
     return "%s/%s" % (item["namespace"], item["name"])
-
-
-def split_qualified(name):
-    namespace, slash, plain = name.partition("/")
-    if not slash or not plain:
-        raise MigrationError("pool %r must be written namespace/name (for example default/%s)" % (name, name))
-    return namespace, plain
 
 
 def select_pools(detect, wanted=None):
@@ -50,7 +44,7 @@ def select_pools(detect, wanted=None):
 
 def finished_pools(detect, wanted=None):
     """v1 pools whose preview pool is already gone (a run interrupted after removing it)."""
-    done = [p for p in detect.get("v1_pools") or [] if p.get("phase") == "alpha_removed"]
+    done = [p for p in detect.get("v1_pools") or [] if p.get("phase") == api.PHASE_ALPHA_REMOVED]
     if wanted:
         done = [p for p in done if p.get("migrated_from") in wanted]
     return done
@@ -115,7 +109,7 @@ def ga_percent(pool):
     weights = pool.get("weights") or {}
     alpha, ga = weights.get("alpha") or 0, weights.get("ga") or 0
     if alpha + ga == 0:
-        return FULL if pool.get("phase") in ("shifted", "alpha_removed") else 0
+        return FULL if pool.get("phase") in (api.PHASE_SHIFTED, api.PHASE_ALPHA_REMOVED) else 0
     return int(round(FULL * ga / float(alpha + ga)))
 
 
@@ -154,21 +148,16 @@ def models_needing_rewrite(pools):
     return found
 
 
-def object_ref(rtype, namespace, name):
-    """A reference to one object, enough for kubernetes.core.k8s with state=absent."""
-    return {"apiVersion": rtype.api_version, "kind": rtype.kind, "metadata": {"name": name, "namespace": namespace}}
-
-
 def alpha_stack_objects(pool):
     """The preview objects the seed's manual path removes: the pool, its models, the EPP Deployment and Service."""
     namespace = pool["namespace"]
-    objects = [object_ref(api.INFERENCE_MODEL, namespace, m["name"]) for m in pool.get("models") or []]
+    objects = [object_stub(api.INFERENCE_MODEL, namespace, m["name"]) for m in pool.get("models") or []]
     epp = pool.get("epp") or {}
     if epp.get("deployment"):
-        objects.append(object_ref(api.DEPLOYMENT, namespace, epp["deployment"]))
+        objects.append(object_stub(api.DEPLOYMENT, namespace, epp["deployment"]))
     if epp.get("service_found"):
-        objects.append(object_ref(api.SERVICE, namespace, pool["extension_ref"]["name"]))
-    objects.append(object_ref(api.ALPHA_POOL, namespace, pool["name"]))
+        objects.append(object_stub(api.SERVICE, namespace, pool["extension_ref"]["name"]))
+    objects.append(object_stub(api.ALPHA_POOL, namespace, pool["name"]))
     return objects
 
 
@@ -177,7 +166,7 @@ def leftover_models(detect, finished):
     stopped between removing that pool and removing its models leaves them, and they keep the preview CRDs."""
     sources = set(pool.get("migrated_from") for pool in finished)
     return [
-        object_ref(api.INFERENCE_MODEL, model["namespace"], model["name"])
+        object_stub(api.INFERENCE_MODEL, model["namespace"], model["name"])
         for model in detect.get("inference_models") or []
         if (model.get("pool_ref") or {}).get("group") == api.ALPHA_GROUP
         and "%s/%s" % (model["namespace"], model["pool_ref"].get("name")) in sources
@@ -224,15 +213,83 @@ def resource_type(short_name):
 def model_rewrite_available(detect, target_release):
     """Whether the v1 side can carry model-name rewrites: the CRD is there or the target release brings it."""
     crd = (detect.get("crds") or {}).get(api.INFERENCE_MODEL_REWRITE.crd_name) or {}
-    return bool(crd.get("present")) or _release_tuple(target_release) >= _release_tuple(api.EPP_READS_MODEL_REWRITES_FROM)
-
-
-def _release_tuple(release):
-    try:
-        return tuple(int(part) for part in release.lstrip("v").split(".")[:3])
-    except (AttributeError, ValueError):
-        raise MigrationError("release %r is not a version such as v1.0.0" % (release,))
+    return bool(crd.get("present")) or releases.epp_reads_model_rewrites(target_release)
 
 
 def pool_namespaces(pools):
     return sorted(set(p["namespace"] for p in pools))
+
+
+# --- what the ga_stack role creates per pool ---------------------------------------------------
+
+
+def ga_crd_plan(detect):
+    """The CRDs the GA stack installs, from an inferencepool_detect result.
+
+    ``install`` is detect's plan plus every CRD the v1.0 stack needs that the
+    platform does not manage (the inference_crds module keeps those that exist).
+    """
+    plan = (detect or {}).get("crd_plan")
+    if not isinstance(plan, dict):
+        raise MigrationError("the detect result has no crd_plan; register the result of "
+                             "inference_gateway.migration.inferencepool_detect and pass it unchanged")
+    install = list(plan.get("install") or [])
+    keep_managed = list(plan.get("keep_managed") or [])
+    refused = [name for name in install if name in api.ALPHA_CRDS]
+    if refused:
+        raise MigrationError("the CRD plan asks to install %s, which the running preview stack depends on; the GA "
+                             "stack never touches them. Re-run inferencepool_detect and pass its result unchanged."
+                             % ", ".join(refused))
+    needed = [name for name in api.PROTECTED_CRDS if name not in keep_managed]
+    return {
+        "install": sorted(set(install) | set(needed)),
+        "keep_managed": keep_managed,
+    }
+
+
+def ga_plan(pool, mode="helm", release=api.GA_RELEASE, provider=convert.GKE_PROVIDER, priority_map=None, names=None,
+            rewrite_field=None):
+    """Everything the ga_stack role creates for one detect ``alpha_pools`` entry.
+
+    ``rewrite_field`` (detect's model_rewrite_targets_field) asks for InferenceModelRewrites
+    for the models that need one; without it such models only get a warning.
+    """
+    if mode not in ("helm", "manifests"):
+        raise MigrationError("mode %r is neither helm nor manifests" % (mode,))
+    facts = convert.pool_facts(pool)
+    name = convert.ga_release_name(pool)
+    namespace = facts.namespace
+    models = pool.get("models") or []
+    objectives = [convert.objective(m, name, namespace, priority_map, names) for m in models]
+    warnings = [w for m in models for w in convert.model_warnings(m, namespace)]
+    rewrites = []
+    if rewrite_field:
+        rewrites = [r for r in (convert.model_rewrite(m, name, namespace, rewrite_field) for m in models) if r]
+        if rewrites and not releases.epp_reads_model_rewrites(release):
+            warnings.append("InferenceModelRewrites %s were created, but the EPP of release %s does not read them "
+                            "(it does from %s on)" % (", ".join(r["metadata"]["name"] for r in rewrites), release,
+                                                      api.EPP_READS_MODEL_REWRITES_FROM))
+    v1 = convert.v1_pool(pool, name=name, epp_service=epp_manifests.epp_name(name))
+    result = {
+        "alpha": facts.qualified_name,
+        "v1": "%s/%s" % (namespace, name),
+        "namespace": namespace,
+        "release": name,
+        "mode": mode,
+        "objectives": objectives,
+        "model_rewrites": rewrites,
+        "warnings": warnings,
+        "epp_deployment": lookup_ref(api.DEPLOYMENT, epp_manifests.epp_name(name), namespace),
+        "v1_pool": lookup_ref(api.GA_POOL, name, namespace),
+    }
+    if mode == "helm":
+        result["chart_values"] = convert.ga_chart_values(pool, provider)
+        # The chart writes neither our marks nor (v1.0.x) failureMode on the v1 pool.
+        result["v1_pool_patch"] = {"apiVersion": v1["apiVersion"], "kind": v1["kind"],
+                                   "metadata": dict((k, v1["metadata"][k])
+                                                    for k in ("name", "namespace", "labels", "annotations")),
+                                   "spec": {"endpointPickerRef": {
+                                       "failureMode": v1["spec"]["endpointPickerRef"]["failureMode"]}}}
+    else:
+        result["manifests"] = epp_manifests.ga_manifests(pool, release, provider, name)
+    return result

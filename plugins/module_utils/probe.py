@@ -22,6 +22,7 @@ from collections import namedtuple
 from http.client import HTTPConnection, HTTPException, HTTPSConnection
 from urllib.parse import urlsplit
 
+from ansible_collections.inference_gateway.migration.plugins.module_utils import gateway_address
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 
 DEFAULT_PATH = "/v1/completions"
@@ -79,34 +80,27 @@ def gateway_url(gateway, listener=None, path=DEFAULT_PATH):
     name = "%s/%s" % (metadata.get("namespace"), metadata.get("name"))
     if not path.startswith("/"):
         raise MigrationError("path %r does not start with /: give the request path, such as %s" % (path, DEFAULT_PATH))
-    addresses = (gateway.get("status") or {}).get("addresses") or []
-    if not addresses or not addresses[0].get("value"):
+    if gateway_address.address(gateway) is None:
         raise MigrationError(
             "Gateway %s has no address in status.addresses yet: wait until `kubectl get gateway -o wide` "
             "shows it PROGRAMMED with an ADDRESS, or give the probe a url" % name,
             gateway=name,
         )
-    listeners = (gateway.get("spec") or {}).get("listeners") or []
-    if listener is None:
-        chosen = listeners[:1]
-    else:
-        chosen = [candidate for candidate in listeners if candidate.get("name") == listener]
-    if not chosen:
+    chosen = gateway_address.listener(gateway, listener)
+    if chosen is None:
         raise MigrationError(
             "Gateway %s has no listener %s (its listeners: %s): name one of them, or give the probe a url"
-            % (name, listener if listener is not None else "at all", [c.get("name") for c in listeners]),
+            % (name, listener if listener is not None else "at all",
+               [c.get("name") for c in gateway_address.listeners(gateway)]),
             gateway=name,
         )
-    if chosen[0].get("protocol", "HTTP") != "HTTP":
+    if chosen.get("protocol", "HTTP") != "HTTP":
         raise MigrationError(
             "listener %s of Gateway %s speaks %s; the probe sends plain HTTP as the seed's curl does: "
-            "name an HTTP listener, or give the probe a url" % (chosen[0].get("name"), name, chosen[0].get("protocol")),
+            "name an HTTP listener, or give the probe a url" % (chosen.get("name"), name, chosen.get("protocol")),
             gateway=name,
         )
-    host = addresses[0]["value"]
-    if ":" in host:  # an IPv6 address needs brackets in a URL
-        host = "[%s]" % host
-    return "http://%s:%s%s" % (host, chosen[0]["port"], path)
+    return gateway_address.url(gateway, listener, path=path)
 
 
 def validate(requests, concurrency, timeout, min_success_ratio, max_p95_ms):

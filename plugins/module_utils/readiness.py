@@ -14,12 +14,10 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api, conditions
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, conditions, waiting
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 
 POOL_STATUS_MODES = ("strict", "tolerant")
-# Status written by a gateway changes within seconds; polling faster only loads the API server.
-POLL_SECONDS = 2.0
 
 
 def _condition_text(conditions_list, condition_type):
@@ -119,11 +117,7 @@ def readiness(cluster, gateway=None, routes=(), pools=(), deployments=(), pool_s
 
 def wait_until_ready(read, timeout, clock=time.monotonic, sleep=time.sleep):
     """Call ``read()`` until its result is ready or ``timeout`` seconds have passed; return the last result."""
-    started = clock()
-    while True:
-        state = read()
-        waited = clock() - started
-        if state["ready"] or waited >= timeout:
-            state["waited_seconds"] = round(waited, 1)
-            return state
-        sleep(min(POLL_SECONDS, timeout - waited))
+    polled = waiting.poll(read, lambda state: state["ready"], timeout, clock=clock, sleep=sleep)
+    state = polled.value
+    state["waited_seconds"] = round(polled.waited, 1)
+    return state

@@ -65,7 +65,12 @@ def pool_key(pool):
     """The BackendKey a route uses to reach this InferencePool object."""
     group = pool["apiVersion"].split("/")[0]
     metadata = pool["metadata"]
-    return BackendKey(group, "InferencePool", metadata.get("namespace"), metadata["name"])
+    return BackendKey(group, api.GA_POOL.kind, metadata.get("namespace"), metadata["name"])
+
+
+def is_pool(key):
+    """Whether a normalised backendRef points at an InferencePool of either group."""
+    return key.group in api.POOL_TYPES and key.kind == api.POOL_TYPES[key.group].kind
 
 
 def route_backends(route):

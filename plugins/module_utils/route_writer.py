@@ -12,17 +12,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import random
 import time
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api, routes
-from ansible_collections.inference_gateway.migration.plugins.module_utils.cluster import Conflict
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, routes, waiting
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
-
-MAX_WRITE_ATTEMPTS = 20
-# Upper bound of the random pause after the n-th conflict is n times this; the
-# randomness keeps two retrying writers from colliding in lockstep.
-CONFLICT_BACKOFF = 0.05
 
 
 def select_routes(cluster, split, namespace=None, names=None, selector=None):
@@ -91,46 +84,50 @@ def write_route(cluster, route, split):
     ``route`` is the copy the caller planned on; after a conflict the route is read
     again and planned afresh, so only our change is re-applied.
     """
-    for attempt in range(1, MAX_WRITE_ATTEMPTS + 1):
-        plan = routes.plan_route(route, split)
+    namespace, name = route["metadata"].get("namespace"), route["metadata"]["name"]
+    plans = []
+
+    def read():
+        live = cluster.get(api.HTTP_ROUTE, name, namespace)
+        if live is None:
+            raise MigrationError("HTTPRoute %s/%s was deleted while traffic_split was writing it" % (namespace, name))
+        return live
+
+    def change(live):
+        plan = routes.plan_route(live, split)
         if plan.problems:
             raise routes.refusal(plan.problems)
-        if not plan.changed:
-            return plan, route
-        try:
-            return plan, cluster.replace(api.HTTP_ROUTE, plan.after)
-        except Conflict:
-            time.sleep(random.uniform(0, CONFLICT_BACKOFF * attempt))
-        route = cluster.get(api.HTTP_ROUTE, plan.name, plan.namespace)
-        if route is None:
-            raise MigrationError("HTTPRoute %s/%s was deleted while traffic_split was writing it"
-                                 % (plan.namespace, plan.name))
-    raise MigrationError(
-        "HTTPRoute %s/%s: %d writes in a row lost a resourceVersion race to another writer; run again once "
-        "it is quieter" % (plan.namespace, plan.name, MAX_WRITE_ATTEMPTS)
-    )
+        plans.append(plan)
+        return plan.after if plan.changed else None
+
+    written = waiting.read_modify_write(read, change, lambda body: cluster.replace(api.HTTP_ROUTE, body),
+                                        "HTTPRoute %s/%s" % (namespace, name), live=route)
+    return plans[-1], written.before if written.stored is None else written.stored
 
 
-def wait_ready(cluster, namespace, name, generation, deadline, sleep):
+def wait_ready(cluster, namespace, name, generation, timeout, interval=waiting.POLL_SECONDS, clock=time.monotonic,
+               sleep=time.sleep):
     """Poll until every parent accepted the route at ``generation``; return the route last read."""
-    while True:
+    def read():
         route = cluster.get(api.HTTP_ROUTE, name, namespace)
         if route is None:
             raise MigrationError("HTTPRoute %s/%s disappeared while waiting for its status" % (namespace, name))
-        problems = routes.parent_problems(route, generation)
-        if not problems:
-            return route
-        if time.monotonic() >= deadline:
-            raise MigrationError(
-                "HTTPRoute %s/%s is not ready at generation %s within wait_timeout; last conditions seen:\n- %s"
-                % (namespace, name, generation, "\n- ".join(problems)),
-                problems=problems,
-            )
-        time.sleep(sleep)
+        return route, routes.parent_problems(route, generation)
+
+    polled = waiting.poll(read, lambda seen: not seen[1], timeout, interval, clock=clock, sleep=sleep)
+    route, problems = polled.value
+    if not polled.done:
+        raise MigrationError(
+            "HTTPRoute %s/%s is not ready at generation %s within wait_timeout; last conditions seen:\n- %s"
+            % (namespace, name, generation, "\n- ".join(problems)),
+            problems=problems,
+        )
+    return route
 
 
 def split_traffic(cluster, split, namespace=None, names=None, selector=None, validate_backends=True,
-                  wait=True, wait_timeout=120, wait_sleep=1, diff=False):
+                  wait=True, wait_timeout=waiting.DEFAULT_TIMEOUT, wait_sleep=waiting.POLL_SECONDS, diff=False,
+                  clock=time.monotonic, sleep=time.sleep):
     """Select, validate all routes, write the changed ones, wait; return the module result."""
     selected = select_routes(cluster, split, namespace, names, selector)
     plans = [routes.plan_route(route, split) for route in selected]
@@ -143,14 +140,16 @@ def split_traffic(cluster, split, namespace=None, names=None, selector=None, val
     outcomes = [write_route(cluster, plan.before, split) if plan.changed else (plan, plan.before) for plan in plans]
     final_plans = [plan for plan, stored in outcomes]
 
-    deadline = time.monotonic() + wait_timeout
+    # One deadline for all routes: wait_timeout bounds the whole wait, not each route's.
+    deadline = clock() + wait_timeout
     results = []
     for plan, stored in outcomes:
         # A dry run's answer shows a generation that was never stored.
         current = plan.before if cluster.dry_run else stored
         generation = current["metadata"].get("generation")
         if wait and not (cluster.dry_run and plan.changed):
-            current = wait_ready(cluster, plan.namespace, plan.name, generation, deadline, wait_sleep)
+            current = wait_ready(cluster, plan.namespace, plan.name, generation, max(0, deadline - clock()),
+                                 wait_sleep, clock=clock, sleep=sleep)
         results.append({
             "namespace": plan.namespace,
             "name": plan.name,

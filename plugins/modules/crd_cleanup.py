@@ -159,14 +159,14 @@ diff:
       crds: [inferenceobjectives.inference.networking.x-k8s.io]
 """
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api, cleanup
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, cleanup, waiting
 from ansible_collections.inference_gateway.migration.plugins.module_utils.module import run_module
 
 OPTIONS = dict(
     crds=dict(type="list", elements="str", default=list(api.ALPHA_CRDS)),
     force=dict(type="bool", default=False),
     backup_dir=dict(type="path"),
-    wait_timeout=dict(type="int", default=cleanup.DEFAULT_WAIT_TIMEOUT),
+    wait_timeout=dict(type="int", default=waiting.DEFAULT_TIMEOUT),
 )
 
 

@@ -161,7 +161,7 @@ diff:
            "after": {"HTTPRoute default/llm-route": {"rules.backendRefs": [[{"name": "pool-preview"}]]}}}
 """
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import backup
+from ansible_collections.inference_gateway.migration.plugins.module_utils import restore
 from ansible_collections.inference_gateway.migration.plugins.module_utils.module import run_module
 
 OPTIONS = dict(
@@ -170,12 +170,12 @@ OPTIONS = dict(
 )
 
 
-def restore(module, cluster):
-    return backup.restore(cluster, module.params["path"], route_to_alpha=module.params["route_to_alpha"])
+def restore_backup(module, cluster):
+    return restore.restore(cluster, module.params["path"], route_to_alpha=module.params["route_to_alpha"])
 
 
 def main():
-    run_module(OPTIONS, restore)
+    run_module(OPTIONS, restore_backup)
 
 
 if __name__ == "__main__":

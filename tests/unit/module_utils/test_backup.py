@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api, backup
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, backup, backup_files, helm, refs, restore
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 
 from memory_cluster import (
@@ -67,8 +67,8 @@ def stack():
 @pytest.fixture
 def saved(stack, tmp_path):
     """A backup of the alpha stack on disk, and the cluster after the simple path removed that stack."""
-    written = backup.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", stack.server_version(),
-                                  now=WHEN)
+    written = backup_files.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", stack.server_version(),
+                                        now=WHEN)
     return written["path"], _simple_path_done(stack)
 
 
@@ -84,20 +84,20 @@ def test_strip_removes_what_the_server_owns_and_keeps_the_rest():
                         "selector": {"app": "x"}},
                "status": {"loadBalancer": {}}}
     original = copy.deepcopy(service)
-    assert backup.strip(service) == {
+    assert backup_files.strip(service) == {
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "s", "namespace": "n", "labels": {"a": "b"}, "ownerReferences": [{"uid": "o"}]},
         "spec": {"ports": [{"port": 9002}], "selector": {"app": "x"}},
     }
     assert service == original
-    assert "ownerReferences" not in backup.creatable(service)["metadata"]
+    assert "ownerReferences" not in backup_files.creatable(service)["metadata"]
 
 
 def test_strip_keeps_cluster_ip_of_kinds_that_are_not_services():
     pool = {"apiVersion": api.ALPHA_POOL.api_version, "kind": api.ALPHA_POOL.kind,
             "metadata": {"name": "p", "uid": "u"}, "spec": {"clusterIP": "kept"}, "status": {"parent": []}}
-    assert backup.strip(pool) == {"apiVersion": api.ALPHA_POOL.api_version, "kind": api.ALPHA_POOL.kind,
-                                  "metadata": {"name": "p"}, "spec": {"clusterIP": "kept"}}
+    assert backup_files.strip(pool) == {"apiVersion": api.ALPHA_POOL.api_version, "kind": api.ALPHA_POOL.kind,
+                                        "metadata": {"name": "p"}, "spec": {"clusterIP": "kept"}}
 
 
 # --- what a backup holds ---------------------------------------------------------------------------
@@ -170,8 +170,8 @@ def test_collect_ignores_a_route_ref_of_weight_zero_to_a_pool_that_is_gone(stack
 
 
 def test_write_backup_lays_out_one_file_per_object_and_an_index(stack, tmp_path):
-    written = backup.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", stack.server_version(),
-                                  scope={"namespaces": "all"}, now=WHEN)
+    written = backup_files.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", stack.server_version(),
+                                        scope={"namespaces": "all"}, now=WHEN)
     root = Path(written["path"])
     assert root == tmp_path / "20260301T123005Z"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["20260301T123005Z"]
@@ -184,7 +184,7 @@ def test_write_backup_lays_out_one_file_per_object_and_an_index(stack, tmp_path)
     assert index["where"] == str(root)
     assert index["when"] == "2026-03-01T12:30:05Z"
     assert index["cluster"]["server_version"] == "v1.33.5-gke.1080000"
-    assert index["collection"] == {"name": "inference_gateway.migration", "version": backup.COLLECTION_VERSION}
+    assert index["collection"] == {"name": "inference_gateway.migration", "version": backup_files.COLLECTION_VERSION}
     assert index["scope"] == {"namespaces": "all"}
     assert index["counts"][api.INFERENCE_MODEL.kind] == 2 and index["counts"][api.CRD.kind] == 2
     assert written["objects"] == index["counts"]
@@ -198,7 +198,7 @@ def test_write_backup_lays_out_one_file_per_object_and_an_index(stack, tmp_path)
 
 
 def test_write_backup_decodes_helm_releases_for_people(stack, tmp_path):
-    written = backup.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None, now=WHEN)
+    written = backup_files.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None, now=WHEN)
     stem = Path(written["path"]) / "helm-releases" / ("default_%s.v1" % RELEASE)
     assert yaml.safe_load(Path(str(stem) + ".values.yaml").read_text()) == {"provider": {"name": "gke"}}
     assert Path(str(stem) + ".manifest.yaml").read_text() == "kind: X\n"
@@ -209,21 +209,21 @@ def test_write_backup_decodes_helm_releases_for_people(stack, tmp_path):
 
 def test_two_backups_in_one_second_do_not_collide(stack, tmp_path):
     items = backup.collect(stack)
-    first = backup.write_backup(str(tmp_path), items, "migration_backup", None, now=WHEN)
-    second = backup.write_backup(str(tmp_path), items, "migration_backup", None, now=WHEN)
+    first = backup_files.write_backup(str(tmp_path), items, "migration_backup", None, now=WHEN)
+    second = backup_files.write_backup(str(tmp_path), items, "migration_backup", None, now=WHEN)
     assert first["path"] != second["path"] and os.path.isdir(second["path"])
 
 
 def test_dry_run_writes_nothing_but_says_what(stack, tmp_path):
-    written = backup.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None, now=WHEN,
-                                  dry_run=True)
+    written = backup_files.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None, now=WHEN,
+                                        dry_run=True)
     assert list(tmp_path.iterdir()) == []
     assert written["index"] in written["files"] and len(written["files"]) == len(STACK) + 3
 
 
 def test_read_backup_gives_back_what_was_written(saved):
     path = saved[0]
-    index, items = backup.read_backup(path)
+    index, items = backup_files.read_backup(path)
     assert _names(items) == STACK
     pool_type = next(rtype for rtype, obj in items if obj["kind"] == api.ALPHA_POOL.kind)
     assert pool_type == api.ALPHA_POOL
@@ -231,28 +231,28 @@ def test_read_backup_gives_back_what_was_written(saved):
 
 def test_read_backup_refuses_a_directory_without_index(tmp_path):
     with pytest.raises(MigrationError) as refused:
-        backup.read_backup(str(tmp_path))
+        backup_files.read_backup(str(tmp_path))
     assert "index.yaml" in str(refused.value)
 
 
 def _pool_key(name=RELEASE, namespace=NAMESPACE):
-    return backup.pool_key({"apiVersion": api.ALPHA_POOL.api_version, "metadata": {"name": name, "namespace": namespace}})
+    return refs.pool_key({"apiVersion": api.ALPHA_POOL.api_version, "metadata": {"name": name, "namespace": namespace}})
 
 
 def test_removed_pools_come_from_the_newest_whole_backup_that_holds_them(stack, tmp_path):
-    older = backup.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None, now=WHEN)
+    older = backup_files.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None, now=WHEN)
     pool = stack.get(api.ALPHA_POOL, RELEASE, NAMESPACE)
     pool["spec"]["targetPortNumber"] = 9000
     stack.replace(api.ALPHA_POOL, pool)
     stack.add(api.INFERENCE_MODEL, inference_model("elsewhere", "m", pool="other-pool"))
-    newer = backup.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None,
-                                now=WHEN + datetime.timedelta(minutes=1))
+    newer = backup_files.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None,
+                                      now=WHEN + datetime.timedelta(minutes=1))
     # A backup of a later run that no longer holds the pool, and one that never finished, are passed over.
-    backup.write_backup(str(tmp_path), backup.collect(_interrupted_simple_run(stack)), "migration_backup", None,
-                        now=WHEN + datetime.timedelta(minutes=2))
-    os.makedirs(str(tmp_path / ("20270101T000000Z" + backup.PARTIAL_SUFFIX)))
+    backup_files.write_backup(str(tmp_path), backup.collect(_interrupted_simple_run(stack)), "migration_backup", None,
+                              now=WHEN + datetime.timedelta(minutes=2))
+    os.makedirs(str(tmp_path / ("20270101T000000Z" + backup_files.PARTIAL_SUFFIX)))
 
-    found = backup.removed_pools_in_backups(str(tmp_path), [_pool_key(), _pool_key("never-backed-up")])
+    found = backup_files.removed_pools_in_backups(str(tmp_path), [_pool_key(), _pool_key("never-backed-up")])
     assert list(found) == [_pool_key()]
     removed = found[_pool_key()]
     assert removed.backup == newer["path"] != older["path"]
@@ -261,22 +261,22 @@ def test_removed_pools_come_from_the_newest_whole_backup_that_holds_them(stack, 
 
 
 def test_removed_pools_need_an_existing_backup_directory_and_a_preview_key(stack, tmp_path):
-    backup.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None, now=WHEN)
-    assert backup.removed_pools_in_backups(str(tmp_path / "absent"), [_pool_key()]) == {}
+    backup_files.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None, now=WHEN)
+    assert backup_files.removed_pools_in_backups(str(tmp_path / "absent"), [_pool_key()]) == {}
     v1_key = _pool_key()._replace(group=api.GA_GROUP)
-    assert backup.removed_pools_in_backups(str(tmp_path), [v1_key]) == {}
+    assert backup_files.removed_pools_in_backups(str(tmp_path), [v1_key]) == {}
 
 
 def test_collection_version_matches_galaxy_yml():
-    assert backup.COLLECTION_VERSION == yaml.safe_load((REPO / "galaxy.yml").read_text())["version"]
+    assert backup_files.COLLECTION_VERSION == yaml.safe_load((REPO / "galaxy.yml").read_text())["version"]
 
 
 # --- restore order --------------------------------------------------------------------------------------
 
 
 def test_restore_order_is_crds_objects_helm_releases_routes(stack):
-    ordered = sorted(backup.collect(stack), key=backup.restore_rank)
-    stages = [backup.restore_stage(rtype, obj) for rtype, obj in ordered]
+    ordered = sorted(backup.collect(stack), key=backup_files.restore_rank)
+    stages = [backup_files.restore_stage(rtype, obj) for rtype, obj in ordered]
     assert stages == sorted(stages)
     kinds = [rtype.kind for rtype, obj in ordered]
     assert kinds[:2] == [api.CRD.kind, api.CRD.kind]
@@ -290,7 +290,7 @@ def test_restore_order_is_crds_objects_helm_releases_routes(stack):
 
 def test_restore_brings_the_stack_back_in_order_and_points_the_route_back(saved):
     path, cluster = saved
-    result = backup.restore(cluster, path)
+    result = restore.restore(cluster, path)
     assert result["changed"] is True
     assert _names(backup.collect(cluster)) == STACK
     route = cluster.get(api.HTTP_ROUTE, "llm-route", NAMESPACE)
@@ -308,19 +308,19 @@ def test_restore_brings_the_stack_back_in_order_and_points_the_route_back(saved)
     assert cluster.get(api.SERVICE, EPP, NAMESPACE)["spec"]["clusterIP"]
 
     cluster.writes = []
-    again = backup.restore(cluster, path)
+    again = restore.restore(cluster, path)
     assert again["changed"] is False and cluster.writes == []
 
 
 def test_restore_leaves_matching_objects_alone_and_puts_back_what_the_migration_changed(stack, tmp_path):
-    written = backup.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None, now=WHEN)
+    written = backup_files.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None, now=WHEN)
     epp = stack.get(api.DEPLOYMENT, EPP, NAMESPACE)
     epp["spec"]["template"]["spec"]["containers"][0]["args"] = ["--pool-name", RELEASE]
     epp["metadata"]["labels"]["touched-by-someone"] = "yes"
     stack.replace(api.DEPLOYMENT, epp)
     stack.writes = []
 
-    result = backup.restore(stack, written["path"])
+    result = restore.restore(stack, written["path"])
     assert [(u["kind"], u["name"]) for u in result["updated"]] == [(api.DEPLOYMENT.kind, EPP)]
     assert result["created"] == []
     restored = stack.get(api.DEPLOYMENT, EPP, NAMESPACE)
@@ -333,13 +333,13 @@ def test_restore_leaves_matching_objects_alone_and_puts_back_what_the_migration_
 def test_restore_retries_a_lost_resource_version_race(saved):
     path, cluster = saved
     cluster.conflicts_to_raise = 1
-    backup.restore(cluster, path)
+    restore.restore(cluster, path)
     assert cluster.get(api.HTTP_ROUTE, "llm-route", NAMESPACE)["spec"]["rules"][0]["backendRefs"] == [alpha_ref()]
 
 
 def test_restore_without_route_to_alpha_leaves_routes_alone(saved):
     path, cluster = saved
-    result = backup.restore(cluster, path, route_to_alpha=False)
+    result = restore.restore(cluster, path, route_to_alpha=False)
     assert cluster.get(api.HTTP_ROUTE, "llm-route", NAMESPACE)["spec"]["rules"][0]["backendRefs"] == [
         ga_ref(weight=100)]
     assert result["routes"][0]["changed"] is False
@@ -350,7 +350,7 @@ def test_check_mode_restore_persists_nothing_and_reports_everything(saved):
     path, cluster = saved
     snapshot = copy.deepcopy(cluster.objects)
     cluster.dry_run = True
-    result = backup.restore(cluster, path)
+    result = restore.restore(cluster, path)
     assert cluster.objects == snapshot
     assert sorted((c["kind"], c["namespace"], c["name"]) for c in result["created"]) == sorted(
         name for name in STACK if name[:2] != (api.HTTP_ROUTE.kind, NAMESPACE))
@@ -364,10 +364,10 @@ def test_restore_refuses_before_writing_when_a_type_cannot_come_back(tmp_path):
     cluster.add(api.SECRET, helm_release_secret())
     items = [(api.INFERENCE_OBJECTIVE, cluster.get(api.INFERENCE_OBJECTIVE, "o", NAMESPACE)),
              (api.SECRET, cluster.get(api.SECRET, "sh.helm.release.v1.%s.v1" % RELEASE, NAMESPACE))]
-    written = backup.write_backup(str(tmp_path), items, "crd_cleanup", None, now=WHEN)
+    written = backup_files.write_backup(str(tmp_path), items, "crd_cleanup", None, now=WHEN)
     empty = MemoryCluster()
     with pytest.raises(MigrationError) as refused:
-        backup.restore(empty, written["path"])
+        restore.restore(empty, written["path"])
     assert api.INFERENCE_OBJECTIVE.kind in str(refused.value)
     assert empty.writes == []
 
@@ -384,25 +384,25 @@ def test_point_route_back_touches_only_the_rules_that_led_to_alpha_pools():
     live = http_route([alpha_ref(weight=10), ga_ref(weight=90)], extra_rules=[dict(other_rule, backendRefs=[])])
     live["metadata"]["labels"] = {"kept": "yes"}
 
-    updated = backup.point_route_back(live, backed)
+    updated = restore.point_route_back(live, backed)
     assert updated["spec"]["rules"][0]["backendRefs"] == [alpha_ref(weight=100)]
     assert updated["spec"]["rules"][1] == live["spec"]["rules"][1]
     assert updated["metadata"]["labels"] == {"kept": "yes"}
-    assert backup.point_route_back(updated, backed) is None
+    assert restore.point_route_back(updated, backed) is None
 
 
 def test_point_route_back_treats_defaulted_fields_as_equal():
     backed = http_route([alpha_ref(weight=1)])
     live = http_route([{"group": api.ALPHA_GROUP, "kind": api.ALPHA_POOL.kind, "name": RELEASE,
                         "namespace": NAMESPACE}])
-    assert backup.point_route_back(live, backed) is None
+    assert restore.point_route_back(live, backed) is None
 
 
 def test_point_route_back_appends_a_rule_the_migration_removed():
     backed = http_route([alpha_ref()])
     live = http_route([ga_ref()])
     live["spec"]["rules"][0]["matches"] = [{"path": {"type": "PathPrefix", "value": "/v2"}}]
-    updated = backup.point_route_back(live, backed)
+    updated = restore.point_route_back(live, backed)
     assert updated["spec"]["rules"] == [live["spec"]["rules"][0], backed["spec"]["rules"][0]]
 
 
@@ -410,7 +410,7 @@ def test_point_route_back_appends_a_rule_the_migration_removed():
 
 
 def test_decode_helm_release_reads_helms_double_base64_gzip():
-    release = backup.decode_helm_release(helm_release_secret(values={"a": 1}, revision=3))
+    release = helm.decode_release(helm_release_secret(values={"a": 1}, revision=3))
     assert (release["name"], release["version"], release["config"]) == (RELEASE, 3, {"a": 1})
 
 
@@ -422,17 +422,10 @@ def test_gateway_url_prefers_the_listener_the_route_names():
                               "status": {"addresses": [{"value": "127.0.0.9"}]}})
     route = {"metadata": {"name": "r", "namespace": "n"},
              "spec": {"parentRefs": [{"name": "g", "sectionName": "https"}, {"name": "missing"}]}}
-    assert backup.gateway_endpoints(cluster, route) == [
+    assert restore.gateway_endpoints(cluster, route) == [
         {"namespace": "n", "name": "g", "url": "https://127.0.0.9:443"},
         {"namespace": "n", "name": "missing", "url": None},
     ]
-
-
-def test_wait_for_gives_up_after_the_timeout_naming_what_it_waited_for():
-    ticks = iter(range(100))
-    with pytest.raises(MigrationError) as timed_out:
-        backup.wait_for(lambda: False, 3, "the thing", sleep=lambda _: None, clock=lambda: next(ticks))
-    assert "the thing" in str(timed_out.value) and "3s" in str(timed_out.value)
 
 
 # --- the module's entry point ---------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ import json
 import pytest
 import yaml
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api, convert
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, convert, epp_manifests
+from ansible_collections.inference_gateway.migration.plugins.module_utils import plan as planning
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 
 HELM_ANNOTATIONS = {
@@ -195,7 +196,7 @@ def test_input_is_not_changed():
     pool = alpha_pool()
     before = copy.deepcopy(pool)
     convert.v1_pool(pool, status=True)
-    convert.ga_manifests(pool)
+    epp_manifests.ga_manifests(pool)
     assert pool == before
 
 
@@ -233,8 +234,8 @@ def test_ga_release_name_of_a_v1_pool_is_its_name():
 
 
 def test_epp_name_mirrors_the_chart():
-    assert convert.epp_name("vllm-llama3-8b-instruct-ga") == "vllm-llama3-8b-instruct-ga-epp"
-    assert convert.epp_name("A" * 60) == "a" * 40 + "-epp"
+    assert epp_manifests.epp_name("vllm-llama3-8b-instruct-ga") == "vllm-llama3-8b-instruct-ga-epp"
+    assert epp_manifests.epp_name("A" * 60) == "a" * 40 + "-epp"
 
 
 # --- Helm values -------------------------------------------------------------------
@@ -265,18 +266,18 @@ def by_kind(objects):
 
 
 def test_manifests_are_the_whole_stack_in_apply_order():
-    kinds = [o["kind"] for o in convert.ga_manifests(detect_entry())]
+    kinds = [o["kind"] for o in epp_manifests.ga_manifests(detect_entry())]
     assert kinds == ["ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "ConfigMap",
                      "Service", "Deployment", "InferencePool", "HealthCheckPolicy", "GCPBackendPolicy"]
 
 
 def test_manifests_every_object_is_labelled_as_the_migrations():
-    for obj in convert.ga_manifests(detect_entry()):
+    for obj in epp_manifests.ga_manifests(detect_entry()):
         assert obj["metadata"]["labels"][api.MIGRATION_LABEL] == api.MIGRATION_LABEL_VALUE, obj["kind"]
 
 
 def test_manifests_epp_deployment_runs_the_v1_epp_for_the_v1_pool():
-    deployment = by_kind(convert.ga_manifests(detect_entry(namespace="team-a")))["Deployment"]
+    deployment = by_kind(epp_manifests.ga_manifests(detect_entry(namespace="team-a")))["Deployment"]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "registry.k8s.io/gateway-api-inference-extension/epp:v1.0.0"
     args = container["args"]
@@ -292,19 +293,19 @@ def test_manifests_epp_deployment_runs_the_v1_epp_for_the_v1_pool():
 
 
 def test_manifests_epp_image_follows_the_release():
-    deployment = by_kind(convert.ga_manifests(detect_entry(), release="v1.0.2"))["Deployment"]
+    deployment = by_kind(epp_manifests.ga_manifests(detect_entry(), release="v1.0.2"))["Deployment"]
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"].endswith("/epp:v1.0.2")
 
 
 def test_manifests_epp_config_is_a_loadable_endpoint_picker_config():
-    config_map = by_kind(convert.ga_manifests(detect_entry()))["ConfigMap"]
+    config_map = by_kind(epp_manifests.ga_manifests(detect_entry()))["ConfigMap"]
     config = yaml.safe_load(config_map["data"]["default-plugins.yaml"])
     assert config["kind"] == "EndpointPickerConfig"
     assert [p["pluginRef"] for p in config["schedulingProfiles"][0]["plugins"]] == [p["type"] for p in config["plugins"]]
 
 
 def test_manifests_service_exposes_grpc_and_metrics_to_the_epp_pods():
-    objects = by_kind(convert.ga_manifests(detect_entry()))
+    objects = by_kind(epp_manifests.ga_manifests(detect_entry()))
     service = objects["Service"]
     assert [(p["name"], p["port"]) for p in service["spec"]["ports"]] == [("grpc-ext-proc", 9002),
                                                                           ("http-metrics", 9090)]
@@ -312,7 +313,7 @@ def test_manifests_service_exposes_grpc_and_metrics_to_the_epp_pods():
 
 
 def test_manifests_role_lets_the_v1_epp_read_objectives_pools_of_both_groups_and_pods():
-    rules = by_kind(convert.ga_manifests(detect_entry()))["Role"]["rules"]
+    rules = by_kind(epp_manifests.ga_manifests(detect_entry()))["Role"]["rules"]
     granted = set((group, resource, verb) for rule in rules for group in rule["apiGroups"]
                   for resource in rule["resources"] for verb in rule["verbs"])
     for verb in ("get", "list", "watch"):
@@ -324,12 +325,12 @@ def test_manifests_role_lets_the_v1_epp_read_objectives_pools_of_both_groups_and
 
 
 def test_manifests_role_adds_model_rewrites_for_an_epp_that_reads_them():
-    rules = by_kind(convert.ga_manifests(detect_entry(), release="v1.3.0"))["Role"]["rules"]
+    rules = by_kind(epp_manifests.ga_manifests(detect_entry(), release="v1.3.0"))["Role"]["rules"]
     assert "inferencemodelrewrites" in rules[0]["resources"]
 
 
 def test_manifests_cluster_role_reviews_tokens_and_is_bound_to_the_epp():
-    objects = by_kind(convert.ga_manifests(detect_entry()))
+    objects = by_kind(epp_manifests.ga_manifests(detect_entry()))
     rules = objects["ClusterRole"]["rules"]
     assert {(r["apiGroups"][0], r["resources"][0], tuple(r["verbs"])) for r in rules} == {
         ("authentication.k8s.io", "tokenreviews", ("create",)),
@@ -343,8 +344,8 @@ def test_manifests_cluster_role_reviews_tokens_and_is_bound_to_the_epp():
 
 
 def test_manifests_cluster_wide_names_do_not_clash_across_namespaces():
-    first = by_kind(convert.ga_manifests(detect_entry(namespace="team-a")))
-    second = by_kind(convert.ga_manifests(detect_entry(namespace="team-b")))
+    first = by_kind(epp_manifests.ga_manifests(detect_entry(namespace="team-a")))
+    second = by_kind(epp_manifests.ga_manifests(detect_entry(namespace="team-b")))
     for kind in ("ClusterRole", "ClusterRoleBinding"):
         assert first[kind]["metadata"]["name"] != second[kind]["metadata"]["name"]
         assert "namespace" not in first[kind]["metadata"]
@@ -352,7 +353,7 @@ def test_manifests_cluster_wide_names_do_not_clash_across_namespaces():
 
 def test_manifests_pool_points_at_the_new_epp_and_keeps_failure_mode():
     entry = detect_entry(extension_ref={"name": "old-epp", "port": 9102, "failure_mode": "FailOpen"})
-    pool = by_kind(convert.ga_manifests(entry))["InferencePool"]
+    pool = by_kind(epp_manifests.ga_manifests(entry))["InferencePool"]
     assert pool["metadata"]["name"] == "vllm-llama3-8b-instruct-ga"
     assert pool["spec"]["endpointPickerRef"] == {"group": "", "kind": "Service",
                                                  "name": "vllm-llama3-8b-instruct-ga-epp",
@@ -360,7 +361,7 @@ def test_manifests_pool_points_at_the_new_epp_and_keeps_failure_mode():
 
 
 def test_manifests_gke_policies_target_the_v1_pool_on_its_port():
-    objects = by_kind(convert.ga_manifests(detect_entry(target_port=8080)))
+    objects = by_kind(epp_manifests.ga_manifests(detect_entry(target_port=8080)))
     for kind in ("HealthCheckPolicy", "GCPBackendPolicy"):
         assert objects[kind]["spec"]["targetRef"] == {"group": "inference.networking.k8s.io",
                                                       "kind": "InferencePool", "name": "vllm-llama3-8b-instruct-ga"}
@@ -368,17 +369,17 @@ def test_manifests_gke_policies_target_the_v1_pool_on_its_port():
 
 
 def test_manifests_without_gke_have_no_gke_policies():
-    kinds = [o["kind"] for o in convert.ga_manifests(detect_entry(), provider="none")]
+    kinds = [o["kind"] for o in epp_manifests.ga_manifests(detect_entry(), provider="none")]
     assert "HealthCheckPolicy" not in kinds and "GCPBackendPolicy" not in kinds
 
 
 def test_manifests_rendered_twice_are_identical():
-    assert json.dumps(convert.ga_manifests(alpha_pool())) == json.dumps(convert.ga_manifests(alpha_pool()))
+    assert json.dumps(epp_manifests.ga_manifests(alpha_pool())) == json.dumps(epp_manifests.ga_manifests(alpha_pool()))
 
 
 def test_bad_release_is_refused():
     with pytest.raises(MigrationError, match="not a GIE release tag"):
-        convert.ga_manifests(detect_entry(), release="latest")
+        epp_manifests.ga_manifests(detect_entry(), release="latest")
 
 
 # --- InferenceModel to InferenceObjective -------------------------------------------
@@ -509,36 +510,36 @@ def test_model_rewrite_refuses_unknown_field():
 
 
 def test_crd_plan_old_gke_installs_both_ga_crds():
-    plan = convert.ga_crd_plan({"crd_plan": {"install": [api.GA_POOL.crd_name, api.INFERENCE_OBJECTIVE.crd_name],
-                                             "keep_managed": []}})
+    plan = planning.ga_crd_plan({"crd_plan": {"install": [api.GA_POOL.crd_name, api.INFERENCE_OBJECTIVE.crd_name],
+                                              "keep_managed": []}})
     assert plan["install"] == sorted([api.GA_POOL.crd_name, api.INFERENCE_OBJECTIVE.crd_name])
 
 
 def test_crd_plan_new_gke_leaves_the_managed_pool_crd_alone():
-    plan = convert.ga_crd_plan({"crd_plan": {"install": [api.INFERENCE_OBJECTIVE.crd_name],
-                                             "keep_managed": [api.GA_POOL.crd_name]}})
+    plan = planning.ga_crd_plan({"crd_plan": {"install": [api.INFERENCE_OBJECTIVE.crd_name],
+                                              "keep_managed": [api.GA_POOL.crd_name]}})
     assert plan["install"] == [api.INFERENCE_OBJECTIVE.crd_name]
     assert plan["keep_managed"] == [api.GA_POOL.crd_name]
 
 
 def test_crd_plan_always_ensures_what_the_v1_epp_needs():
     # A re-run after detect found the CRDs present: inference_crds keeps them.
-    plan = convert.ga_crd_plan({"crd_plan": {"install": [], "keep_managed": []}})
+    plan = planning.ga_crd_plan({"crd_plan": {"install": [], "keep_managed": []}})
     assert plan["install"] == sorted(api.PROTECTED_CRDS)
 
 
 def test_crd_plan_never_installs_alpha_crds():
     with pytest.raises(MigrationError, match="preview stack depends on"):
-        convert.ga_crd_plan({"crd_plan": {"install": [api.ALPHA_POOL.crd_name]}})
+        planning.ga_crd_plan({"crd_plan": {"install": [api.ALPHA_POOL.crd_name]}})
 
 
 def test_crd_plan_needs_detect_result():
     with pytest.raises(MigrationError, match="inferencepool_detect"):
-        convert.ga_crd_plan({"alpha_pools": []})
+        planning.ga_crd_plan({"alpha_pools": []})
 
 
 def test_plan_helm_mode():
-    plan = convert.ga_plan(detect_entry())
+    plan = planning.ga_plan(detect_entry())
     assert (plan["alpha"], plan["v1"], plan["release"], plan["mode"]) == (
         "default/vllm-llama3-8b-instruct-preview", "default/vllm-llama3-8b-instruct-ga",
         "vllm-llama3-8b-instruct-ga", "helm")
@@ -556,7 +557,7 @@ def test_plan_helm_mode():
 
 
 def test_plan_manifests_mode_objects_name_the_same_pool_as_helm_would():
-    plan = convert.ga_plan(detect_entry(), mode="manifests", provider="none")
+    plan = planning.ga_plan(detect_entry(), mode="manifests", provider="none")
     pool = by_kind(plan["manifests"])["InferencePool"]
     assert "%s/%s" % (pool["metadata"]["namespace"], pool["metadata"]["name"]) == plan["v1"]
     assert "chart_values" not in plan
@@ -565,15 +566,15 @@ def test_plan_manifests_mode_objects_name_the_same_pool_as_helm_would():
 def test_plan_rewrites_only_when_asked_and_warns_about_an_epp_that_ignores_them():
     entry = detect_entry()
     entry["models"][0]["target_models"] = WEIGHTED
-    without = convert.ga_plan(entry)
+    without = planning.ga_plan(entry)
     assert without["model_rewrites"] == [] and len(without["warnings"]) == 1
-    asked = convert.ga_plan(entry, rewrite_field="targets")
+    asked = planning.ga_plan(entry, rewrite_field="targets")
     assert [r["metadata"]["name"] for r in asked["model_rewrites"]] == ["food-review"]
     assert any("does not read them" in w for w in asked["warnings"])
-    reading = convert.ga_plan(entry, release="v1.3.0", rewrite_field="targets")
+    reading = planning.ga_plan(entry, release="v1.3.0", rewrite_field="targets")
     assert not any("does not read them" in w for w in reading["warnings"])
 
 
 def test_plan_refuses_unknown_mode():
     with pytest.raises(MigrationError, match="neither helm nor manifests"):
-        convert.ga_plan(detect_entry(), mode="kustomize")
+        planning.ga_plan(detect_entry(), mode="kustomize")

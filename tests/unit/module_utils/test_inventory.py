@@ -2,7 +2,7 @@ import copy
 
 import pytest
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api, backup, inventory, refs
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, backup_files, inventory, inventory_crds, objects, refs
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 
 NS = "default"
@@ -223,22 +223,22 @@ def test_rule_names_are_reported():
 
 
 def test_extension_ref_defaults_are_made_explicit():
-    assert inventory.extension_ref(alpha_pool(extension_ref={"name": "epp"})) == {
+    assert objects.extension_ref(alpha_pool(extension_ref={"name": "epp"})) == {
         "group": "", "kind": "Service", "name": "epp", "port": 9002, "failure_mode": "FailClose"}
     explicit = {"group": "", "kind": "Service", "name": "epp", "portNumber": 9100, "failureMode": "FailOpen"}
-    assert inventory.extension_ref(alpha_pool(extension_ref=explicit)) == {
+    assert objects.extension_ref(alpha_pool(extension_ref=explicit)) == {
         "group": "", "kind": "Service", "name": "epp", "port": 9100, "failure_mode": "FailOpen"}
     # 9002 is what implementations infer for a Service only
-    other_kind = inventory.extension_ref(alpha_pool(extension_ref={"group": "x.io", "kind": "Picker", "name": "p"}))
+    other_kind = objects.extension_ref(alpha_pool(extension_ref={"group": "x.io", "kind": "Picker", "name": "p"}))
     assert other_kind["port"] is None and other_kind["kind"] == "Picker"
 
 
 def test_endpoint_picker_ref_keeps_the_explicit_port_and_defaults_the_rest():
-    assert inventory.endpoint_picker_ref(ga_pool()) == {
+    assert objects.endpoint_picker_ref(ga_pool()) == {
         "group": "", "kind": "Service", "name": GA + "-epp", "port": 9002, "failure_mode": "FailClose"}
     without = ga_pool()
     del without["spec"]["endpointPickerRef"]
-    assert inventory.endpoint_picker_ref(without) is None
+    assert objects.endpoint_picker_ref(without) is None
 
 
 # --- phases -------------------------------------------------------------------------------------
@@ -431,8 +431,8 @@ ALPHA_KEY = refs.BackendKey(api.ALPHA_GROUP, "InferencePool", NS, ALPHA)
 
 def test_a_preview_pool_rebuilt_from_a_backup_is_reported_with_its_backup_and_pairs_with_its_v1_pool():
     v1 = ga_pool(migrated_from="%s/%s" % (NS, ALPHA))
-    backed_up = backup.RemovedPool("/backups/20260301T123005Z", alpha_pool(),
-                                   [model("base-model", "meta-llama/Llama-3.1-8B-Instruct", criticality="Critical")])
+    backed_up = backup_files.RemovedPool("/backups/20260301T123005Z", alpha_pool(),
+                                         [model("base-model", "meta-llama/Llama-3.1-8B-Instruct", criticality="Critical")])
     result = inventory.report(alpha_basic(extra_ga_pools=[v1], alpha_pools=[], models=[]), removed={ALPHA_KEY: backed_up})
     assert result["alpha_pools"] == []
     [removed] = result["removed_alpha_pools"]
@@ -447,7 +447,7 @@ def test_a_preview_pool_rebuilt_from_a_backup_is_reported_with_its_backup_and_pa
 
 
 def test_detect_reads_backups_only_for_preview_pools_that_routes_still_send_traffic_to(tmp_path):
-    backup.write_backup(str(tmp_path), [(api.ALPHA_POOL, alpha_pool())], "migration_backup", None)
+    backup_files.write_backup(str(tmp_path), [(api.ALPHA_POOL, alpha_pool())], "migration_backup", None)
     routes = [route([pool_ref(api.ALPHA_GROUP, ALPHA)])]
     gone = RecordingCluster({api.ALPHA_POOL: [], api.SERVICE: [], api.DEPLOYMENT: [], api.HTTP_ROUTE: routes})
     assert [p["name"] for p in inventory.detect(gone, backup_dir=str(tmp_path))["removed_alpha_pools"]] == [ALPHA]
@@ -508,13 +508,13 @@ def test_epp_deployment_is_the_one_the_service_selects_preferring_the_services_n
 def test_crd_summary_reads_versions_bundle_and_manager():
     ga_crd = crd(api.GA_POOL, labels={api.PLATFORM_MANAGED_LABEL: "Reconcile"},
                  annotations={api.CRD_BUNDLE_VERSION_ANNOTATION: "v1.0.0"})
-    assert inventory.crd_summary(ga_crd) == {
+    assert inventory_crds.crd_summary(ga_crd) == {
         "present": True, "served_versions": ["v1"], "stored_versions": ["v1"], "established": True,
         "bundle_version": "v1.0.0", "managed_by": "gke"}
     unestablished = crd(api.INFERENCE_OBJECTIVE, versions=[{"name": "v1alpha1", "served": False, "storage": False},
                                                            {"name": "v1alpha2", "served": True, "storage": True}])
     unestablished["status"]["conditions"][0]["status"] = "False"
-    summary = inventory.crd_summary(unestablished)
+    summary = inventory_crds.crd_summary(unestablished)
     assert summary["served_versions"] == ["v1alpha2"] and summary["established"] is False
 
 
@@ -528,7 +528,7 @@ def test_crd_summary_reads_versions_bundle_and_manager():
     ({}, {}, None),
 ])
 def test_crd_manager(labels, annotations, manager):
-    assert inventory.crd_manager(crd(api.GA_POOL, labels=labels, annotations=annotations)) == manager
+    assert inventory_crds.crd_manager(crd(api.GA_POOL, labels=labels, annotations=annotations)) == manager
 
 
 def gke_ga_crd():
@@ -605,9 +605,9 @@ def test_objective_pool_ref_group_defaults_to_the_ga_group():
 
 def test_helm_release_namespace_falls_back_to_the_object_namespace():
     pool = alpha_pool(release=False)
-    assert inventory.helm_release(pool) is None
+    assert objects.helm_release(pool) is None
     pool["metadata"]["annotations"] = {api.HELM_RELEASE_NAME_ANNOTATION: "rel"}
-    assert inventory.helm_release(pool) == {"name": "rel", "namespace": NS}
+    assert objects.helm_release(pool) == {"name": "rel", "namespace": NS}
 
 
 def test_fail_on_found_refuses_with_every_preview_object_named_and_the_result_attached():

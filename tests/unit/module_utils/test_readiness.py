@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api, readiness
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, readiness, waiting
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 
 
@@ -183,7 +183,7 @@ def test_waiting_stops_as_soon_as_everything_is_ready():
     result = readiness.wait_until_ready(lambda: next(states), timeout=60, clock=clock, sleep=clock.sleep)
 
     assert result == {"ready": True, "waited_seconds": 4.0}
-    assert clock.sleeps == [readiness.POLL_SECONDS] * 2
+    assert clock.sleeps == [waiting.POLL_SECONDS] * 2
 
 
 def test_waiting_gives_up_at_the_timeout_with_the_last_state():

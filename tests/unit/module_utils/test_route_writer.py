@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api, route_writer, routes
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, route_writer, routes, waiting
 from ansible_collections.inference_gateway.migration.plugins.module_utils.cluster import Conflict
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 
@@ -164,12 +164,12 @@ def test_the_other_writer_may_make_our_change_meanwhile():
 
 
 def test_endless_conflicts_give_up_with_a_clear_message(monkeypatch):
-    monkeypatch.setattr(route_writer, "CONFLICT_BACKOFF", 0)
+    monkeypatch.setattr(waiting, "CONFLICT_BACKOFF", 0)
     cluster = cluster_with(make_route())
     cluster.before_replace = lambda fake: fake.edit("llm-route", lambda r: r["metadata"].setdefault("labels", {}))
     with pytest.raises(MigrationError, match="20 writes in a row lost a resourceVersion race"):
         run(cluster, fifty_fifty(), names=["llm-route"])
-    assert len(cluster.replaces) == route_writer.MAX_WRITE_ATTEMPTS
+    assert len(cluster.replaces) == waiting.CONFLICT_ATTEMPTS
 
 
 def test_no_write_when_nothing_changes_but_the_state_is_still_verified():
