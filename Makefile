@@ -14,13 +14,14 @@ NAME ?= default
 FLAVOUR ?=
 PROGRAMMING_DELAY ?=
 
-.PHONY: help venv collection test lint sanity unit integration molecule collection-build \
+.PHONY: help venv collection test lint sanity unit integration molecule collection-build docs \
         sandbox-build sandbox-up sandbox-seed sandbox-down sandbox-status demo clean
 
 help:
 	@echo "make demo          build (or reuse) the sandbox and run the zero-downtime migration on it"
 	@echo "make test          set up everything and run every test suite"
 	@echo "make venv          create .venv from the pinned requirements (cached outside the repo)"
+	@echo "make docs          render the collection's documentation site into build/docs (offline)"
 	@echo "make sandbox-up    start the local GKE-like sandbox (FLAVOUR=old|new NAME=... PROGRAMMING_DELAY=...)"
 	@echo "make sandbox-seed  seed a scenario (SCENARIO=alpha-basic)"
 	@echo "make sandbox-down  stop the sandbox"
@@ -52,6 +53,9 @@ integration: venv
 
 molecule: venv
 	@hack/run-suites.sh molecule
+
+docs: venv
+	@hack/docs-build.sh
 
 sandbox-build: venv
 	@cd tests/sandbox && $(CURDIR)/$(VENV_BIN)/python -m igw_sandbox.build

@@ -20,7 +20,9 @@ pytest_suite() {
 
 run_suite() {
   case "$1" in
-    lint) ansible-lint --profile production ;;
+    # Both lints run; the suite fails if either does.
+    lint) local status=0; ansible-lint --profile production || status=$?; hack/docs-lint.sh || status=$?
+          return "$status" ;;
     sanity) hack/sanity.sh ;;
     unit) pytest_suite tests/unit tests/sandbox/unit ;;
     collection) pytest_suite tests/packaging ;;
