@@ -26,7 +26,10 @@ run_suite() {
     sanity) hack/sanity.sh ;;
     unit) pytest_suite tests/unit tests/sandbox/unit ;;
     collection) pytest_suite tests/packaging ;;
-    integration) hack/ensure-sandbox-binaries.sh && pytest_suite --durations=15 tests/integration ;;
+    # Parallel workers, each with its own sandbox (IGW_TEST_WORKERS=0 runs one process); worksteal
+    # keeps both busy until the end although full migrations take minutes and status checks seconds.
+    integration) hack/ensure-sandbox-binaries.sh &&
+      pytest_suite -n "${IGW_TEST_WORKERS:-2}" --dist worksteal --durations=30 tests/integration ;;
     molecule) hack/molecule.sh ;;
     *) echo "unknown suite $1"; return 2 ;;
   esac

@@ -7,8 +7,9 @@
 
 Every sandbox the session brought up is stopped at the end unless IGW_SANDBOX_KEEP
 is set (then the next session finds them up and reuses them). Sandboxes are named
-after IGW_SANDBOX_NAME (default "pytest"), so a session never touches the
-`default` sandbox of `make sandbox-up`; a lock keeps two sessions of one name apart.
+after IGW_SANDBOX_NAME (default "pytest") and the pytest-xdist worker (pytest-gw0, ...),
+so a session never touches the `default` sandbox of `make sandbox-up` and parallel
+workers never share one; a lock keeps two sessions of one name apart.
 """
 
 import fcntl
@@ -23,7 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sandbox"))
 from igw_sandbox.cluster import Sandbox  # noqa: E402  (needs the path above)
 from igw_sandbox.layout import state_root  # noqa: E402
 
-SESSION_NAME = os.environ.get("IGW_SANDBOX_NAME", "pytest")
+# Under pytest-xdist each worker (gw0, gw1, ...) drives sandboxes of its own.
+SESSION_NAME = "-".join(filter(None, [os.environ.get("IGW_SANDBOX_NAME", "pytest"),
+                                      os.environ.get("PYTEST_XDIST_WORKER")]))
 KEEP = bool(os.environ.get("IGW_SANDBOX_KEEP"))
 
 
