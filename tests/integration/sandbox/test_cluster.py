@@ -1,6 +1,7 @@
 """The sandbox cluster does what issue 3 promises, checked the way a user would:
 with kubectl and helm against the running control plane."""
 
+import contextlib
 import json
 import os
 import socket
@@ -8,7 +9,7 @@ import subprocess
 import time
 
 import pytest
-from igw_sandbox import controlplane, upstream, versions
+from igw_sandbox import controlplane, mirrors, processes, upstream, versions
 
 pytestmark = pytest.mark.sandbox
 
@@ -126,7 +127,20 @@ def assert_loopback_only(sandbox):
 
 
 def test_every_sandbox_process_listens_on_and_talks_to_loopback_only(alpha_basic):
-    assert_loopback_only(alpha_basic)
+    ports = alpha_basic.info()["ports"]
+    # Hold a connection to each mirror so that its accepted socket and peer are checked too.
+    with contextlib.ExitStack() as connections:
+        for component in mirrors.COMPONENTS:
+            connections.enter_context(socket.create_connection((controlplane.LOOPBACK, ports[component]), timeout=5))
+        sockets = alpha_basic.tcp_sockets()
+        assert_loopback_only(alpha_basic)
+    for component in mirrors.COMPONENTS:
+        pid = processes.recorded_pid(alpha_basic.layout.root, component)
+        assert pid, f"{component} is not running"
+        owned = [s for s in sockets if s.pid == pid]
+        assert [(str(s.address), s.port) for s in owned if s.listening] == [("127.0.0.1", ports[component])]
+        assert [s for s in owned if not s.listening and s.port == ports[component]], \
+            f"{component} accepted no connection"
 
 
 def test_reset_removes_everything_added_since_up(alpha_basic):

@@ -59,7 +59,7 @@ def _go(args, cwd=None, env_extra=None):
     log(f"done in {time.monotonic() - started:.0f}s")
 
 
-def _build_if_missing(target, build):
+def build_if_missing(target, build):
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +94,7 @@ def apiserver(flavour):
         _go(["build", "-trimpath", "-ldflags", _version_ldflags(git_version), "-o", str(out),
              "k8s.io/kubernetes/cmd/kube-apiserver"], cwd=GO_MODULE_DIR)
 
-    return _build_if_missing(target, build)
+    return build_if_missing(target, build)
 
 
 def control_plane_binary(name):
@@ -109,7 +109,7 @@ def control_plane_binary(name):
     def build(out):
         _go(["build", "-trimpath", "-ldflags", flags, "-o", str(out), package], cwd=GO_MODULE_DIR)
 
-    return _build_if_missing(target, build)
+    return build_if_missing(target, build)
 
 
 def _go_install(module_path, version, binary, ldflags=""):
@@ -123,7 +123,7 @@ def _go_install(module_path, version, binary, ldflags=""):
         (gobin / binary).rename(out)
         gobin.rmdir()
 
-    return _build_if_missing(target, build)
+    return build_if_missing(target, build)
 
 
 def kwok():
@@ -135,6 +135,11 @@ def helm():
                        f"-X helm.sh/helm/v3/internal/version.version={versions.HELM}")
 
 
+def registry():
+    """The CNCF distribution registry (the OCI registry behind registry.k8s.io's software)."""
+    return _go_install("github.com/distribution/distribution/v3/cmd/registry", versions.DISTRIBUTION, "registry")
+
+
 def all_binaries(flavours=None):
     """Build (or find) every binary; return a name -> path mapping."""
     bins = {"kube-apiserver-" + f: apiserver(f) for f in (flavours or versions.GKE_FLAVOURS)}
@@ -142,6 +147,7 @@ def all_binaries(flavours=None):
         bins[name] = control_plane_binary(name)
     bins["kwok"] = kwok()
     bins["helm"] = helm()
+    bins["registry"] = registry()
     return bins
 
 

@@ -14,7 +14,7 @@ import socket
 import sys
 from pathlib import Path
 
-from . import baseline, build, controlplane, processes, scenarios, versions
+from . import baseline, build, controlplane, mirrors, processes, scenarios, versions
 from .kube import Kube
 from .layout import Layout, state_root
 from .waits import Progress, SandboxError, wait_until
@@ -64,7 +64,8 @@ def _binaries(flavour):
     """component -> path, building whatever the cache lacks."""
     binaries = {name: build.control_plane_binary(name)
                 for name in ("etcd", "kube-controller-manager", "kube-scheduler")}
-    return {**binaries, "kube-apiserver": build.apiserver(flavour), "kwok": build.kwok(), "helm": build.helm()}
+    return {**binaries, "kube-apiserver": build.apiserver(flavour), "kwok": build.kwok(), "helm": build.helm(),
+            "registry": build.registry()}
 
 
 def read_env_file(path):
@@ -140,6 +141,8 @@ class Sandbox:
             return False
         if not controlplane.healthy(self.layout, info["ports"]):
             return False
+        if not mirrors.healthy(self.layout, info["ports"]):
+            return False
         if GATEWAY_MODULE.exists():
             return bool(processes.recorded_pid(self.layout.root, GATEWAY)) and self.layout.gateway_ready.exists()
         return True
@@ -191,7 +194,7 @@ class Sandbox:
                 lines.append(f"  {key}: {info[key]}")
         if info.get("ports"):
             lines.append("  ports: " + ", ".join(f"{k}={v}" for k, v in info["ports"].items()))
-        for component in (*controlplane.COMPONENTS, GATEWAY):
+        for component in (*controlplane.COMPONENTS, *mirrors.COMPONENTS, GATEWAY):
             pid = processes.recorded_pid(self.layout.root, component)
             lines.append(f"  {component}: {'pid ' + str(pid) if pid else 'not running'}"
                          f" (log: {self.layout.log(component)})")
@@ -208,7 +211,7 @@ class Sandbox:
                                    f"run down first to change it")
 
     def _stop(self, progress):
-        names = [GATEWAY, *reversed(controlplane.COMPONENTS)]
+        names = [GATEWAY, *mirrors.COMPONENTS, *reversed(controlplane.COMPONENTS)]
         killed = processes.stop(self.layout.root, names)
         if killed:
             progress.say(f"had to SIGKILL pids {killed}")
@@ -233,13 +236,14 @@ class Sandbox:
         binaries = _binaries(flavour)
         address = _allocate_address(layout)
         self._clear_run_state()
-        ports = controlplane.free_ports()
+        ports = controlplane.free_ports(controlplane.PORT_NAMES + mirrors.PORT_NAMES)
         info = {"name": self.name, "flavour": flavour, "gke_version": versions.GKE_FLAVOURS[flavour],
                 "address": address, "programming_delay": delay, "ports": ports,
                 "binaries": {k: str(v) for k, v in binaries.items()}}
         progress.say(f"writing certificates and kubeconfigs; address {address}, ports {ports}")
-        controlplane.write_credentials(layout, ports)
+        ca = controlplane.write_credentials(layout, ports)
         layout.info.write_text(json.dumps(info, indent=2) + "\n")
+        mirrors_ready = mirrors.start(layout, ca, ports, info["binaries"], progress)
         for component in controlplane.STORAGE_AND_API:
             controlplane.launch(layout, ports, binaries, progress, [component])
             controlplane.wait_healthy(layout, ports, progress, [component])
@@ -252,6 +256,7 @@ class Sandbox:
         progress.say("waiting for kwok nodes Ready and the default ServiceAccount")
         baseline.wait_settled(kube, SETTLE_TIMEOUT, log=layout.logs)
         gateway_ready()
+        mirrors_ready()
         layout.baseline.write_text(json.dumps(baseline.snapshot(kube, flavour), indent=1) + "\n")
         self._write_env(info)
         progress.say(f"up ({flavour} flavour, {info['gke_version']}) in {progress.elapsed():.1f}s")
@@ -281,15 +286,10 @@ class Sandbox:
                                   "--programming-delay", info["programming_delay"], "--state-dir", layout.root],
                         layout.root, env={"PYTHONPATH": python_path})
 
-        def gateway_died():
-            if processes.recorded_pid(layout.root, GATEWAY):
-                return None
-            return f"the gateway exited; last lines of its log:\n{processes.log_tail(layout.root, GATEWAY)}\n"
-
         def wait():
             progress.say("waiting for the gateway to be ready")
             wait_until(f"the gateway to write {layout.gateway_ready}", layout.gateway_ready.exists, GATEWAY_TIMEOUT,
-                       log=layout.log(GATEWAY), alive=gateway_died)
+                       log=layout.log(GATEWAY), alive=processes.exit_reporter(layout.root, GATEWAY))
 
         return wait
 
@@ -312,6 +312,7 @@ class Sandbox:
             "HELM_CACHE_HOME": str(layout.helm_home / "cache"),
             "HELM_DATA_HOME": str(layout.helm_home / "data"),
             "KUBECACHEDIR": str(layout.kube_cache),
+            **mirrors.env(layout, info["ports"]),
         }
 
     def _write_env(self, info):

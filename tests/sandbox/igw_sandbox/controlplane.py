@@ -43,11 +43,11 @@ IDENTITIES = [
 ]
 
 
-def free_ports():
-    """One free port on 127.0.0.1 per name in PORT_NAMES, held open until all are chosen."""
+def free_ports(names=PORT_NAMES):
+    """One free port on 127.0.0.1 per name, held open until all are chosen."""
     sockets = []
     try:
-        for name in PORT_NAMES:
+        for name in names:
             listener = socket.socket()
             listener.bind((LOOPBACK, 0))
             sockets.append((name, listener))
@@ -63,6 +63,7 @@ def apiserver_url(ports):
 
 def write_credentials(layout, ports):
     """CA, serving and client certificates, SA keys, and one kubeconfig per identity."""
+    """Return the CA, which other components of the sandbox issue their certificates from."""
     ca = pki.CertificateAuthority(layout.pki)
     ca.issue("kube-apiserver", "kube-apiserver", server=True)
     pki.write_service_account_keys(layout.pki)
@@ -76,6 +77,7 @@ def write_credentials(layout, ports):
     layout.restricted_kubeconfig.write_bytes((layout.kubeconfigs / "restricted.kubeconfig").read_bytes())
     for path in (layout.admin_kubeconfig, layout.restricted_kubeconfig):
         path.chmod(0o600)
+    return ca
 
 
 def _argv(component, layout, ports, binaries):
@@ -154,15 +156,6 @@ def _health_check(component, layout, ports):
     return lambda: _get(url, insecure)[0] == 200
 
 
-def _died(layout, component):
-    def check():
-        if processes.recorded_pid(layout.root, component):
-            return None
-        tail = processes.log_tail(layout.root, component)
-        return f"{component} exited; last lines of its log:\n{tail}\n"
-    return check
-
-
 def launch(layout, ports, binaries, progress, components):
     """Start `components` in the background without waiting for them."""
     if "etcd" in components:
@@ -179,7 +172,7 @@ def wait_healthy(layout, ports, progress, components):
         progress.say(f"waiting for {component} to report healthy")
         wait_until(f"{component} to report healthy", _health_check(component, layout, ports),
                    timeouts.get(component, COMPONENT_TIMEOUT), log=layout.log(component),
-                   alive=_died(layout, component))
+                   alive=processes.exit_reporter(layout.root, component))
 
 
 def healthy(layout, ports):

@@ -18,6 +18,7 @@ class Layout:
         self.name = name
         self.root = STATE_ROOT / name
         self.pki = self.root / "pki"
+        self.ca_cert = self.pki / "ca.crt"
         self.kubeconfigs = self.root / "kubeconfigs"
         self.admin_kubeconfig = self.root / "kubeconfig"
         self.restricted_kubeconfig = self.root / "restricted.kubeconfig"
@@ -30,6 +31,7 @@ class Layout:
         self.address = self.root / "address"
         self.env_file = self.root / "env"
         self.gateway_ready = self.root / "gateway.ready"
+        self.registry_config = self.root / "registry.yaml"
 
     def log(self, component):
         return self.logs / f"{component}.log"
@@ -38,4 +40,4 @@ class Layout:
         """Everything a fresh `up` recreates: not the address allocation, nor the logs (rotated instead)."""
         return [self.pki, self.kubeconfigs, self.admin_kubeconfig, self.restricted_kubeconfig, self.etcd_data,
                 self.helm_home, self.kube_cache, self.info, self.baseline, self.env_file, self.gateway_ready,
-                self.root / "pids"]
+                self.registry_config, self.root / "pids"]

@@ -50,6 +50,15 @@ def log_tail(state_dir, name, lines=15):
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def exit_reporter(state_dir, name):
+    """For waits.wait_until(alive=...): None while component `name` runs, else what its log says."""
+    def check():
+        if recorded_pid(state_dir, name):
+            return None
+        return f"{name} exited; last lines of its log:\n{log_tail(state_dir, name)}\n"
+    return check
+
+
 def _marker_of(pid):
     try:
         environ = Path(f"/proc/{pid}/environ").read_bytes()
@@ -110,12 +119,18 @@ def stop(state_dir, names):
     """
     killed = []
     for name in names:
-        pid = recorded_pid(state_dir, name)
-        if pid:
-            killed += _terminate([pid])
+        killed += stop_component(state_dir, name)
     killed += _terminate(sandbox_pids(state_dir))
     for pid_file in (Path(state_dir) / "pids").glob("*.pid"):
         pid_file.unlink()
+    return killed
+
+
+def stop_component(state_dir, name):
+    """Stop one component the same way; returns the pids that had to be killed."""
+    pid = recorded_pid(state_dir, name)
+    killed = _terminate([pid]) if pid else []
+    (Path(state_dir) / "pids" / f"{name}.pid").unlink(missing_ok=True)
     return killed
 
 

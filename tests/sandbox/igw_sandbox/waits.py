@@ -1,7 +1,9 @@
 """Progress lines with elapsed time, and bounded waits that say what they waited for."""
 
+import ssl
 import sys
 import time
+import urllib.request
 
 
 class SandboxError(RuntimeError):
@@ -18,6 +20,16 @@ class Progress:
 
     def say(self, message):
         print(f"[sandbox {self.name} +{self.elapsed():5.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def https_ok(url, ca_file):
+    """Whether `url` answers 200 with a certificate the CA in `ca_file` vouches for."""
+    context = ssl.create_default_context(cafile=str(ca_file))
+    try:
+        with urllib.request.urlopen(url, timeout=3, context=context) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def wait_until(what, check, timeout, log=None, interval=0.25, alive=None):
