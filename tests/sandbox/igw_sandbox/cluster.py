@@ -10,7 +10,6 @@ import json
 import os
 import shlex
 import shutil
-import socket
 import sys
 from pathlib import Path
 
@@ -37,27 +36,44 @@ def _locked(path):
         yield
 
 
-def _address_in_use(address):
-    """Whether something on this machine, such as a sandbox of another checkout, serves on address:80."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.2)
-        return probe.connect_ex((address, 80)) == 0
+def _address_claims():
+    """The machine-wide record of which sandbox holds which address: one file per address naming the
+    sandbox's state directory, so that sandboxes of different checkouts never share one."""
+    return build.cache_root() / "addresses"
+
+
+def _holder(claim):
+    """The state directory that still holds a claimed address, or None for a stale claim."""
+    owner = Path(claim.read_text().strip())
+    recorded = owner / "address"
+    if recorded.exists() and recorded.read_text().strip() == claim.name:
+        return owner
+    return None
 
 
 def _allocate_address(layout):
-    """127.0.<n>.1, one per sandbox name, kept across down/up so it stays stable."""
-    with _locked(state_root() / ".lock"):
+    """127.0.<n>.1, one per sandbox on this machine, kept across down/up so it stays stable."""
+    claims = _address_claims()
+    state_root()  # makes .sandbox/ with its .gitignore
+    with _locked(claims / ".lock"):
         if layout.address.exists():
-            return layout.address.read_text().strip()
-        taken = {p.read_text().strip() for p in state_root().glob("*/address")}
+            address = layout.address.read_text().strip()
+            claim = claims / address
+            if not claim.exists() or _holder(claim) in (None, layout.root):
+                claim.write_text(f"{layout.root}\n")
+                return address
+            layout.address.unlink()  # another checkout's sandbox took it while this one had no claim
         for octet in range(FIRST_ADDRESS_OCTET, 255):
             candidate = f"127.0.{octet}.1"
-            if candidate not in taken and not _address_in_use(candidate):
-                layout.root.mkdir(parents=True, exist_ok=True)
-                layout.address.write_text(candidate + "\n")
-                return candidate
-    raise SandboxError(f"no free sandbox address left in 127.0.{FIRST_ADDRESS_OCTET}-254.1; remove unused "
-                       f"directories under {state_root()}")
+            claim = claims / candidate
+            if claim.exists() and _holder(claim) is not None:
+                continue
+            layout.root.mkdir(parents=True, exist_ok=True)
+            layout.address.write_text(candidate + "\n")
+            claim.write_text(f"{layout.root}\n")
+            return candidate
+    raise SandboxError(f"no free sandbox address left in 127.0.{FIRST_ADDRESS_OCTET}-254.1; remove the sandbox "
+                       f"directories named in {claims} that are no longer used")
 
 
 def _binaries(flavour):

@@ -100,7 +100,7 @@ def test_env_file_reads_back_what_a_shell_would_export(tmp_path):
 
 def test_each_sandbox_name_gets_its_own_stable_address(tmp_path, monkeypatch):
     monkeypatch.setattr(layout, "STATE_ROOT", tmp_path / ".sandbox")
-    monkeypatch.setattr(cluster, "_address_in_use", lambda address: False)
+    monkeypatch.setenv("IGW_SANDBOX_CACHE", str(tmp_path / "cache"))
     first = cluster._allocate_address(layout.Layout("one"))
     second = cluster._allocate_address(layout.Layout("two"))
     assert (first, second) == ("127.0.10.1", "127.0.11.1")
@@ -108,10 +108,27 @@ def test_each_sandbox_name_gets_its_own_stable_address(tmp_path, monkeypatch):
     assert (tmp_path / ".sandbox" / ".gitignore").read_text() == "*\n"
 
 
-def test_an_address_another_checkout_serves_on_is_skipped(tmp_path, monkeypatch):
-    monkeypatch.setattr(layout, "STATE_ROOT", tmp_path / ".sandbox")
-    monkeypatch.setattr(cluster, "_address_in_use", lambda address: address == "127.0.10.1")
-    assert cluster._allocate_address(layout.Layout("one")) == "127.0.11.1"
+def test_sandboxes_of_two_checkouts_never_share_an_address(tmp_path, monkeypatch):
+    monkeypatch.setenv("IGW_SANDBOX_CACHE", str(tmp_path / "cache"))
+    for checkout in ("checkout-a", "checkout-b"):
+        (tmp_path / checkout).mkdir()
+    monkeypatch.setattr(layout, "STATE_ROOT", tmp_path / "checkout-a" / ".sandbox")
+    in_a = cluster._allocate_address(layout.Layout("pytest"))
+    monkeypatch.setattr(layout, "STATE_ROOT", tmp_path / "checkout-b" / ".sandbox")
+    in_b = cluster._allocate_address(layout.Layout("pytest"))
+    assert in_a != in_b
+
+
+def test_an_address_whose_sandbox_is_gone_is_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv("IGW_SANDBOX_CACHE", str(tmp_path / "cache"))
+    for checkout in ("checkout-a", "checkout-b"):
+        (tmp_path / checkout).mkdir()
+    monkeypatch.setattr(layout, "STATE_ROOT", tmp_path / "checkout-a" / ".sandbox")
+    gone = layout.Layout("pytest")
+    address = cluster._allocate_address(gone)
+    gone.address.unlink()
+    monkeypatch.setattr(layout, "STATE_ROOT", tmp_path / "checkout-b" / ".sandbox")
+    assert cluster._allocate_address(layout.Layout("pytest")) == address
 
 
 @pytest.mark.parametrize("name", scenarios.available())
