@@ -29,9 +29,9 @@ step "seeding alpha-basic: the preview stack of the GKE migration guide"
 sandbox seed --name "$name" alpha-basic
 # shellcheck disable=SC1091
 source ".sandbox/$name/env"
-# The v1 chart and CRDs come from the Go module cache, as the sandbox's own YAML does.
-gie_ga=$(PYTHONPATH="$root/tests/sandbox" "$root/.venv/bin/python" -c \
-  'from igw_sandbox import upstream, versions; print(upstream.module_dir(upstream.INFERENCE_EXTENSION, versions.GIE_GA))')
+# The env file exports the sandbox's loopback mirrors of the GIE release downloads and of the
+# chart registry (GIE_DOWNLOAD_URL, GIE_CHART_REGISTRY) and SSL_CERT_FILE, which trusts their CA:
+# the playbook runs its defaults, with only the hosts swapped.
 
 step "waiting until the gateway serves the preview pool"
 for attempt in $(seq 60); do
@@ -53,7 +53,7 @@ step "running playbooks/zero_downtime.yml"
 playbook_rc=0
 "$root/.venv/bin/ansible-playbook" playbooks/zero_downtime.yml \
   -e migration_kubeconfig="$KUBECONFIG" -e migration_helm_binary="$HELM" \
-  -e ga_stack_chart_ref="$gie_ga/config/charts/inferencepool" -e ga_stack_crd_source="$gie_ga/config/crd/bases" \
+  -e migration_gie_download_url="$GIE_DOWNLOAD_URL" -e migration_chart_registry="$GIE_CHART_REGISTRY" \
   -e migration_accept_model_name_changes=true -e migration_pause_seconds=5 \
   -e migration_backup_dest="$out/backups" -e report_dir="$out" || playbook_rc=$?
 

@@ -11,9 +11,24 @@ import tempfile
 from pathlib import Path
 
 import yaml
+from igw_sandbox.cluster import read_env_file
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
+
+
+def sandbox_trust(kubeconfig):
+    """SSL_CERT_FILE of the sandbox this kubeconfig belongs to (its env file lies beside it), if any.
+
+    The sandbox's mirrors of the release downloads and of the chart registry serve with the sandbox
+    CA; trusting it as an operator's shell that sourced the env file does is all the collection's
+    defaults need besides the mirror's host.
+    """
+    env_file = Path(kubeconfig).parent / "env"
+    if not env_file.exists():
+        return {}
+    trust = read_env_file(env_file).get("SSL_CERT_FILE")
+    return {"SSL_CERT_FILE": trust} if trust else {}
 
 
 def ansible_env(kubeconfig, extra=None):
@@ -23,6 +38,7 @@ def ansible_env(kubeconfig, extra=None):
         K8S_AUTH_KUBECONFIG=str(kubeconfig),
         PATH="%s:%s" % (VENV_BIN, env.get("PATH", "")),
         ANSIBLE_NOCOLOR="1",
+        **sandbox_trust(kubeconfig),
     )
     env.update(extra or {})
     return env

@@ -18,7 +18,6 @@ import ansible_runner
 import pytest
 import yaml
 from fleet.cluster_state import ClusterState, assert_migrated, assert_untouched
-from igw_sandbox import upstream, versions
 from runner import REPO, VENV_BIN
 
 pytestmark = pytest.mark.sandbox
@@ -62,12 +61,13 @@ def private_data_dir(tmp_path, sandbox, job_id, survey):
         # The execution environment's collections path and PATH (ansible and helm).
         "ANSIBLE_COLLECTIONS_PATH": str(REPO / ".collections"),
         "PATH": "%s:%s:/usr/bin:/bin" % (VENV_BIN, Path(sandbox.helm).parent),
+        # The execution environment trusts the CA of the organisation's mirrors (here the sandbox's).
+        "SSL_CERT_FILE": sandbox.env["SSL_CERT_FILE"],
     }))
-    gie_ga = upstream.module_dir(upstream.INFERENCE_EXTENSION, versions.GIE_GA)
     job_template = {
-        # The chart and CRDs of the sandbox's GIE release, from the Go module cache, not the registry.
-        "ga_stack_chart_ref": str(gie_ga / "config/charts/inferencepool"),
-        "ga_stack_crd_source": str(gie_ga / "config/crd/bases"),
+        # The job template points the chart pull and the CRD download at the mirrors.
+        "migration_chart_registry": sandbox.env["GIE_CHART_REGISTRY"],
+        "migration_gie_download_url": sandbox.env["GIE_DOWNLOAD_URL"],
         "migration_accept_model_name_changes": True,
         "report_dir": str(tmp_path / "reports"),
     }

@@ -17,7 +17,6 @@ import pytest
 import yaml
 from cluster_state import (ALPHA_SERVED_BY, BASE_MODEL, GA_SERVED_BY, ClusterState, assert_migrated,
                            assert_untouched)
-from igw_sandbox import upstream, versions
 from igw_sandbox.loadgen import LoadGenerator
 from igw_sandbox.modelserver import POOL_HEADER
 from igw_sandbox.waits import wait_until
@@ -76,7 +75,6 @@ def served_by(sandbox):
 
 def write_inventory(tmp_path, fleet, host_vars):
     """The shape of playbooks/inventory/fleet.example.yml, pointing at the sandboxes."""
-    gie_ga = upstream.module_dir(upstream.INFERENCE_EXTENSION, versions.GIE_GA)
     inventory = {GROUP: {
         "vars": {
             "ansible_connection": "local",
@@ -84,11 +82,12 @@ def write_inventory(tmp_path, fleet, host_vars):
             "migration_backup_dest": str(tmp_path / "backups" / "{{ inventory_hostname }}"),
             "migration_accept_model_name_changes": True,
             "migration_pause_seconds": 2,
-            "ga_stack_chart_ref": str(gie_ga / "config/charts/inferencepool"),
-            "ga_stack_crd_source": str(gie_ga / "config/crd/bases"),
             "report_dir": str(tmp_path / "reports"),
         },
-        "hosts": dict((name, dict({"migration_kubeconfig": sandbox.kubeconfig, "migration_helm_binary": sandbox.helm},
+        # Each cluster takes the chart and CRDs from its own mirror, as clusters in separate regions would.
+        "hosts": dict((name, dict({"migration_kubeconfig": sandbox.kubeconfig, "migration_helm_binary": sandbox.helm,
+                                   "migration_gie_download_url": sandbox.env["GIE_DOWNLOAD_URL"],
+                                   "migration_chart_registry": sandbox.env["GIE_CHART_REGISTRY"]},
                                   **host_vars.get(name, {})))
                       for name, sandbox in fleet.items()),
     }}
@@ -97,9 +96,16 @@ def write_inventory(tmp_path, fleet, host_vars):
     return path
 
 
+def trust_every_mirror(tmp_path, fleet):
+    """One CA bundle with the CA of every cluster's mirrors, for the one controller that runs the fleet."""
+    bundle = tmp_path / "mirror-cas.pem"
+    bundle.write_text("".join(Path(sandbox.env["SSL_CERT_FILE"]).read_text() for sandbox in fleet.values()))
+    return {"SSL_CERT_FILE": str(bundle)}
+
+
 def run_fleet(tmp_path, fleet, host_vars=None):
     completed = run_playbook(PLAYBOOK, tmp_path / "no-default-cluster.kubeconfig",
-                             extra_vars={"migration_hosts": GROUP},
+                             extra_vars={"migration_hosts": GROUP}, env=trust_every_mirror(tmp_path, fleet),
                              inventory=write_inventory(tmp_path, fleet, host_vars or {}), timeout=RUN_TIMEOUT)
     return completed, completed.stdout[-OUTPUT_TAIL:] + completed.stderr[-OUTPUT_TAIL:]
 

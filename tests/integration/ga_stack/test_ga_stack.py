@@ -45,6 +45,7 @@ SETTLE_SECONDS = 60
 LOAD_RATE = 4
 LOAD_MAX_REQUESTS = 4000
 LOAD_MAX_SECONDS = 900
+MIRRORS, LOCAL = "mirrors", "local"
 RECAP = re.compile(r"^localhost\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=0\s+failed=(\d+)", re.MULTILINE)
 
 
@@ -63,14 +64,20 @@ def seeded(request, flavour):
     return sandbox
 
 
-def run_role(sandbox, mode, gie_ga, result_path, check=False, **role_vars):
+def run_role(sandbox, mode, gie_ga, result_path, check=False, sources=MIRRORS, **role_vars):
+    """Run the role with the chart and CRDs from the sandbox's mirrors of the upstream hosts (the defaults
+    with only the host swapped) or, with sources=LOCAL, from the release's files on disk."""
     extra_vars = {
         "ga_stack_mode": mode,
-        "ga_stack_chart_ref": str(gie_ga / "config/charts/inferencepool"),
-        "ga_stack_crd_source": str(gie_ga / "config/crd/bases"),
         "ga_stack_helm_binary": sandbox.helm,
         "ga_stack_test_result_path": str(result_path),
     }
+    if sources == LOCAL:
+        extra_vars.update(ga_stack_chart_ref=str(gie_ga / "config/charts/inferencepool"),
+                          ga_stack_crd_source=str(gie_ga / "config/crd/bases"))
+    else:
+        extra_vars.update(ga_stack_chart_registry=sandbox.env["GIE_CHART_REGISTRY"],
+                          ga_stack_download_url=sandbox.env["GIE_DOWNLOAD_URL"])
     extra_vars.update(role_vars)
     completed = run_playbook(PLAYBOOK, sandbox.kubeconfig, extra_vars=extra_vars, check=check, env=sandbox.env)
     assert completed.returncode == 0, completed.stdout[-6000:] + completed.stderr[-3000:]
@@ -128,9 +135,10 @@ def pool_accepted(kube):
     return any(c["type"] == "Accepted" and c["status"] == "True" for p in parents for c in p.get("conditions", []))
 
 
-@pytest.mark.parametrize("mode", ["helm", "manifests"])
-@pytest.mark.parametrize("flavour", ["old", "new"])
-def test_v1_stack_comes_up_beside_the_preview_stack(request, flavour, mode, gie_ga, tmp_path):
+# The local chart directory and CRD files (ga_stack_chart_ref, ga_stack_crd_source) once, the mirrors elsewhere.
+@pytest.mark.parametrize("flavour, mode, sources", [("old", "helm", LOCAL), ("new", "helm", MIRRORS),
+                                                    ("old", "manifests", MIRRORS), ("new", "manifests", MIRRORS)])
+def test_v1_stack_comes_up_beside_the_preview_stack(request, flavour, mode, sources, gie_ga, tmp_path):
     sandbox = seeded(request, flavour)
     kube = sandbox.kube()
     wait_until("the preview stack to answer", lambda: post(sandbox) == (200, ALPHA_SERVED_BY), SETTLE_SECONDS,
@@ -143,13 +151,13 @@ def test_v1_stack_comes_up_beside_the_preview_stack(request, flavour, mode, gie_
     load.start()
     try:
         # Check mode previews the run and builds nothing.
-        run_role(sandbox, mode, gie_ga, tmp_path / "check.json", check=True)
+        run_role(sandbox, mode, gie_ga, tmp_path / "check.json", check=True, sources=sources)
         assert ga_objects_present(kube) == {"v1 pool": False, "epp": False, "ga release": False}
         assert get(kube, "crd", api.INFERENCE_OBJECTIVE.crd_name) is None
 
-        changed, first, unused_output = run_role(sandbox, mode, gie_ga, tmp_path / "first.json")
+        changed, first, unused_output = run_role(sandbox, mode, gie_ga, tmp_path / "first.json", sources=sources)
         assert changed > 0
-        again, second, output = run_role(sandbox, mode, gie_ga, tmp_path / "second.json")
+        again, second, output = run_role(sandbox, mode, gie_ga, tmp_path / "second.json", sources=sources)
         assert again == 0, output[-6000:]
     finally:
         traffic = load.stop()
@@ -158,6 +166,18 @@ def test_v1_stack_comes_up_beside_the_preview_stack(request, flavour, mode, gie_
     assert traffic["sent"] >= 20
     assert traffic["failed"] == 0, traffic["failure_windows"]
     assert traffic["per_pool"] == {ALPHA_SERVED_BY: traffic["sent"]}
+
+    # Where the CRD the cluster lacked came from: the release download (its mirror) or the local files.
+    objective_source = first["crd_sources"][api.INFERENCE_OBJECTIVE.crd_name]
+    if sources == MIRRORS:
+        assert objective_source == "%s/raw/%s/config/crd/bases/%s.yaml" % (
+            sandbox.env["GIE_DOWNLOAD_URL"], versions.GIE_GA, api.crd_file_name(api.INFERENCE_OBJECTIVE))
+    if sources == MIRRORS and mode == "helm":
+        # helm pulled the published chart over OCI: its version is the release tag, as on registry.k8s.io.
+        metadata = json.loads(kube.helm("get", "metadata", GA_POOL, "-n", NS, "-o", "json").stdout)
+        assert (metadata["chart"], metadata["version"]) == ("inferencepool", versions.GIE_GA)
+    else:
+        assert objective_source.startswith(str(gie_ga / "config/crd/bases"))
 
     [created] = first["created"]
     assert created == second["created"][0]

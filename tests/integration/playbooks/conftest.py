@@ -3,7 +3,6 @@ playbooks at the sandbox, playbook runs that never outlive a test, and a load ge
 running for the duration of a test."""
 
 import pytest
-from igw_sandbox import upstream, versions
 from igw_sandbox.loadgen import LoadGenerator
 from igw_sandbox.waits import wait_until
 from migration_harness import ALPHA_SERVED_BY, BASE_MODEL, ClusterView, PlaybookRun, answer_of
@@ -13,12 +12,6 @@ LOAD_RATE = 50
 LOAD_MAX_SECONDS = 1800
 SETTLE_SECONDS = 60
 PAUSE_SECONDS = 2
-
-
-@pytest.fixture(scope="session")
-def gie_ga():
-    """The GIE v1.0.0 module in the Go module cache: the v1 chart and CRDs the playbooks install."""
-    return upstream.module_dir(upstream.INFERENCE_EXTENSION, versions.GIE_GA)
 
 
 @pytest.fixture
@@ -35,13 +28,14 @@ def view(serving):
 
 
 @pytest.fixture
-def migration_vars(serving, gie_ga, tmp_path):
-    """Extra vars that point the playbooks at this sandbox, its helm and the upstream v1 chart and CRDs."""
+def migration_vars(serving, tmp_path):
+    """Extra vars that point the playbooks at this sandbox, its helm, and its loopback mirrors of the
+    release downloads and the chart registry: the defaults with only the host swapped."""
     return {
         "migration_kubeconfig": serving.kubeconfig,
         "migration_helm_binary": serving.helm,
-        "ga_stack_chart_ref": str(gie_ga / "config/charts/inferencepool"),
-        "ga_stack_crd_source": str(gie_ga / "config/crd/bases"),
+        "migration_gie_download_url": serving.env["GIE_DOWNLOAD_URL"],
+        "migration_chart_registry": serving.env["GIE_CHART_REGISTRY"],
         "migration_backup_dest": str(tmp_path / "backups"),
         "migration_accept_model_name_changes": True,
         "migration_pause_seconds": PAUSE_SECONDS,
