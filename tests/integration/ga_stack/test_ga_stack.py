@@ -58,7 +58,7 @@ def gie_ga():
 def seeded(request, flavour):
     if flavour == "old":
         return request.getfixturevalue("alpha_basic")
-    sandbox = request.getfixturevalue("sandbox_factory")("ga-stack-new", "new")
+    sandbox = request.getfixturevalue("sandbox_factory")("new", "new")
     sandbox.reset()
     sandbox.seed("alpha-basic")
     return sandbox

@@ -15,11 +15,24 @@ PAUSE_SECONDS = 2
 
 
 @pytest.fixture
-def serving(alpha_basic):
-    """alpha-basic once the gateway serves the base model through the preview pool."""
-    wait_until("the preview pool to answer", lambda: answer_of(alpha_basic) == (200, ALPHA_SERVED_BY),
+def flavour():
+    """The GKE flavour of the cluster under test; a test parametrizes it to run on both."""
+    return "old"
+
+
+@pytest.fixture
+def serving(request, flavour):
+    """alpha-basic, on a sandbox of the test's GKE flavour, once the gateway serves the base model through
+    the preview pool."""
+    if flavour == "old":
+        seeded = request.getfixturevalue("alpha_basic")
+    else:
+        seeded = request.getfixturevalue("sandbox_factory")(flavour, flavour)
+        seeded.reset()
+        seeded.seed("alpha-basic")
+    wait_until("the preview pool to answer", lambda: answer_of(seeded) == (200, ALPHA_SERVED_BY),
                SETTLE_SECONDS, interval=0.5)
-    return alpha_basic
+    return seeded
 
 
 @pytest.fixture

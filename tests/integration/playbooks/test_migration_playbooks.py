@@ -43,8 +43,9 @@ def assert_no_failed_request(summary):
     assert summary["failed"] == 0, summary["failure_windows"]
 
 
+@pytest.mark.parametrize("flavour", ["old", "new"])
 def test_zero_downtime_migrates_alpha_basic_under_load_and_a_second_run_changes_nothing(
-        view, load, start_playbook, report_dir):
+        flavour, view, load, start_playbook, report_dir):
     first = start_playbook(ZERO_DOWNTIME, "first")
     assert first.wait(PLAYBOOK_TIMEOUT) == 0, first.tail()
     assert first.recap()["changed"] > 0
@@ -71,7 +72,9 @@ def test_zero_downtime_migrates_alpha_basic_under_load_and_a_second_run_changes_
     assert set(traffic["per_pool"]) == {ALPHA_SERVED_BY, GA_SERVED_BY}
 
 
-def test_simple_migrates_alpha_basic_and_reports_the_downtime_it_measured(view, load, start_playbook, report_dir):
+@pytest.mark.parametrize("flavour", ["old", "new"])
+def test_simple_migrates_alpha_basic_and_reports_the_downtime_it_measured(flavour, view, load, start_playbook,
+                                                                          report_dir):
     run = start_playbook(SIMPLE, "simple")
     assert run.wait(PLAYBOOK_TIMEOUT) == 0, run.tail()
     traffic = load.stop()
