@@ -5,11 +5,11 @@ must be entered here, in the lowest layer that holds everything it imports.
 """
 
 import ast
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from support import REPO
+
 PLUGINS = REPO / "plugins"
 PREFIX = "ansible_collections.inference_gateway.migration.plugins."
 

@@ -1,12 +1,10 @@
 """The playbooks' defaults (playbooks/vars/migration_defaults.yml) are the collection's own facts."""
 
-from pathlib import Path
-
 import yaml
 
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api
+from support import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 DEFAULTS = yaml.safe_load((REPO / "playbooks/vars/migration_defaults.yml").read_text())["migration_defaults"]
 ROLE_DEFAULTS = dict((role, yaml.safe_load((REPO / "roles" / role / "defaults/main.yml").read_text()))
                      for role in ("preflight", "ga_stack", "zero_downtime_migration"))

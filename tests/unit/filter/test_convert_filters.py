@@ -2,9 +2,7 @@
 
 import inspect
 import json
-import subprocess
 import textwrap
-from pathlib import Path
 
 import pytest
 import yaml
@@ -13,8 +11,8 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.inference_gateway.migration.plugins.filter.convert import FilterModule
 from ansible_collections.inference_gateway.migration.plugins.filter.plan import FilterModule as PlanFilterModule
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api, convert
+from support import REPO, run_playbook
 
-REPO = Path(__file__).resolve().parents[3]
 FILTER_DIR = REPO / "plugins" / "filter"
 FILTERS = FilterModule().filters()
 # The GA stack's per-pool plan is a planning decision: its filters live with the other planning filters.
@@ -82,11 +80,7 @@ PLAYBOOK = textwrap.dedent("""
 def playbook_result(tmp_path_factory):
     playbook = tmp_path_factory.mktemp("filters") / "filters.yml"
     playbook.write_text(PLAYBOOK)
-    env = {"ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json",
-           "PATH": "/usr/bin:/bin"}
-    completed = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-playbook"), str(playbook)], cwd=REPO, env=env,
-                               capture_output=True, text=True, timeout=300, check=False)
-    assert completed.returncode == 0, completed.stdout + completed.stderr
+    completed = run_playbook(playbook, env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", "PATH": "/usr/bin:/bin"})
     tasks = json.loads(completed.stdout)["plays"][0]["tasks"]
     return [task["hosts"]["localhost"] for task in tasks]
 

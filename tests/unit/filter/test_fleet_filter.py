@@ -1,7 +1,6 @@
 """The fleet filter: exposed under its documented name, refusing as a filter error."""
 
 import inspect
-from pathlib import Path
 
 import pytest
 import yaml
@@ -9,8 +8,9 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.inference_gateway.migration.plugins.filter.fleet import FilterModule
 from ansible_collections.inference_gateway.migration.plugins.module_utils import fleet
+from support import REPO
 
-FILTER_DIR = Path(__file__).resolve().parents[3] / "plugins" / "filter"
+FILTER_DIR = REPO / "plugins" / "filter"
 FILTERS = FilterModule().filters()
 
 

@@ -10,29 +10,29 @@ from ansible_collections.inference_gateway.migration.plugins.module_utils import
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 
 from memory_cluster import (
-    EPP, NAMESPACE, RELEASE, MemoryCluster, alpha_pool, alpha_ref, alpha_stack, crd, epp_deployment, ga_ref,
-    helm_release_secret, http_route, inference_model,
+    MemoryCluster, alpha_pool, alpha_ref, alpha_stack, crd, epp_deployment, ga_ref, helm_release_secret, http_route,
+    inference_model,
 )
+from support import ALPHA, ALPHA_EPP, NAMESPACE, REPO, ROUTE
 
-REPO = Path(__file__).resolve().parents[3]
 WHEN = datetime.datetime(2026, 3, 1, 12, 30, 5, tzinfo=datetime.timezone.utc)
 
 STACK = sorted([
     (api.CRD.kind, None, api.ALPHA_POOL.crd_name),
     (api.CRD.kind, None, api.INFERENCE_MODEL.crd_name),
-    (api.ALPHA_POOL.kind, NAMESPACE, RELEASE),
+    (api.ALPHA_POOL.kind, NAMESPACE, ALPHA),
     (api.INFERENCE_MODEL.kind, NAMESPACE, "base-model"),
     (api.INFERENCE_MODEL.kind, NAMESPACE, "food-review"),
-    (api.HTTP_ROUTE.kind, NAMESPACE, "llm-route"),
-    (api.DEPLOYMENT.kind, NAMESPACE, EPP),
-    (api.SERVICE.kind, NAMESPACE, EPP),
-    (api.SERVICE_ACCOUNT.kind, NAMESPACE, EPP),
-    (api.CLUSTER_ROLE.kind, None, EPP),
-    (api.CLUSTER_ROLE_BINDING.kind, None, EPP),
-    (api.HEALTH_CHECK_POLICY.kind, NAMESPACE, RELEASE),
-    (api.GCP_BACKEND_POLICY.kind, NAMESPACE, RELEASE),
-    (api.CLUSTER_POD_MONITORING.kind, None, "%s-%s" % (NAMESPACE, RELEASE)),
-    (api.SECRET.kind, NAMESPACE, "sh.helm.release.v1.%s.v1" % RELEASE),
+    (api.HTTP_ROUTE.kind, NAMESPACE, ROUTE),
+    (api.DEPLOYMENT.kind, NAMESPACE, ALPHA_EPP),
+    (api.SERVICE.kind, NAMESPACE, ALPHA_EPP),
+    (api.SERVICE_ACCOUNT.kind, NAMESPACE, ALPHA_EPP),
+    (api.CLUSTER_ROLE.kind, None, ALPHA_EPP),
+    (api.CLUSTER_ROLE_BINDING.kind, None, ALPHA_EPP),
+    (api.HEALTH_CHECK_POLICY.kind, NAMESPACE, ALPHA),
+    (api.GCP_BACKEND_POLICY.kind, NAMESPACE, ALPHA),
+    (api.CLUSTER_POD_MONITORING.kind, None, "%s-%s" % (NAMESPACE, ALPHA)),
+    (api.SECRET.kind, NAMESPACE, "sh.helm.release.v1.%s.v1" % ALPHA),
 ])
 
 
@@ -47,12 +47,12 @@ def _simple_path_done(cluster):
     for rtype in (api.DEPLOYMENT, api.SERVICE, api.SERVICE_ACCOUNT, api.HEALTH_CHECK_POLICY, api.GCP_BACKEND_POLICY,
                   api.SECRET):
         for name in cluster.names(rtype, NAMESPACE):
-            if RELEASE in name:
+            if ALPHA in name:
                 cluster.delete(rtype, name, NAMESPACE)
     for rtype in (api.CLUSTER_ROLE, api.CLUSTER_ROLE_BINDING, api.CLUSTER_POD_MONITORING):
         for name in cluster.names(rtype):
             cluster.delete(rtype, name)
-    route = cluster.get(api.HTTP_ROUTE, "llm-route", NAMESPACE)
+    route = cluster.get(api.HTTP_ROUTE, ROUTE, NAMESPACE)
     route["spec"]["rules"][0]["backendRefs"] = [ga_ref(weight=100)]
     cluster.replace(api.HTTP_ROUTE, route)
     cluster.writes = []
@@ -114,7 +114,7 @@ def test_collect_finds_an_epp_by_its_flags_when_it_follows_no_naming(stack):
         "-poolName", "hand-made", "-poolNamespace", "team-b"]), metadata={"name": "picker", "namespace": "team-b"}))
     names = _names(backup.collect(stack, pools=["team-b/hand-made"]))
     assert (api.DEPLOYMENT.kind, "team-b", "picker") in names
-    assert (api.ALPHA_POOL.kind, NAMESPACE, RELEASE) not in names
+    assert (api.ALPHA_POOL.kind, NAMESPACE, ALPHA) not in names
 
 
 def test_collect_scopes_to_named_pools(stack):
@@ -139,31 +139,31 @@ def test_collect_refuses_pools_it_cannot_find(stack, pools, fragment):
 
 def _interrupted_simple_run(cluster):
     """What a simple run stopped after `helm uninstall` leaves: the route and the models, no pool."""
-    cluster.delete(api.ALPHA_POOL, RELEASE, NAMESPACE)
+    cluster.delete(api.ALPHA_POOL, ALPHA, NAMESPACE)
     return cluster
 
 
 def test_collect_keeps_the_routes_and_models_of_a_pool_that_is_gone_but_still_gets_traffic(stack):
     names = _names(backup.collect(_interrupted_simple_run(stack)))
-    assert (api.HTTP_ROUTE.kind, NAMESPACE, "llm-route") in names
+    assert (api.HTTP_ROUTE.kind, NAMESPACE, ROUTE) in names
     assert (api.INFERENCE_MODEL.kind, NAMESPACE, "base-model") in names
-    assert (api.ALPHA_POOL.kind, NAMESPACE, RELEASE) not in names
+    assert (api.ALPHA_POOL.kind, NAMESPACE, ALPHA) not in names
 
 
 def test_collect_accepts_a_named_pool_that_is_gone_while_a_route_sends_it_traffic(stack):
-    names = _names(backup.collect(_interrupted_simple_run(stack), pools=["%s/%s" % (NAMESPACE, RELEASE)]))
-    assert (api.HTTP_ROUTE.kind, NAMESPACE, "llm-route") in names
+    names = _names(backup.collect(_interrupted_simple_run(stack), pools=["%s/%s" % (NAMESPACE, ALPHA)]))
+    assert (api.HTTP_ROUTE.kind, NAMESPACE, ROUTE) in names
     assert (api.INFERENCE_MODEL.kind, NAMESPACE, "food-review") in names
 
 
 def test_collect_ignores_a_route_ref_of_weight_zero_to_a_pool_that_is_gone(stack):
     _interrupted_simple_run(stack)
-    route = stack.get(api.HTTP_ROUTE, "llm-route", NAMESPACE)
+    route = stack.get(api.HTTP_ROUTE, ROUTE, NAMESPACE)
     route["spec"]["rules"][0]["backendRefs"] = [alpha_ref(weight=0), ga_ref(weight=100)]
     stack.replace(api.HTTP_ROUTE, route)
-    assert (api.HTTP_ROUTE.kind, NAMESPACE, "llm-route") not in _names(backup.collect(stack))
+    assert (api.HTTP_ROUTE.kind, NAMESPACE, ROUTE) not in _names(backup.collect(stack))
     with pytest.raises(MigrationError):
-        backup.collect(stack, pools=["%s/%s" % (NAMESPACE, RELEASE)])
+        backup.collect(stack, pools=["%s/%s" % (NAMESPACE, ALPHA)])
 
 
 # --- writing and reading -----------------------------------------------------------------------------
@@ -175,9 +175,9 @@ def test_write_backup_lays_out_one_file_per_object_and_an_index(stack, tmp_path)
     root = Path(written["path"])
     assert root == tmp_path / "20260301T123005Z"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["20260301T123005Z"]
-    assert (root / "inferencepools.inference.networking.x-k8s.io" / ("default_%s.yaml" % RELEASE)).is_file()
+    assert (root / "inferencepools.inference.networking.x-k8s.io" / ("default_%s.yaml" % ALPHA)).is_file()
     assert (root / "customresourcedefinitions.apiextensions.k8s.io" / (api.ALPHA_POOL.crd_name + ".yaml")).is_file()
-    assert (root / "services" / ("default_%s.yaml" % EPP)).is_file()
+    assert (root / "services" / ("default_%s.yaml" % ALPHA_EPP)).is_file()
 
     index = yaml.safe_load((root / "index.yaml").read_text())
     assert index["what"] == "migration_backup"
@@ -193,18 +193,18 @@ def test_write_backup_lays_out_one_file_per_object_and_an_index(stack, tmp_path)
         saved = yaml.safe_load((root / entry["file"]).read_text())
         assert (saved["kind"], saved["metadata"]["name"]) == (entry["kind"], entry["name"])
         assert "resourceVersion" not in saved["metadata"] and "status" not in saved
-    service = yaml.safe_load((root / "services" / ("default_%s.yaml" % EPP)).read_text())
+    service = yaml.safe_load((root / "services" / ("default_%s.yaml" % ALPHA_EPP)).read_text())
     assert "clusterIP" not in service["spec"] and "clusterIPs" not in service["spec"]
 
 
 def test_write_backup_decodes_helm_releases_for_people(stack, tmp_path):
     written = backup_files.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None, now=WHEN)
-    stem = Path(written["path"]) / "helm-releases" / ("default_%s.v1" % RELEASE)
+    stem = Path(written["path"]) / "helm-releases" / ("default_%s.v1" % ALPHA)
     assert yaml.safe_load(Path(str(stem) + ".values.yaml").read_text()) == {"provider": {"name": "gke"}}
     assert Path(str(stem) + ".manifest.yaml").read_text() == "kind: X\n"
     index = yaml.safe_load((Path(written["path"]) / "index.yaml").read_text())
-    assert index["helm_release_files"] == ["helm-releases/default_%s.v1.manifest.yaml" % RELEASE,
-                                           "helm-releases/default_%s.v1.values.yaml" % RELEASE]
+    assert index["helm_release_files"] == ["helm-releases/default_%s.v1.manifest.yaml" % ALPHA,
+                                           "helm-releases/default_%s.v1.values.yaml" % ALPHA]
 
 
 def test_two_backups_in_one_second_do_not_collide(stack, tmp_path):
@@ -235,13 +235,13 @@ def test_read_backup_refuses_a_directory_without_index(tmp_path):
     assert "index.yaml" in str(refused.value)
 
 
-def _pool_key(name=RELEASE, namespace=NAMESPACE):
+def _pool_key(name=ALPHA, namespace=NAMESPACE):
     return refs.pool_key({"apiVersion": api.ALPHA_POOL.api_version, "metadata": {"name": name, "namespace": namespace}})
 
 
 def test_removed_pools_come_from_the_newest_whole_backup_that_holds_them(stack, tmp_path):
     older = backup_files.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None, now=WHEN)
-    pool = stack.get(api.ALPHA_POOL, RELEASE, NAMESPACE)
+    pool = stack.get(api.ALPHA_POOL, ALPHA, NAMESPACE)
     pool["spec"]["targetPortNumber"] = 9000
     stack.replace(api.ALPHA_POOL, pool)
     stack.add(api.INFERENCE_MODEL, inference_model("elsewhere", "m", pool="other-pool"))
@@ -293,7 +293,7 @@ def test_restore_brings_the_stack_back_in_order_and_points_the_route_back(saved)
     result = restore.restore(cluster, path)
     assert result["changed"] is True
     assert _names(backup.collect(cluster)) == STACK
-    route = cluster.get(api.HTTP_ROUTE, "llm-route", NAMESPACE)
+    route = cluster.get(api.HTTP_ROUTE, ROUTE, NAMESPACE)
     assert route["spec"]["rules"][0]["backendRefs"] == [alpha_ref()]
     assert route["spec"]["rules"][0]["timeouts"] == {"request": "300s"}
 
@@ -301,11 +301,11 @@ def test_restore_brings_the_stack_back_in_order_and_points_the_route_back(saved)
     assert writes[:2] == [("create", api.CRD.kind)] * 2
     assert writes[-2:] == [("create", api.SECRET.kind), ("replace", api.HTTP_ROUTE.kind)]
     assert result["routes"] == [{"kind": api.HTTP_ROUTE.kind, "api_version": api.HTTP_ROUTE.api_version,
-                                 "namespace": NAMESPACE, "name": "llm-route", "changed": True,
+                                 "namespace": NAMESPACE, "name": ROUTE, "changed": True,
                                  "gateways": [{"namespace": NAMESPACE, "name": "inference-gateway",
                                                "url": "http://127.0.10.1:80"}]}]
     assert result["model_names"] == ["food-review", "meta-llama/Llama-3.1-8B-Instruct"]
-    assert cluster.get(api.SERVICE, EPP, NAMESPACE)["spec"]["clusterIP"]
+    assert cluster.get(api.SERVICE, ALPHA_EPP, NAMESPACE)["spec"]["clusterIP"]
 
     cluster.writes = []
     again = restore.restore(cluster, path)
@@ -314,19 +314,19 @@ def test_restore_brings_the_stack_back_in_order_and_points_the_route_back(saved)
 
 def test_restore_leaves_matching_objects_alone_and_puts_back_what_the_migration_changed(stack, tmp_path):
     written = backup_files.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None, now=WHEN)
-    epp = stack.get(api.DEPLOYMENT, EPP, NAMESPACE)
-    epp["spec"]["template"]["spec"]["containers"][0]["args"] = ["--pool-name", RELEASE]
+    epp = stack.get(api.DEPLOYMENT, ALPHA_EPP, NAMESPACE)
+    epp["spec"]["template"]["spec"]["containers"][0]["args"] = ["--pool-name", ALPHA]
     epp["metadata"]["labels"]["touched-by-someone"] = "yes"
     stack.replace(api.DEPLOYMENT, epp)
     stack.writes = []
 
     result = restore.restore(stack, written["path"])
-    assert [(u["kind"], u["name"]) for u in result["updated"]] == [(api.DEPLOYMENT.kind, EPP)]
+    assert [(u["kind"], u["name"]) for u in result["updated"]] == [(api.DEPLOYMENT.kind, ALPHA_EPP)]
     assert result["created"] == []
-    restored = stack.get(api.DEPLOYMENT, EPP, NAMESPACE)
+    restored = stack.get(api.DEPLOYMENT, ALPHA_EPP, NAMESPACE)
     assert restored["spec"]["template"]["spec"]["containers"][0]["args"][0] == "-poolName"
     assert restored["metadata"]["labels"]["touched-by-someone"] == "yes"
-    key = "%s %s/%s" % (api.DEPLOYMENT.kind, NAMESPACE, EPP)
+    key = "%s %s/%s" % (api.DEPLOYMENT.kind, NAMESPACE, ALPHA_EPP)
     assert result["diff"]["before"][key] != result["diff"]["after"][key]
 
 
@@ -334,16 +334,16 @@ def test_restore_retries_a_lost_resource_version_race(saved):
     path, cluster = saved
     cluster.conflicts_to_raise = 1
     restore.restore(cluster, path)
-    assert cluster.get(api.HTTP_ROUTE, "llm-route", NAMESPACE)["spec"]["rules"][0]["backendRefs"] == [alpha_ref()]
+    assert cluster.get(api.HTTP_ROUTE, ROUTE, NAMESPACE)["spec"]["rules"][0]["backendRefs"] == [alpha_ref()]
 
 
 def test_restore_without_route_to_alpha_leaves_routes_alone(saved):
     path, cluster = saved
     result = restore.restore(cluster, path, route_to_alpha=False)
-    assert cluster.get(api.HTTP_ROUTE, "llm-route", NAMESPACE)["spec"]["rules"][0]["backendRefs"] == [
+    assert cluster.get(api.HTTP_ROUTE, ROUTE, NAMESPACE)["spec"]["rules"][0]["backendRefs"] == [
         ga_ref(weight=100)]
     assert result["routes"][0]["changed"] is False
-    assert cluster.get(api.ALPHA_POOL, RELEASE, NAMESPACE) is not None
+    assert cluster.get(api.ALPHA_POOL, ALPHA, NAMESPACE) is not None
 
 
 def test_check_mode_restore_persists_nothing_and_reports_everything(saved):
@@ -354,7 +354,7 @@ def test_check_mode_restore_persists_nothing_and_reports_everything(saved):
     assert cluster.objects == snapshot
     assert sorted((c["kind"], c["namespace"], c["name"]) for c in result["created"]) == sorted(
         name for name in STACK if name[:2] != (api.HTTP_ROUTE.kind, NAMESPACE))
-    assert [(u["kind"], u["name"]) for u in result["updated"]] == [(api.HTTP_ROUTE.kind, "llm-route")]
+    assert [(u["kind"], u["name"]) for u in result["updated"]] == [(api.HTTP_ROUTE.kind, ROUTE)]
 
 
 def test_restore_refuses_before_writing_when_a_type_cannot_come_back(tmp_path):
@@ -363,7 +363,7 @@ def test_restore_refuses_before_writing_when_a_type_cannot_come_back(tmp_path):
     cluster.add(api.INFERENCE_OBJECTIVE, {"metadata": {"name": "o", "namespace": NAMESPACE}, "spec": {}})
     cluster.add(api.SECRET, helm_release_secret())
     items = [(api.INFERENCE_OBJECTIVE, cluster.get(api.INFERENCE_OBJECTIVE, "o", NAMESPACE)),
-             (api.SECRET, cluster.get(api.SECRET, "sh.helm.release.v1.%s.v1" % RELEASE, NAMESPACE))]
+             (api.SECRET, cluster.get(api.SECRET, "sh.helm.release.v1.%s.v1" % ALPHA, NAMESPACE))]
     written = backup_files.write_backup(str(tmp_path), items, "crd_cleanup", None, now=WHEN)
     empty = MemoryCluster()
     with pytest.raises(MigrationError) as refused:
@@ -393,7 +393,7 @@ def test_point_route_back_touches_only_the_rules_that_led_to_alpha_pools():
 
 def test_point_route_back_treats_defaulted_fields_as_equal():
     backed = http_route([alpha_ref(weight=1)])
-    live = http_route([{"group": api.ALPHA_GROUP, "kind": api.ALPHA_POOL.kind, "name": RELEASE,
+    live = http_route([{"group": api.ALPHA_GROUP, "kind": api.ALPHA_POOL.kind, "name": ALPHA,
                         "namespace": NAMESPACE}])
     assert restore.point_route_back(live, backed) is None
 
@@ -411,7 +411,7 @@ def test_point_route_back_appends_a_rule_the_migration_removed():
 
 def test_decode_helm_release_reads_helms_double_base64_gzip():
     release = helm.decode_release(helm_release_secret(values={"a": 1}, revision=3))
-    assert (release["name"], release["version"], release["config"]) == (RELEASE, 3, {"a": 1})
+    assert (release["name"], release["version"], release["config"]) == (ALPHA, 3, {"a": 1})
 
 
 def test_gateway_url_prefers_the_listener_the_route_names():
@@ -438,7 +438,7 @@ def test_make_backup_writes_nothing_when_there_is_nothing_of_the_preview_api(tmp
 
 def test_make_backup_in_check_mode_reports_the_directory_it_would_write(stack, tmp_path):
     stack.dry_run = True
-    result = backup.make_backup(stack, str(tmp_path), pools=["%s/%s" % (NAMESPACE, RELEASE)], now=WHEN)
+    result = backup.make_backup(stack, str(tmp_path), pools=["%s/%s" % (NAMESPACE, ALPHA)], now=WHEN)
     assert result["changed"] is True and result["path"] == str(tmp_path / "20260301T123005Z")
     assert result["objects"][api.ALPHA_POOL.kind] == 1 and list(tmp_path.iterdir()) == []
     assert result["diff"]["after"]["backup"] == result["path"]

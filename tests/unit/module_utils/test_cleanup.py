@@ -8,9 +8,9 @@ from ansible_collections.inference_gateway.migration.plugins.module_utils.epp im
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 
 from memory_cluster import (
-    EPP, NAMESPACE, RELEASE, MemoryCluster, alpha_ref, alpha_stack, crd, epp_deployment, ga_ref, http_route,
-    inference_model,
+    MemoryCluster, alpha_ref, alpha_stack, crd, epp_deployment, ga_ref, http_route, inference_model,
 )
+from support import ALPHA, ALPHA_EPP, BASE_MODEL, GA, NAMESPACE, ROUTE
 
 
 def _blocker_names(error):
@@ -57,7 +57,7 @@ def test_served_pools_tells_the_group_from_the_flag_style(args, group, namespace
 
 
 def test_served_pools_ignores_containers_that_name_no_pool():
-    deployment = epp_deployment(args=["--model", "meta-llama/Llama-3.1-8B-Instruct", "--port", "8000"])
+    deployment = epp_deployment(args=["--model", BASE_MODEL, "--port", "8000"])
     assert list(served_pools(deployment)) == []
 
 
@@ -93,14 +93,14 @@ def test_a_live_preview_stack_blocks_with_every_user_named():
     with pytest.raises(MigrationError) as refused:
         cleanup.remove_crds(cluster)
     assert _blocker_names(refused.value) == sorted([
-        (api.DEPLOYMENT.kind, NAMESPACE, EPP),
-        (api.HTTP_ROUTE.kind, NAMESPACE, "llm-route"),
-        (api.ALPHA_POOL.kind, NAMESPACE, RELEASE),
+        (api.DEPLOYMENT.kind, NAMESPACE, ALPHA_EPP),
+        (api.HTTP_ROUTE.kind, NAMESPACE, ROUTE),
+        (api.ALPHA_POOL.kind, NAMESPACE, ALPHA),
         (api.INFERENCE_MODEL.kind, NAMESPACE, "base-model"),
         (api.INFERENCE_MODEL.kind, NAMESPACE, "food-review"),
     ])
     message = str(refused.value)
-    assert "nothing was changed" in message and "llm-route" in message and "flag -poolName" in message
+    assert "nothing was changed" in message and ROUTE in message and "flag -poolName" in message
     assert cluster.writes == []
 
 
@@ -123,7 +123,7 @@ def test_an_epp_flipped_to_the_alpha_group_by_flag_blocks(migrated):
 
 
 def test_ga_routes_and_ga_epps_do_not_block(migrated):
-    migrated.add(api.DEPLOYMENT, epp_deployment(name="ga-epp", args=["--pool-name", "vllm-llama3-8b-instruct-ga"]))
+    migrated.add(api.DEPLOYMENT, epp_deployment(name="ga-epp", args=["--pool-name", GA]))
     assert cleanup.remove_crds(migrated)["changed"] is True
 
 
@@ -189,12 +189,7 @@ def test_absent_crds_are_ok_and_unchanged():
 
 
 def test_a_crd_held_by_a_finalizer_times_out_naming_it(migrated):
-    class FinalizingCluster(MemoryCluster):
-        def delete(self, rtype, name, namespace=None, **kwargs):
-            return self.get(rtype, name, namespace) is not None
-
-    held = FinalizingCluster()
-    held.objects = migrated.objects
+    migrated.live(api.CRD, api.ALPHA_POOL.crd_name)["metadata"]["finalizers"] = ["customresourcecleanup.apiextensions.k8s.io"]
     with pytest.raises(MigrationError) as timed_out:
-        cleanup.remove_crds(held, wait_timeout=0)
+        cleanup.remove_crds(migrated, wait_timeout=0)
     assert api.ALPHA_POOL.crd_name in str(timed_out.value) and "finalizer" in str(timed_out.value)

@@ -9,10 +9,11 @@ import yaml
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api, convert, epp_manifests
 from ansible_collections.inference_gateway.migration.plugins.module_utils import plan as planning
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
+from support import ALPHA, ALPHA_EPP, BASE_MODEL, MODEL_SERVER_LABELS, NAMESPACE
 
 HELM_ANNOTATIONS = {
-    api.HELM_RELEASE_NAME_ANNOTATION: "vllm-llama3-8b-instruct-preview",
-    api.HELM_RELEASE_NAMESPACE_ANNOTATION: "default",
+    api.HELM_RELEASE_NAME_ANNOTATION: ALPHA,
+    api.HELM_RELEASE_NAMESPACE_ANNOTATION: NAMESPACE,
 }
 
 
@@ -22,17 +23,17 @@ def alpha_pool(**spec_changes):
         "apiVersion": api.ALPHA_POOL.api_version,
         "kind": api.ALPHA_POOL.kind,
         "metadata": {
-            "name": "vllm-llama3-8b-instruct-preview",
-            "namespace": "default",
+            "name": ALPHA,
+            "namespace": NAMESPACE,
             "uid": "1234",
             "resourceVersion": "99",
-            "labels": {"app.kubernetes.io/name": "vllm-llama3-8b-instruct-preview-epp", "team": "llm"},
+            "labels": {"app.kubernetes.io/name": ALPHA_EPP, "team": "llm"},
             "annotations": dict(HELM_ANNOTATIONS, **{"example.com/owner": "ml-platform"}),
         },
         "spec": {
-            "selector": {"app": "vllm-llama3-8b-instruct", "tier": "gpu"},
+            "selector": dict(MODEL_SERVER_LABELS, tier="gpu"),
             "targetPortNumber": 8000,
-            "extensionRef": {"name": "vllm-llama3-8b-instruct-preview-epp"},
+            "extensionRef": {"name": ALPHA_EPP},
         },
     }
     pool["spec"].update(spec_changes)
@@ -41,17 +42,17 @@ def alpha_pool(**spec_changes):
 
 def detect_entry(**changes):
     entry = {
-        "namespace": "default",
-        "name": "vllm-llama3-8b-instruct-preview",
-        "selector": {"app": "vllm-llama3-8b-instruct"},
+        "namespace": NAMESPACE,
+        "name": ALPHA,
+        "selector": dict(MODEL_SERVER_LABELS),
         "target_port": 8000,
-        "extension_ref": {"group": "", "kind": "Service", "name": "vllm-llama3-8b-instruct-preview-epp",
+        "extension_ref": {"group": "", "kind": "Service", "name": ALPHA_EPP,
                           "port": 9002, "failure_mode": "FailClose"},
-        "helm_release": {"name": "vllm-llama3-8b-instruct-preview", "namespace": "default"},
+        "helm_release": {"name": ALPHA, "namespace": NAMESPACE},
         "models": [
             {"name": "food-review", "model_name": "food-review", "criticality": "Standard",
              "target_models": [{"name": "food-review", "weight": 100}], "rewrites": False},
-            {"name": "base-model", "model_name": "meta-llama/Llama-3.1-8B-Instruct", "criticality": "Critical",
+            {"name": "base-model", "model_name": BASE_MODEL, "criticality": "Critical",
              "target_models": [], "rewrites": False},
         ],
         "ga_counterpart": None,
@@ -62,8 +63,8 @@ def detect_entry(**changes):
 
 
 def inference_model(name="food-review", model_name="food-review", criticality="Standard", targets=None,
-                    namespace="default"):
-    spec = {"modelName": model_name, "poolRef": {"name": "vllm-llama3-8b-instruct-preview"}}
+                    namespace=NAMESPACE):
+    spec = {"modelName": model_name, "poolRef": {"name": ALPHA}}
     if criticality is not None:
         spec["criticality"] = criticality
     if targets is not None:

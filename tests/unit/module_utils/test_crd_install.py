@@ -146,34 +146,23 @@ def test_check_mode_validates_by_dry_run_and_keeps_nothing(bases):
 
 
 def test_crd_created_meanwhile_by_someone_else_counts_as_kept(bases):
-    class RacingCluster(MemoryCluster):
-        def create(self, rtype, body):
-            self.add(rtype, body)
-            raise ClusterError("POST: already exists", status=409)
-
-    result = crd_install.ensure_crds(RacingCluster(), [OBJECTIVE], src=str(bases), fetch=no_fetch)
+    cluster = MemoryCluster()
+    cluster.before_write = lambda fake, verb: fake.add(api.CRD, crd(api.INFERENCE_OBJECTIVE))
+    result = crd_install.ensure_crds(cluster, [OBJECTIVE], src=str(bases), fetch=no_fetch)
     assert not result["changed"] and result["kept"] == [OBJECTIVE]
 
 
 def test_other_create_failures_propagate(bases):
-    class RefusingCluster(MemoryCluster):
-        def create(self, rtype, body):
-            raise ClusterError("POST: forbidden", status=403)
-
+    refusing = MemoryCluster()
+    refusing.errors["create"] = ClusterError("POST: forbidden", status=403)
     with pytest.raises(ClusterError, match="forbidden"):
-        crd_install.ensure_crds(RefusingCluster(), [OBJECTIVE], src=str(bases), fetch=no_fetch)
+        crd_install.ensure_crds(refusing, [OBJECTIVE], src=str(bases), fetch=no_fetch)
 
 
 def test_waits_until_established_and_names_what_is_not():
-    class SlowCluster(MemoryCluster):
-        def get(self, rtype, name, namespace=None):
-            obj = super().get(rtype, name, namespace)
-            if obj:
-                obj["status"] = {"conditions": [{"type": "Established", "status": "False"}]}
-            return obj
-
-    cluster = SlowCluster()
+    cluster = MemoryCluster()
     cluster.add(api.CRD, crd(api.INFERENCE_OBJECTIVE))
+    cluster.live(api.CRD, OBJECTIVE)["status"] = {"conditions": [{"type": "Established", "status": "False"}]}
     now = [0.0]
 
     def sleep(seconds):

@@ -4,11 +4,9 @@ import pytest
 
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api, backup_files, inventory, inventory_crds, objects, refs
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
+from memory_cluster import MemoryCluster
+from support import ALPHA, BASE_MODEL, GA, GATEWAY_NAME, MODEL_SERVER_LABELS, NAMESPACE, ROUTE
 
-NS = "default"
-ALPHA = "vllm-llama3-8b-instruct-preview"
-GA = "vllm-llama3-8b-instruct-ga"
-APP = {"app": "vllm-llama3-8b-instruct"}
 OLD_GKE = {"gitVersion": "v1.34.0-gke.1500000", "major": "1", "minor": "34", "platform": "linux/amd64"}
 NEW_GKE = {"gitVersion": "v1.34.1-gke.1829001", "major": "1", "minor": "34", "platform": "linux/amd64"}
 
@@ -16,7 +14,7 @@ NEW_GKE = {"gitVersion": "v1.34.1-gke.1829001", "major": "1", "minor": "34", "pl
 # --- fixtures: objects as the API server returns them -----------------------------------------
 
 
-def meta(name, namespace=NS, labels=None, annotations=None):
+def meta(name, namespace=NAMESPACE, labels=None, annotations=None):
     metadata = {"name": name, "namespace": namespace, "generation": 1}
     if labels:
         metadata["labels"] = labels
@@ -25,32 +23,32 @@ def meta(name, namespace=NS, labels=None, annotations=None):
     return metadata
 
 
-def helm_annotations(release, namespace=NS):
+def helm_annotations(release, namespace=NAMESPACE):
     return {api.HELM_RELEASE_NAME_ANNOTATION: release, api.HELM_RELEASE_NAMESPACE_ANNOTATION: namespace}
 
 
-def alpha_pool(name=ALPHA, namespace=NS, selector=None, extension_ref=None, release=True):
+def alpha_pool(name=ALPHA, namespace=NAMESPACE, selector=None, extension_ref=None, release=True):
     return {
         "apiVersion": api.ALPHA_POOL.api_version, "kind": "InferencePool",
         "metadata": meta(name, namespace, annotations=helm_annotations(name, namespace) if release else None),
-        "spec": {"selector": dict(selector or APP), "targetPortNumber": 8000,
+        "spec": {"selector": dict(selector or MODEL_SERVER_LABELS), "targetPortNumber": 8000,
                  "extensionRef": extension_ref if extension_ref is not None else {"name": name + "-epp"}},
     }
 
 
-def ga_pool(name=GA, namespace=NS, selector=None, migrated_from=None):
+def ga_pool(name=GA, namespace=NAMESPACE, selector=None, migrated_from=None):
     annotations = dict(helm_annotations(name, namespace))
     if migrated_from:
         annotations[api.MIGRATED_FROM_ANNOTATION] = migrated_from
     return {
         "apiVersion": api.GA_POOL.api_version, "kind": "InferencePool",
         "metadata": meta(name, namespace, annotations=annotations),
-        "spec": {"selector": {"matchLabels": dict(selector or APP)}, "targetPorts": [{"number": 8000}],
+        "spec": {"selector": {"matchLabels": dict(selector or MODEL_SERVER_LABELS)}, "targetPorts": [{"number": 8000}],
                  "endpointPickerRef": {"name": name + "-epp", "port": {"number": 9002}}},
     }
 
 
-def model(name, model_name, pool=ALPHA, criticality=None, target_models=None, namespace=NS, group=None):
+def model(name, model_name, pool=ALPHA, criticality=None, target_models=None, namespace=NAMESPACE, group=None):
     spec = {"modelName": model_name, "poolRef": {"name": pool}}
     if group:
         spec["poolRef"]["group"] = group
@@ -71,19 +69,19 @@ def pool_ref(group, name, weight=None, namespace=None):
     return ref
 
 
-def route(*rules, name="llm-route", namespace=NS):
+def route(*rules, name=ROUTE, namespace=NAMESPACE):
     return {"apiVersion": api.HTTP_ROUTE.api_version, "kind": "HTTPRoute",
             "metadata": meta(name, namespace),
-            "spec": {"parentRefs": [{"name": "inference-gateway"}],
+            "spec": {"parentRefs": [{"name": GATEWAY_NAME}],
                      "rules": [{"backendRefs": list(refs)} for refs in rules]}}
 
 
-def service(name, selector, namespace=NS):
+def service(name, selector, namespace=NAMESPACE):
     return {"apiVersion": "v1", "kind": "Service", "metadata": meta(name, namespace),
             "spec": {"selector": dict(selector), "ports": [{"name": "grpc-ext-proc", "port": 9002}]}}
 
 
-def deployment(name, labels, available=1, namespace=NS, args=("-poolName", ALPHA)):
+def deployment(name, labels, available=1, namespace=NAMESPACE, args=("-poolName", ALPHA)):
     conditions = [{"type": "Available", "status": "True" if available else "False"}]
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta(name, namespace),
             "spec": {"replicas": 1, "selector": {"matchLabels": dict(labels)},
@@ -101,7 +99,7 @@ def crd(rtype, labels=None, annotations=None, versions=None):
     return {
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
         "metadata": {"name": rtype.crd_name, "labels": labels or {}, "annotations": annotations or {}},
-        "spec": {"group": rtype.group,
+        "spec": {"group": rtype.group, "names": {"kind": rtype.kind, "plural": rtype.plural},
                  "versions": versions or [{"name": rtype.version, "served": True, "storage": True}]},
         "status": {"storedVersions": [rtype.version],
                    "conditions": [{"type": "Established", "status": "True"}]},
@@ -133,7 +131,7 @@ def alpha_basic(extra_ga_pools=(), routes=None, **overrides):
         ga_pools=list(extra_ga_pools),
         models=[model("food-review", "food-review", criticality="Standard",
                       target_models=[{"name": "food-review", "weight": 100}]),
-                model("base-model", "meta-llama/Llama-3.1-8B-Instruct", criticality="Critical")],
+                model("base-model", BASE_MODEL, criticality="Critical")],
         routes=routes if routes is not None else [route([pool_ref(api.ALPHA_GROUP, ALPHA)])],
         services=services,
         deployments=deployments,
@@ -149,7 +147,7 @@ def migration_at(alpha_weight, ga_weight, alpha_present=True, annotate=True):
         refs.append(pool_ref(api.ALPHA_GROUP, ALPHA, alpha_weight))
     if ga_weight is not None:
         refs.append(pool_ref(api.GA_GROUP, GA, ga_weight))
-    v1 = ga_pool(migrated_from="%s/%s" % (NS, ALPHA) if annotate else None)
+    v1 = ga_pool(migrated_from="%s/%s" % (NAMESPACE, ALPHA) if annotate else None)
     overrides = {} if alpha_present else {"alpha_pools": [], "models": []}
     return inventory.report(alpha_basic(extra_ga_pools=[v1], routes=[route(refs)], **overrides))
 
@@ -161,15 +159,15 @@ def test_alpha_basic_reports_one_pool_with_its_models_route_release_and_ready_ep
     result = inventory.report(alpha_basic())
     assert result["migration_needed"] is True
     [pool] = result["alpha_pools"]
-    assert (pool["namespace"], pool["name"], pool["selector"], pool["target_port"]) == (NS, ALPHA, APP, 8000)
-    assert pool["helm_release"] == {"name": ALPHA, "namespace": NS}
+    assert (pool["namespace"], pool["name"], pool["selector"], pool["target_port"]) == (NAMESPACE, ALPHA, MODEL_SERVER_LABELS, 8000)
+    assert pool["helm_release"] == {"name": ALPHA, "namespace": NAMESPACE}
     assert [m["name"] for m in pool["models"]] == ["base-model", "food-review"]
     assert pool["models"][1] == {
-        "namespace": NS, "name": "food-review", "model_name": "food-review", "criticality": "Standard",
+        "namespace": NAMESPACE, "name": "food-review", "model_name": "food-review", "criticality": "Standard",
         "target_models": [{"name": "food-review", "weight": 100}], "rewrites": False,
         "pool_ref": {"group": api.ALPHA_GROUP, "name": ALPHA},
     }
-    assert pool["routes"] == [{"namespace": NS, "name": "llm-route", "generation": 1, "rules": [
+    assert pool["routes"] == [{"namespace": NAMESPACE, "name": ROUTE, "generation": 1, "rules": [
         {"index": 0, "name": None, "alpha_weight": 1, "ga_weight": 0, "other_weight": 0}]}]
     assert pool["epp"] == {"service_found": True, "deployment": ALPHA + "-epp", "available_replicas": 1,
                            "ready": True, "args": ["-poolName", ALPHA]}
@@ -261,7 +259,7 @@ def test_counterpart_without_traffic_is_side_by_side():
     result = inventory.report(alpha_basic(extra_ga_pools=[ga_pool()]))
     assert phases(result) == (["side_by_side"], ["side_by_side"])
     pool = result["alpha_pools"][0]
-    assert pool["ga_counterpart"] == {"namespace": NS, "name": GA, "helm_release": {"name": GA, "namespace": NS}}
+    assert pool["ga_counterpart"] == {"namespace": NAMESPACE, "name": GA, "helm_release": {"name": GA, "namespace": NAMESPACE}}
     # the v1 pool shares the alpha pool's routes, so it is not reported as unrouted
     assert result["v1_pools"][0]["routes"] == pool["routes"]
     assert not any("has no HTTPRoute" in w for w in result["warnings"])
@@ -305,14 +303,14 @@ def test_deleted_alpha_pool_is_alpha_removed_on_the_annotated_v1_pool():
     result = migration_at(0, 100, alpha_present=False)
     assert phases(result) == ([], ["alpha_removed"])
     [v1] = result["v1_pools"]
-    assert v1["migrated_from"] == "%s/%s" % (NS, ALPHA)
+    assert v1["migrated_from"] == "%s/%s" % (NAMESPACE, ALPHA)
     assert v1["routes"][0]["rules"] == [
         {"index": 0, "name": None, "alpha_weight": 0, "ga_weight": 100, "other_weight": 0}]
     assert result["migration_needed"] is False
     assert result["summary"]["phases"]["alpha_removed"] == 1
     # the leftover weight-0 ref to the deleted pool is an orphan
-    assert result["orphans"]["routes"] == [{"namespace": NS, "name": "llm-route", "rule": 0, "backend": {
-        "group": api.ALPHA_GROUP, "kind": "InferencePool", "namespace": NS, "name": ALPHA, "weight": 0}}]
+    assert result["orphans"]["routes"] == [{"namespace": NAMESPACE, "name": ROUTE, "rule": 0, "backend": {
+        "group": api.ALPHA_GROUP, "kind": "InferencePool", "namespace": NAMESPACE, "name": ALPHA, "weight": 0}}]
 
 
 def test_v1_pool_without_annotation_has_no_phase_once_the_alpha_pool_is_gone():
@@ -322,7 +320,7 @@ def test_v1_pool_without_annotation_has_no_phase_once_the_alpha_pool_is_gone():
 
 def test_annotation_pairs_pools_whose_selectors_differ_and_wins_over_an_equal_selector():
     by_selector = ga_pool(name="a-same-pods")
-    annotated = ga_pool(name="z-migrated", selector={"app": "relabelled"}, migrated_from="%s/%s" % (NS, ALPHA))
+    annotated = ga_pool(name="z-migrated", selector={"app": "relabelled"}, migrated_from="%s/%s" % (NAMESPACE, ALPHA))
     result = inventory.report(alpha_basic(extra_ga_pools=[by_selector, annotated]))
     assert result["alpha_pools"][0]["ga_counterpart"]["name"] == "z-migrated"
     assert [(p["name"], p["phase"]) for p in result["v1_pools"]] == [
@@ -330,7 +328,7 @@ def test_annotation_pairs_pools_whose_selectors_differ_and_wins_over_an_equal_se
 
 
 def test_second_v1_pool_migrated_from_a_live_alpha_pool_has_no_phase():
-    source = "%s/%s" % (NS, ALPHA)
+    source = "%s/%s" % (NAMESPACE, ALPHA)
     result = inventory.report(alpha_basic(extra_ga_pools=[ga_pool(name="a-first", migrated_from=source),
                                                           ga_pool(name="b-second", migrated_from=source)]))
     assert result["alpha_pools"][0]["ga_counterpart"]["name"] == "a-first"
@@ -390,7 +388,7 @@ def test_standard_and_unset_criticality_are_warned_about_but_not_critical():
 
 
 def test_cross_namespace_route_reference_is_warned_about():
-    remote = route([pool_ref(api.ALPHA_GROUP, ALPHA, namespace=NS)], namespace="gateway-ns")
+    remote = route([pool_ref(api.ALPHA_GROUP, ALPHA, namespace=NAMESPACE)], namespace="gateway-ns")
     result = inventory.report(alpha_basic(routes=[remote]))
     assert any("gateway-ns/llm-route rule 0" in w and "ReferenceGrant" in w for w in result["warnings"])
     assert result["alpha_pools"][0]["routes"][0]["namespace"] == "gateway-ns"
@@ -412,8 +410,8 @@ def test_models_and_route_refs_to_missing_pools_are_orphans():
               route([pool_ref(api.GA_GROUP, "missing-ga", 3)], name="other")]
     result = inventory.report(alpha_basic(models=models, routes=routes))
     assert [m["name"] for m in result["orphans"]["models"]] == ["ga-lost", "lost"]
-    assert result["orphans"]["routes"] == [{"namespace": NS, "name": "other", "rule": 0, "backend": {
-        "group": api.GA_GROUP, "kind": "InferencePool", "namespace": NS, "name": "missing-ga", "weight": 3}}]
+    assert result["orphans"]["routes"] == [{"namespace": NAMESPACE, "name": "other", "rule": 0, "backend": {
+        "group": api.GA_GROUP, "kind": "InferencePool", "namespace": NAMESPACE, "name": "missing-ga", "weight": 3}}]
     # orphan models are still preview objects
     assert result["migration_needed"] is True and result["summary"]["inference_models"] == 2
 
@@ -423,22 +421,22 @@ def test_a_route_sending_traffic_to_a_preview_pool_that_is_gone_needs_the_migrat
     assert result["migration_needed"] is True
     assert result["removed_alpha_pools"] == []
     [warning] = [w for w in result["warnings"] if "does not exist" in w]
-    assert "HTTPRoute %s/llm-route rule 0" % NS in warning and "Restore it from a backup" in warning
+    assert "HTTPRoute %s/llm-route rule 0" % NAMESPACE in warning and "Restore it from a backup" in warning
 
 
-ALPHA_KEY = refs.BackendKey(api.ALPHA_GROUP, "InferencePool", NS, ALPHA)
+ALPHA_KEY = refs.BackendKey(api.ALPHA_GROUP, "InferencePool", NAMESPACE, ALPHA)
 
 
 def test_a_preview_pool_rebuilt_from_a_backup_is_reported_with_its_backup_and_pairs_with_its_v1_pool():
-    v1 = ga_pool(migrated_from="%s/%s" % (NS, ALPHA))
+    v1 = ga_pool(migrated_from="%s/%s" % (NAMESPACE, ALPHA))
     backed_up = backup_files.RemovedPool("/backups/20260301T123005Z", alpha_pool(),
-                                         [model("base-model", "meta-llama/Llama-3.1-8B-Instruct", criticality="Critical")])
+                                         [model("base-model", BASE_MODEL, criticality="Critical")])
     result = inventory.report(alpha_basic(extra_ga_pools=[v1], alpha_pools=[], models=[]), removed={ALPHA_KEY: backed_up})
     assert result["alpha_pools"] == []
     [removed] = result["removed_alpha_pools"]
     assert (removed["name"], removed["backup"]) == (ALPHA, "/backups/20260301T123005Z")
     assert [m["name"] for m in removed["models"]] == ["base-model"]
-    assert removed["helm_release"] == {"name": ALPHA, "namespace": NS}
+    assert removed["helm_release"] == {"name": ALPHA, "namespace": NAMESPACE}
     assert removed["epp"]["ready"] is True and removed["routes"][0]["rules"][0]["alpha_weight"] == 1
     # The v1 pool pairs with the rebuilt pool: its migration is under way, not finished.
     assert removed["phase"] == result["v1_pools"][0]["phase"] == "side_by_side"
@@ -449,11 +447,12 @@ def test_a_preview_pool_rebuilt_from_a_backup_is_reported_with_its_backup_and_pa
 def test_detect_reads_backups_only_for_preview_pools_that_routes_still_send_traffic_to(tmp_path):
     backup_files.write_backup(str(tmp_path), [(api.ALPHA_POOL, alpha_pool())], "migration_backup", None)
     routes = [route([pool_ref(api.ALPHA_GROUP, ALPHA)])]
-    gone = RecordingCluster({api.ALPHA_POOL: [], api.SERVICE: [], api.DEPLOYMENT: [], api.HTTP_ROUTE: routes})
+    gone = MemoryCluster((api.CRD, crd(api.ALPHA_POOL)), *[(api.HTTP_ROUTE, r) for r in routes],
+                         server_version=OLD_GKE)
     assert [p["name"] for p in inventory.detect(gone, backup_dir=str(tmp_path))["removed_alpha_pools"]] == [ALPHA]
     assert inventory.detect(gone)["removed_alpha_pools"] == []
-    there = RecordingCluster({api.ALPHA_POOL: [alpha_pool()], api.SERVICE: [], api.DEPLOYMENT: [],
-                              api.HTTP_ROUTE: routes})
+    there = MemoryCluster((api.CRD, crd(api.ALPHA_POOL)), (api.ALPHA_POOL, alpha_pool()),
+                          *[(api.HTTP_ROUTE, r) for r in routes], server_version=OLD_GKE)
     result = inventory.detect(there, backup_dir=str(tmp_path))
     assert result["removed_alpha_pools"] == [] and [p["name"] for p in result["alpha_pools"]] == [ALPHA]
 
@@ -461,7 +460,7 @@ def test_detect_reads_backups_only_for_preview_pools_that_routes_still_send_traf
 def test_namespaces_filter_what_is_reported_but_not_what_references_resolve_against():
     team_pool = alpha_pool(name="team-pool", namespace="team")
     services, deployments = epp_objects(ALPHA)
-    cross = route([pool_ref(api.ALPHA_GROUP, ALPHA, namespace=NS)], name="team-route", namespace="team")
+    cross = route([pool_ref(api.ALPHA_GROUP, ALPHA, namespace=NAMESPACE)], name="team-route", namespace="team")
     base = alpha_basic(routes=[cross], services=services, deployments=deployments)
     result = inventory.report(base._replace(alpha_pools=base.alpha_pools + [team_pool]), namespaces=["team"])
     assert [p["name"] for p in result["alpha_pools"]] == ["team-pool"]
@@ -577,7 +576,7 @@ def test_model_rewrite_targets_field_comes_from_the_crd_schema(field):
                "spec": {"poolRef": {"name": GA}, "rules": [{field: [{"modelRewrite": "food-review-1"}]}]}}
     result = inventory.report(snapshot(crds=crds, model_rewrites=[rewrite]))
     assert result["model_rewrite_targets_field"] == field
-    assert result["model_rewrites"] == [{"namespace": NS, "name": "food-review",
+    assert result["model_rewrites"] == [{"namespace": NAMESPACE, "name": "food-review",
                                          "pool_ref": {"group": api.GA_GROUP, "name": GA},
                                          "rules": [{field: [{"modelRewrite": "food-review-1"}]}]}]
 
@@ -598,8 +597,8 @@ def test_objective_pool_ref_group_defaults_to_the_ga_group():
     explicit["spec"]["poolRef"]["group"] = api.ALPHA_GROUP
     result = inventory.report(snapshot(objectives=[objective, explicit]))
     assert result["objectives"] == [
-        {"namespace": NS, "name": "food-review", "priority": 1, "pool_ref": {"group": api.GA_GROUP, "name": GA}},
-        {"namespace": NS, "name": "for-alpha", "priority": 1, "pool_ref": {"group": api.ALPHA_GROUP, "name": GA}},
+        {"namespace": NAMESPACE, "name": "food-review", "priority": 1, "pool_ref": {"group": api.GA_GROUP, "name": GA}},
+        {"namespace": NAMESPACE, "name": "for-alpha", "priority": 1, "pool_ref": {"group": api.ALPHA_GROUP, "name": GA}},
     ]
 
 
@@ -607,7 +606,7 @@ def test_helm_release_namespace_falls_back_to_the_object_namespace():
     pool = alpha_pool(release=False)
     assert objects.helm_release(pool) is None
     pool["metadata"]["annotations"] = {api.HELM_RELEASE_NAME_ANNOTATION: "rel"}
-    assert objects.helm_release(pool) == {"name": "rel", "namespace": NS}
+    assert objects.helm_release(pool) == {"name": "rel", "namespace": NAMESPACE}
 
 
 def test_fail_on_found_refuses_with_every_preview_object_named_and_the_result_attached():
@@ -624,32 +623,14 @@ def test_fail_on_found_refuses_with_every_preview_object_named_and_the_result_at
 # --- collection: API calls do not grow with namespaces ----------------------------------------------
 
 
-class RecordingCluster:
-    """Serves a fixed set of types; records every call."""
-
-    def __init__(self, served):
-        self.calls = []
-        self.served = served
-
-    def server_version(self):
-        self.calls.append(("version",))
-        return OLD_GKE
-
-    def get(self, rtype, name, namespace=None):
-        self.calls.append(("get", rtype.kind, name))
-        return None
-
-    def list(self, rtype, namespace=None, label_selector=None):
-        self.calls.append(("list", rtype.kind, rtype.group, namespace))
-        return self.served.get(rtype)
-
-
 def test_collect_lists_each_type_once_across_all_namespaces_and_tolerates_unserved_types():
-    pools = [alpha_pool(namespace="ns-%d" % i) for i in range(30)]
-    cluster = RecordingCluster({api.ALPHA_POOL: pools, api.SERVICE: [], api.DEPLOYMENT: [], api.HTTP_ROUTE: []})
+    # Of the custom types only the preview pool is served: the other lists answer None.
+    cluster = MemoryCluster((api.CRD, crd(api.ALPHA_POOL)), server_version=OLD_GKE)
+    for i in range(30):
+        cluster.add(api.ALPHA_POOL, alpha_pool(namespace="ns-%d" % i))
     collected = inventory.collect(cluster)
-    lists = [c for c in cluster.calls if c[0] == "list"]
-    assert len(lists) == len(inventory.LISTED_TYPES) and all(c[3] is None for c in lists)
+    lists = cluster.requests("list")
+    assert len(lists) == len(inventory.LISTED_TYPES) and all(c[2] is None for c in lists)
     assert len(cluster.calls) == len(inventory.LISTED_TYPES) + len(api.INFERENCE_CRDS) + 1
     assert len(collected.alpha_pools) == 30 and collected.models == []
     assert len(inventory.report(collected, namespaces=["ns-3"])["alpha_pools"]) == 1

@@ -1,6 +1,7 @@
 import pytest
 
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api, permissions
+from memory_cluster import MemoryCluster
 
 
 def _has(needed, verb, rtype, namespace=None):
@@ -57,18 +58,9 @@ def test_review_body_and_description():
         "delete customresourcedefinitions.apiextensions.k8s.io cluster-wide"
 
 
-class _ReviewingCluster:
-    def __init__(self, allowed_verbs):
-        self.allowed_verbs = allowed_verbs
-
-    def create_review(self, body):
-        verb = body["spec"]["resourceAttributes"]["verb"]
-        return {"status": {"allowed": verb in self.allowed_verbs}}
-
-
 def test_check_splits_allowed_from_denied():
     needed = permissions.required_permissions("zero_downtime", ["ns"])
-    allowed, denied = permissions.check(_ReviewingCluster({"get", "list", "watch"}), needed)
+    allowed, denied = permissions.check(MemoryCluster(allowed_verbs={"get", "list", "watch"}), needed)
     assert allowed and denied
     assert all(p["verb"] in {"get", "list", "watch"} for p in allowed)
     assert not any(p["verb"] in {"get", "list", "watch"} for p in denied)

@@ -1,19 +1,10 @@
-"""Readiness of the gate objects, read from a fake cluster holding status as a gateway writes it."""
+"""Readiness of the gate objects, read from the in-memory cluster holding status as a gateway writes it."""
 
 import pytest
 
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api, readiness, waiting
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
-
-
-class FakeCluster:
-    def __init__(self, *objects):
-        self.objects = {}
-        for rtype, body in objects:
-            self.objects[(rtype, body["metadata"]["namespace"], body["metadata"]["name"])] = body
-
-    def get(self, rtype, name, namespace=None):
-        return self.objects.get((rtype, namespace, name))
+from memory_cluster import MemoryCluster
 
 
 def condition(kind, status="True", reason="Ready", message="", generation=None):
@@ -61,7 +52,7 @@ EPP = {"name": "llm-ga-epp", "namespace": "default"}
 
 
 def test_everything_ready():
-    cluster = FakeCluster(gateway(condition("Programmed")),
+    cluster = MemoryCluster(gateway(condition("Programmed")),
                           route(3, condition("Accepted", generation=3), condition("ResolvedRefs", generation=3)),
                           pool(api.GA_POOL, condition("Accepted")), deployment(1))
 
@@ -81,7 +72,7 @@ def test_everything_ready():
 
 
 def test_a_gateway_that_is_not_programmed_says_why():
-    cluster = FakeCluster(gateway(condition("Programmed", "False", "AddressNotAssigned", "no address yet")))
+    cluster = MemoryCluster(gateway(condition("Programmed", "False", "AddressNotAssigned", "no address yet")))
 
     result = readiness.readiness(cluster, GATEWAY)
 
@@ -91,14 +82,14 @@ def test_a_gateway_that_is_not_programmed_says_why():
 
 
 def test_a_missing_gateway_is_not_ready():
-    result = readiness.readiness(FakeCluster(), GATEWAY)
+    result = readiness.readiness(MemoryCluster(), GATEWAY)
 
     assert result["gateway"]["found"] is False and result["ready"] is False
     assert "not found" in result["problems"][0]
 
 
 def test_a_route_counts_only_at_its_current_generation():
-    stale = FakeCluster(route(4, condition("Accepted", generation=3), condition("ResolvedRefs", generation=3)))
+    stale = MemoryCluster(route(4, condition("Accepted", generation=3), condition("ResolvedRefs", generation=3)))
 
     result = readiness.readiness(stale, routes=[ROUTE])
 
@@ -107,7 +98,7 @@ def test_a_route_counts_only_at_its_current_generation():
 
 
 def test_unresolved_backend_refs_make_the_route_not_ready():
-    cluster = FakeCluster(route(2, condition("Accepted", generation=2),
+    cluster = MemoryCluster(route(2, condition("Accepted", generation=2),
                                 condition("ResolvedRefs", "False", "BackendNotFound", "pool llm-ga not found", 2)))
 
     result = readiness.readiness(cluster, routes=[ROUTE])
@@ -117,7 +108,7 @@ def test_unresolved_backend_refs_make_the_route_not_ready():
 
 
 def test_a_rejected_pool_fails_in_both_modes():
-    cluster = FakeCluster(pool(api.GA_POOL, condition("Accepted", "False", "NotSupportedByGateway", "no")))
+    cluster = MemoryCluster(pool(api.GA_POOL, condition("Accepted", "False", "NotSupportedByGateway", "no")))
 
     for mode in readiness.POOL_STATUS_MODES:
         result = readiness.readiness(cluster, pools=[GA_POOL], pool_status_mode=mode)
@@ -127,7 +118,7 @@ def test_a_rejected_pool_fails_in_both_modes():
 
 
 def test_a_pool_without_status_passes_only_in_tolerant_mode():
-    cluster = FakeCluster(pool(api.GA_POOL, written=False))
+    cluster = MemoryCluster(pool(api.GA_POOL, written=False))
 
     tolerant = readiness.readiness(cluster, pools=[GA_POOL], pool_status_mode="tolerant")
     strict = readiness.readiness(cluster, pools=[GA_POOL], pool_status_mode="strict")
@@ -141,7 +132,7 @@ def test_a_pool_without_status_passes_only_in_tolerant_mode():
 
 
 def test_the_pool_group_picks_the_api_group_to_read():
-    cluster = FakeCluster(pool(api.ALPHA_POOL, condition("Accepted")))
+    cluster = MemoryCluster(pool(api.ALPHA_POOL, condition("Accepted")))
 
     assert readiness.readiness(cluster, pools=[dict(GA_POOL, group=api.ALPHA_GROUP)])["ready"] is True
     assert readiness.readiness(cluster, pools=[GA_POOL])["problems"] == [
@@ -150,11 +141,11 @@ def test_the_pool_group_picks_the_api_group_to_read():
 
 def test_an_unknown_pool_group_is_refused():
     with pytest.raises(MigrationError, match="has group 'example.com'"):
-        readiness.readiness(FakeCluster(), pools=[dict(GA_POOL, group="example.com")])
+        readiness.readiness(MemoryCluster(), pools=[dict(GA_POOL, group="example.com")])
 
 
 def test_an_unavailable_epp_deployment_says_how_many_replicas_are_up():
-    result = readiness.readiness(FakeCluster(deployment(0)), deployments=[EPP])
+    result = readiness.readiness(MemoryCluster(deployment(0)), deployments=[EPP])
 
     assert result["ready"] is False
     assert result["problems"] == ["Deployment default/llm-ga-epp is not available: 0 of 1 replicas available, "

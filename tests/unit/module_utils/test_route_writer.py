@@ -4,77 +4,10 @@ import json
 import pytest
 
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api, route_writer, routes, waiting
-from ansible_collections.inference_gateway.migration.plugins.module_utils.cluster import Conflict
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
+from memory_cluster import MemoryCluster
 
 ALPHA, GA = api.ALPHA_GROUP, api.GA_GROUP
-
-
-class FakeCluster:
-    """An in-memory API server for HTTPRoutes: resourceVersion-guarded replace, generation on spec change,
-    server-side dry run, and hooks to play a concurrent writer and a gateway writing status."""
-
-    def __init__(self, *objects, dry_run=False):
-        self.dry_run = dry_run
-        self.objects = {}
-        self.replaces = []
-        self.before_replace = None  # called with self before each replace is judged
-        self.on_get = None  # called with (self, stored route) before a route is returned
-        self._version = 100
-        for obj in objects:
-            self.add(obj)
-
-    def _key(self, rtype, namespace, name):
-        return rtype.kind, rtype.group, namespace, name
-
-    def add(self, obj, rtype=api.HTTP_ROUTE):
-        meta = obj["metadata"]
-        self._version += 1
-        meta["resourceVersion"] = str(self._version)
-        meta.setdefault("generation", 1)
-        self.objects[self._key(rtype, meta.get("namespace"), meta["name"])] = copy.deepcopy(obj)
-
-    def route(self, name, namespace="default"):
-        return self.objects[self._key(api.HTTP_ROUTE, namespace, name)]
-
-    def get(self, rtype, name, namespace=None):
-        stored = self.objects.get(self._key(rtype, namespace, name))
-        if stored is not None and rtype == api.HTTP_ROUTE and self.on_get:
-            self.on_get(self, stored)
-        return copy.deepcopy(stored)
-
-    def list(self, rtype, namespace=None, label_selector=None):
-        wanted = dict(term.split("=") for term in label_selector.split(",")) if label_selector else {}
-        return [copy.deepcopy(obj) for (kind, group, ns, name), obj in sorted(self.objects.items())
-                if (kind, group) == (rtype.kind, rtype.group) and namespace in (None, ns)
-                and wanted.items() <= obj["metadata"].get("labels", {}).items()]
-
-    def replace(self, rtype, body):
-        if self.before_replace:
-            self.before_replace(self)
-        meta = body["metadata"]
-        key = self._key(rtype, meta["namespace"], meta["name"])
-        stored = self.objects[key]
-        self.replaces.append(copy.deepcopy(body))
-        if meta["resourceVersion"] != stored["metadata"]["resourceVersion"]:
-            raise Conflict("the object has been modified", status=409)
-        result = copy.deepcopy(body)
-        result["status"] = copy.deepcopy(stored.get("status", {}))
-        self._version += 1
-        result["metadata"]["resourceVersion"] = str(self._version)
-        if result["spec"] != stored["spec"]:
-            result["metadata"]["generation"] = stored["metadata"]["generation"] + 1
-        if not self.dry_run:
-            self.objects[key] = copy.deepcopy(result)
-        return result
-
-    def edit(self, name, change, namespace="default"):
-        """Another writer's successful read-modify-write."""
-        route = self.route(name, namespace)
-        change(route)
-        self._version += 1
-        route["metadata"]["resourceVersion"] = str(self._version)
-        route["metadata"]["generation"] += 1
 
 
 def ready_at(generation):
@@ -83,8 +16,13 @@ def ready_at(generation):
         {"type": "ResolvedRefs", "status": "True", "reason": "ResolvedRefs", "observedGeneration": generation}]}]}
 
 
-def gateway_catches_up(cluster, stored):
-    stored["status"] = ready_at(stored["metadata"]["generation"])
+def gateway_catches_up(rtype, stored):
+    if rtype == api.HTTP_ROUTE:
+        stored["status"] = ready_at(stored["metadata"]["generation"])
+
+
+def stored_route(cluster, name="llm-route", namespace="default"):
+    return cluster.live(api.HTTP_ROUTE, name, namespace)
 
 
 def make_route(name="llm-route", namespace="default", labels=None, second_rule=True):
@@ -106,10 +44,10 @@ def pool_object(group, name="pool", namespace="default"):
 
 
 def cluster_with(*routes_, pools=(ALPHA, GA), **kwargs):
-    cluster = FakeCluster(*routes_, **kwargs)
+    cluster = MemoryCluster(*[(api.HTTP_ROUTE, route) for route in routes_], **kwargs)
     for group in pools:
-        cluster.add(pool_object(group), api.POOL_TYPES[group])
-    cluster.add({"metadata": {"name": "svc", "namespace": "default"}}, api.SERVICE)
+        cluster.add(api.POOL_TYPES[group], pool_object(group))
+    cluster.add(api.SERVICE, {"metadata": {"name": "svc", "namespace": "default"}})
     cluster.on_get = gateway_catches_up
     return cluster
 
@@ -131,16 +69,17 @@ def test_a_conflict_rereads_and_reapplies_only_our_change():
     cluster = cluster_with(make_route())
     edits = iter(["1", "2"])
 
-    def concurrent_edit(fake):
+    def concurrent_edit(fake, verb):
         value = next(edits, None)
         if value:
-            fake.edit("llm-route", lambda r: r["spec"]["rules"][1]["matches"][0]["headers"][0].update(value=value))
+            fake.edit(api.HTTP_ROUTE, "llm-route", "default",
+                      lambda r: r["spec"]["rules"][1]["matches"][0]["headers"][0].update(value=value))
 
-    cluster.before_replace = concurrent_edit
+    cluster.before_write = concurrent_edit
     result = run(cluster, fifty_fifty(), names=["llm-route"])
 
-    stored = cluster.route("llm-route")
-    assert len(cluster.replaces) == 3, "two conflicts, then the write"
+    stored = stored_route(cluster)
+    assert len(cluster.requests("replace")) == 3, "two conflicts, then the write"
     assert stored["spec"]["rules"][1]["matches"][0]["headers"][0]["value"] == "2"
     assert [r["weight"] for r in stored["spec"]["rules"][0]["backendRefs"]] == [50, 50]
     assert result["changed"] is True
@@ -152,37 +91,37 @@ def test_the_other_writer_may_make_our_change_meanwhile():
     cluster = cluster_with(make_route())
     wanted = fifty_fifty()
 
-    def same_change(fake):
-        if not fake.replaces:
-            fake.objects[("HTTPRoute", api.GATEWAY_GROUP, "default", "llm-route")] = dict(
-                routes.plan_route(fake.route("llm-route"), wanted).after,
-                metadata=dict(fake.route("llm-route")["metadata"], resourceVersion="999"))
+    def same_change(fake, verb):
+        if not fake.requests("replace"):
+            fake.edit(api.HTTP_ROUTE, "llm-route", "default",
+                      lambda r: r.update(spec=routes.plan_route(copy.deepcopy(r), wanted).after["spec"]))
 
-    cluster.before_replace = same_change
+    cluster.before_write = same_change
     result = run(cluster, wanted, names=["llm-route"])
-    assert len(cluster.replaces) == 1 and result["changed"] is False
+    assert len(cluster.requests("replace")) == 1 and result["changed"] is False
 
 
 def test_endless_conflicts_give_up_with_a_clear_message(monkeypatch):
     monkeypatch.setattr(waiting, "CONFLICT_BACKOFF", 0)
     cluster = cluster_with(make_route())
-    cluster.before_replace = lambda fake: fake.edit("llm-route", lambda r: r["metadata"].setdefault("labels", {}))
+    cluster.before_write = lambda fake, verb: fake.edit(api.HTTP_ROUTE, "llm-route", "default",
+                                                        lambda r: r["metadata"].setdefault("labels", {}))
     with pytest.raises(MigrationError, match="20 writes in a row lost a resourceVersion race"):
         run(cluster, fifty_fifty(), names=["llm-route"])
-    assert len(cluster.replaces) == waiting.CONFLICT_ATTEMPTS
+    assert len(cluster.requests("replace")) == waiting.CONFLICT_ATTEMPTS
 
 
 def test_no_write_when_nothing_changes_but_the_state_is_still_verified():
     cluster = cluster_with(make_route())
     run(cluster, fifty_fifty(), names=["llm-route"])
-    writes = len(cluster.replaces)
+    writes = len(cluster.requests("replace"))
     again = run(cluster, fifty_fifty(), names=["llm-route"], diff=True)
-    assert len(cluster.replaces) == writes
+    assert len(cluster.requests("replace")) == writes
     assert again["changed"] is False and again["diff"] == []
     assert again["routes"][0]["rules"][0]["before"] == again["routes"][0]["rules"][0]["after"]
 
     cluster.on_get = None
-    cluster.route("llm-route")["status"]["parents"][0]["conditions"][1].update(status="False", reason="BackendNotFound")
+    stored_route(cluster)["status"]["parents"][0]["conditions"][1].update(status="False", reason="BackendNotFound")
     with pytest.raises(MigrationError, match="ResolvedRefs is False \\(reason BackendNotFound"):
         run(cluster, fifty_fifty(), names=["llm-route"], wait_timeout=0)
 
@@ -195,7 +134,7 @@ def test_wait_times_out_showing_the_last_conditions():
     message = str(failed.value)
     assert "HTTPRoute default/llm-route is not ready at generation 2 within wait_timeout" in message
     assert "Accepted is True (reason Accepted, observedGeneration 1, generation 2)" in message
-    assert cluster.route("llm-route")["metadata"]["generation"] == 2, "the weights stay written"
+    assert stored_route(cluster)["metadata"]["generation"] == 2, "the weights stay written"
 
 
 def test_without_wait_the_status_is_reported_as_read():
@@ -208,10 +147,10 @@ def test_without_wait_the_status_is_reported_as_read():
 def test_check_mode_persists_nothing_and_reports_the_change():
     cluster = cluster_with(make_route(), dry_run=True)
     cluster.on_get = None  # nothing to wait for: the dry run was never stored
-    before = json.dumps(cluster.route("llm-route"))
+    before = json.dumps(stored_route(cluster))
     result = run(cluster, fifty_fifty(), names=["llm-route"], diff=True)
-    assert json.dumps(cluster.route("llm-route")) == before
-    assert len(cluster.replaces) == 1
+    assert json.dumps(stored_route(cluster)) == before
+    assert len(cluster.requests("replace")) == 1
     assert result["changed"] is True and result["routes"][0]["generation"] == 1
     assert result["routes"][0]["rules"][0]["after"] == {
         "%s/InferencePool/default/pool" % ALPHA: 50, "%s/InferencePool/default/pool" % GA: 50}
@@ -228,7 +167,7 @@ def test_every_route_is_validated_before_the_first_write():
         run(cluster, routes.parse_split([{"group": ALPHA, "kind": "InferencePool", "name": "pool", "weight": 5},
                                          {"group": GA, "kind": "InferencePool", "name": "pool", "weight": 5}]),
             names=["good", "bad"])
-    assert cluster.replaces == []
+    assert cluster.requests("replace") == []
     assert refused.value.details["problems"] == [
         "HTTPRoute default/good rule 0 does not reference backend %s InferencePool default/pool; "
         "add it to the rule or set add_missing: true" % GA,
@@ -241,7 +180,7 @@ def test_a_missing_route_is_refused():
     cluster = cluster_with(make_route())
     with pytest.raises(MigrationError, match="HTTPRoute default/nope does not exist; fix the routes option"):
         run(cluster, fifty_fifty(), names=["llm-route", "nope"])
-    assert cluster.replaces == []
+    assert cluster.requests("replace") == []
 
 
 def test_a_missing_pool_is_refused_naming_route_rule_and_backend():
@@ -252,7 +191,7 @@ def test_a_missing_pool_is_refused_naming_route_rule_and_backend():
         "HTTPRoute default/llm-route rule 0: backend %s InferencePool default/pool does not exist (%s); create it "
         "first (for a pool, install its inferencepool chart), fix the backend, or set validate_backends: false"
         % (GA, api.GA_POOL.api_version)]
-    assert cluster.replaces == []
+    assert cluster.requests("replace") == []
     assert run(cluster, fifty_fifty(), names=["llm-route"], validate_backends=False)["changed"]
 
 
@@ -278,7 +217,7 @@ def test_a_pool_dropped_at_zero_need_not_exist():
                                 {"group": GA, "kind": "InferencePool", "name": "pool", "weight": 100}],
                                remove_zero=True)
     run(cluster, split, names=["llm-route"])
-    assert cluster.route("llm-route")["spec"]["rules"][0]["backendRefs"] == [
+    assert stored_route(cluster)["spec"]["rules"][0]["backendRefs"] == [
         {"group": GA, "kind": "InferencePool", "name": "pool", "weight": 100}]
 
 
@@ -287,8 +226,8 @@ def test_without_names_every_route_referencing_a_backend_in_any_namespace_is_sel
     unrelated = make_route("unrelated")
     unrelated["spec"]["rules"] = unrelated["spec"]["rules"][1:]
     cluster = cluster_with(make_route(), elsewhere, unrelated)
-    cluster.add(pool_object(ALPHA, namespace="team-b"), api.ALPHA_POOL)
-    cluster.add(pool_object(GA, namespace="team-b"), api.GA_POOL)
+    cluster.add(api.ALPHA_POOL, pool_object(ALPHA, namespace="team-b"))
+    cluster.add(api.GA_POOL, pool_object(GA, namespace="team-b"))
     result = run(cluster, fifty_fifty(), namespace=None)
     assert [(r["namespace"], r["name"]) for r in result["routes"]] == [("default", "llm-route"), ("team-b", "other")]
 
@@ -323,7 +262,7 @@ def test_names_need_a_namespace():
 
 def test_diff_lists_each_changed_route():
     cluster = cluster_with(make_route("a"), make_route("b"))
-    b = cluster.route("b")
+    b = stored_route(cluster, "b")
     b["spec"]["rules"][0]["backendRefs"] = [
         {"group": ALPHA, "kind": "InferencePool", "name": "pool", "weight": 50},
         {"group": GA, "kind": "InferencePool", "name": "pool", "weight": 50}]

@@ -2,13 +2,13 @@
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[3]
+from support import REPO, run_playbook
+
 ROLE = REPO / "roles" / "fleet_report"
 PLAYBOOK = Path(__file__).with_name("fleet_report.yml")
 SPEC = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
@@ -51,12 +51,8 @@ def run_fleet(tmp_path, reports, serial):
     inventory.write_text(yaml.safe_dump({"fleet": {"hosts": {name: {
         "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
         for name in ("c1", "c2", "c3")}}}))
-    completed = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory), str(PLAYBOOK),
-         "-e", json.dumps({"fleet_test_reports": written, "fleet_test_serial": serial})],
-        env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1"),
-        capture_output=True, text=True, timeout=300, cwd=REPO, check=False)
-    assert completed.returncode == 0, completed.stdout + completed.stderr
+    run_playbook("-i", inventory, PLAYBOOK, "-e", json.dumps({"fleet_test_reports": written, "fleet_test_serial": serial}),
+                 env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
     return sorted((tmp_path / "reports").glob("fleet-*"))
 
 

@@ -1,13 +1,13 @@
 """The ga_stack role's interface: argument specs, defaults and the collection's API facts agree."""
 
 import re
-from pathlib import Path
 
 import yaml
 
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api
+from support import REPO
 
-ROLE = Path(__file__).resolve().parents[3] / "roles" / "ga_stack"
+ROLE = REPO / "roles" / "ga_stack"
 SPEC = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
 DEFAULTS = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
 

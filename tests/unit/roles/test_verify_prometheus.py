@@ -1,7 +1,6 @@
 """The verify role's Prometheus check against a stand-in Prometheus query API on 127.0.0.1."""
 
 import json
-import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -9,7 +8,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
+from support import run_playbook
+
 PLAYBOOK = Path(__file__).with_name("prometheus_gate.yml")
 ANSWERS = {
     "healthy_ratio": (200, {"resultType": "vector", "result": [{"metric": {"pool": "a"}, "value": [1.7e9, "0.995"]},
@@ -70,15 +70,11 @@ def results(tmp_path_factory):
              "prometheus_cases": [dict(query=q, min=lo, max=hi) for q, lo, hi in CASES.values()],
              "prometheus_test_output": str(output)}
     try:
-        completed = subprocess.run(
-            [str(REPO / ".venv" / "bin" / "ansible-playbook"), str(PLAYBOOK), "-e", json.dumps(extra)],
-            cwd=REPO, env={"PATH": "/usr/bin:/bin", "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "HOME": str(tmp_path)},
-            capture_output=True, text=True, timeout=300, check=False)
+        run_playbook(PLAYBOOK, "-e", json.dumps(extra), env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     finally:
         server.shutdown()
         server.server_close()
         thread.join(5)
-    assert completed.returncode == 0, completed.stdout + completed.stderr
     assert [query for _path, query in server.queries] == [q for q, _lo, _hi in CASES.values()]
     assert set(path for path, _query in server.queries) == {"/api/v1/query"}
     return dict(zip(CASES, json.loads(output.read_text())))
