@@ -172,12 +172,12 @@ def test_v1_stack_comes_up_beside_the_preview_stack(request, flavour, mode, sour
     if sources == MIRRORS:
         assert objective_source == "%s/raw/%s/config/crd/bases/%s.yaml" % (
             sandbox.env["GIE_DOWNLOAD_URL"], versions.GIE_GA, api.crd_file_name(api.INFERENCE_OBJECTIVE))
+    else:
+        assert objective_source.startswith(str(gie_ga / "config/crd/bases"))
     if sources == MIRRORS and mode == "helm":
         # helm pulled the published chart over OCI: its version is the release tag, as on registry.k8s.io.
         metadata = json.loads(kube.helm("get", "metadata", GA_POOL, "-n", NS, "-o", "json").stdout)
         assert (metadata["chart"], metadata["version"]) == ("inferencepool", versions.GIE_GA)
-    else:
-        assert objective_source.startswith(str(gie_ga / "config/crd/bases"))
 
     [created] = first["created"]
     assert created == second["created"][0]
