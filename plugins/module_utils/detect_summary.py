@@ -65,7 +65,10 @@ def orphan_lines(detect):
 
 
 def detect_summary(detect, report_file):
-    """The lines detect.yml prints: the pool table, the verdict, the CRD plan, every orphan and where the result is."""
+    """The text detect.yml prints: the pool table, the verdict, the CRD plan, every orphan and where the result is.
+
+    One string of lines, so that the console shows it as a block instead of wrapping each line.
+    """
     rows = pool_rows(detect)
     summary = detect.get("summary") or {}
     lines = table(rows)
@@ -89,4 +92,4 @@ def detect_summary(detect, report_file):
         "warnings: %d (shown above)" % len(detect.get("warnings") or []),
         "full result: %s" % report_file,
     ])
-    return lines
+    return "\n".join(lines)

@@ -256,7 +256,7 @@ def test_detect_playbook_prints_the_table_names_orphans_and_writes_the_json_repo
                  "spec": {"modelName": "stray-model", "poolRef": {"name": "gone"}}}])
     ran = run_playbook("playbooks/detect.yml", alpha_basic.kubeconfig, extra_vars={"report_dir": str(tmp_path)})
     assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert re.search(r"API\s+POOL\s+PHASE\s+ALPHA/GA WEIGHT\s+PAIRED WITH\s+MODELS\s+EPP", ran.stdout)
+    assert re.search(r"API\s+POOL\s+PHASE\s+ALPHA/GA WEIGHT\s+PAIRED WITH\s+MODELS\s+EPP", ran.stdout), ran.stdout
     assert re.search(r"alpha\s+default/%s\s+not_started\s+1/0\s+-\s+2\s+ready" % ALPHA_POOL, ran.stdout), ran.stdout
     assert "migration needed: yes" in ran.stdout
     assert "orphan InferenceModel team-b/stray: its InferencePool team-b/gone (%s) does not exist" % api.ALPHA_GROUP \

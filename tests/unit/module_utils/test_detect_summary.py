@@ -23,7 +23,7 @@ DETECT = {
 
 
 def test_the_table_has_a_row_per_pool_in_aligned_columns():
-    lines = detect_summary.detect_summary(DETECT, "/r/d.json")
+    lines = detect_summary.detect_summary(DETECT, "/r/d.json").split("\n")
     assert re.match(r"API\s+POOL\s+PHASE\s+ALPHA/GA WEIGHT\s+PAIRED WITH\s+MODELS\s+EPP$", lines[0])
     assert re.match(r"alpha\s+default/llama-preview\s+shifting\s+50/50\s+default/llama-ga\s+2\s+ready$", lines[1])
     assert re.match(r"v1\s+default/llama-ga\s+-\s+no route\s+default/llama-preview\s+-\s+not ready$", lines[2])
@@ -31,7 +31,7 @@ def test_the_table_has_a_row_per_pool_in_aligned_columns():
 
 
 def test_the_verdict_and_every_orphan_by_name():
-    lines = detect_summary.detect_summary(DETECT, "/r/d.json")
+    lines = detect_summary.detect_summary(DETECT, "/r/d.json").split("\n")
     assert ("migration needed: yes (preview pools: 1, InferenceModels: 3, v1 pools: 1, InferenceObjectives: 0)"
             in lines)
     assert "orphans: 2" in lines
@@ -43,6 +43,6 @@ def test_the_verdict_and_every_orphan_by_name():
 
 
 def test_an_empty_cluster_says_so():
-    lines = detect_summary.detect_summary({"summary": {}, "crd_plan": {}}, "/r/d.json")
+    lines = detect_summary.detect_summary({"summary": {}, "crd_plan": {}}, "/r/d.json").split("\n")
     assert lines[1] == "(no InferencePool in either API group)"
     assert "orphans: none" in lines and "CRDs to install: none; platform-managed, keep: none" in lines
