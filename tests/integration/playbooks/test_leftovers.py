@@ -17,8 +17,8 @@ STRAY_NAMESPACE = "team-b"
 STRAY_MODEL = "stray"
 
 
-def test_a_stray_inference_model_keeps_the_preview_crds_and_the_run_names_it(serving, view, start_playbook,
-                                                                               report_dir):
+def test_a_stray_inference_model_keeps_the_preview_crds_and_the_run_names_it(
+        serving, view, start_playbook, report_dir):
     kube = serving.kube()
     kube.kubectl("create", "namespace", STRAY_NAMESPACE)
     kube.apply([{"apiVersion": api.INFERENCE_MODEL.api_version, "kind": api.INFERENCE_MODEL.kind,
@@ -36,8 +36,8 @@ def test_a_stray_inference_model_keeps_the_preview_crds_and_the_run_names_it(ser
     assert set(api.ALPHA_CRDS) <= view.crd_names()
 
     stray = "InferenceModel %s/%s" % (STRAY_NAMESPACE, STRAY_MODEL)
-    delete = "kubectl delete %s.%s %s -n %s" % (api.INFERENCE_MODEL.plural, api.INFERENCE_MODEL.group, STRAY_MODEL,
-                                               STRAY_NAMESPACE)
+    delete = "kubectl delete %s.%s %s -n %s" % (
+        api.INFERENCE_MODEL.plural, api.INFERENCE_MODEL.group, STRAY_MODEL, STRAY_NAMESPACE)
     output = " ".join(run.output.split())  # the callback wraps long messages
     assert "The preview CRDs (%s) were kept" % ", ".join(api.ALPHA_CRDS) in output
     assert stray in output and delete in output
