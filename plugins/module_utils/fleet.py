@@ -13,58 +13,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.inference_gateway.migration.plugins.module_utils import report
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 
 NOT_REACHED = "not_reached"
-SUCCEEDED = "succeeded"
-# The outcomes a cluster report can have (roles/report), then the one only a fleet has.
-OUTCOMES = (SUCCEEDED, "failed", "rolled_back", NOT_REACHED)
-PROBE_FIGURES = ("sent", "ok", "failed_requests", "success_ratio")
-
-
-def state_before(found):
-    """Pools and their phases as the run found them (a preflight plan or a detect result)."""
-    if "pools" in found:
-        pools = [{"pool": pool, "phase": phase} for pool, phase in zip(found["pools"], found.get("phases", []))]
-    else:
-        pools = [{"pool": "%s/%s" % (pool["namespace"], pool["name"]), "phase": pool.get("phase")}
-                 for pool in found.get("alpha_pools", [])]
-    return {"migration_needed": found.get("migration_needed"), "pools": pools,
-            "finished_pools": found.get("finished_pools", [])}
-
-
-def gate_figures(gate):
-    """What one gate measured: its verdict, the checks that failed and the probe's figures."""
-    figures = {
-        "name": gate.get("name"),
-        "passed": bool(gate.get("passed")),
-        "failed_checks": ["%s: %s" % (check.get("check"), check.get("details"))
-                          for check in gate.get("checks", []) if not check.get("passed")],
-    }
-    probe = gate.get("probe") or {}
-    if probe.get("sent") is not None:
-        figures["probe"] = dict((key, probe.get(key)) for key in PROBE_FIGURES)
-        figures["probe"]["p95_ms"] = (probe.get("latency_ms") or {}).get("p95")
-    return figures
-
-
-def cluster_entry(report_path, report):
-    changes = report.get("changes", [])
-    return {
-        "cluster": report["cluster"],
-        "outcome": report["outcome"],
-        "error": report.get("error") or "",
-        "generated_at": report.get("generated_at"),
-        "state_before": state_before(report.get("found") or {}),
-        "pools_migrated": report.get("pools_migrated") or [],
-        "changes": changes,
-        "changed_count": sum(1 for change in changes if change.get("changed")),
-        "gates": [gate_figures(gate) for gate in report.get("gates", [])],
-        "failed_requests": report.get("failed_requests"),
-        "downtime_seconds": report.get("downtime_seconds"),
-        "backup_path": report.get("backup_path"),
-        "report": report_path,
-    }
+# The outcomes a cluster report can have, then the one only a fleet has.
+OUTCOMES = report.OUTCOMES + (NOT_REACHED,)
 
 
 def _sum_measured(values):
@@ -82,25 +36,26 @@ def fleet_summary(reports, clusters):
     if not reports:
         raise MigrationError("no cluster report to aggregate: the fleet report needs the JSON report of at least one "
                              "cluster (roles/report writes one per cluster)")
-    entries = dict((report["cluster"], cluster_entry(path, report)) for path, report in sorted(reports.items()))
+    entries = dict((document["cluster"], report.cluster_entry(path, document))
+                   for path, document in sorted(reports.items()))
     strangers = sorted(set(entries) - set(clusters))
     if strangers:
         raise MigrationError("reports of clusters outside the fleet: %s; the fleet is %s" % (
             ", ".join(strangers), ", ".join(clusters)))
     rows = [entries.get(cluster) or {"cluster": cluster, "outcome": NOT_REACHED} for cluster in clusters]
     counts = dict((outcome, sum(1 for row in rows if row["outcome"] == outcome)) for outcome in OUTCOMES)
-    failed_clusters = [row["cluster"] for row in rows if row["outcome"] not in (SUCCEEDED, NOT_REACHED)]
+    failed_clusters = [row["cluster"] for row in rows if row["outcome"] not in (report.SUCCEEDED, NOT_REACHED)]
     if failed_clusters:
         outcome = "failed"
     elif counts[NOT_REACHED]:
         outcome = "in_progress"
     else:
-        outcome = SUCCEEDED
+        outcome = report.SUCCEEDED
     reported = list(entries.values())
     return {
         "outcome": outcome,
         "started_at": min(entry["generated_at"] for entry in reported),
-        "path_kinds": sorted(set(report.get("path_kind") for report in reports.values())),
+        "path_kinds": sorted(set(document.get("path_kind") for document in reports.values())),
         "summary": dict(counts, clusters=len(rows),
                         pools_migrated=sum(len(entry["pools_migrated"]) for entry in reported),
                         failed_requests=_sum_measured(entry["failed_requests"] for entry in reported)),

@@ -247,12 +247,20 @@ def report_path(stdout):
     return Path(match.group(1))
 
 
-def test_detect_playbook_prints_the_table_and_writes_the_json_report(alpha_basic, tmp_path):
-    ran = run_playbook("playbooks/detect.yml", alpha_basic.kubeconfig, extra_vars={"detect_report_dir": str(tmp_path)})
+def test_detect_playbook_prints_the_table_names_orphans_and_writes_the_json_report_into_report_dir(
+        alpha_basic, tmp_path):
+    kube = alpha_basic.kube()
+    kube.kubectl("create", "namespace", "team-b")
+    kube.apply([{"apiVersion": api.INFERENCE_MODEL.api_version, "kind": api.INFERENCE_MODEL.kind,
+                 "metadata": {"name": "stray", "namespace": "team-b"},
+                 "spec": {"modelName": "stray-model", "poolRef": {"name": "gone"}}}])
+    ran = run_playbook("playbooks/detect.yml", alpha_basic.kubeconfig, extra_vars={"report_dir": str(tmp_path)})
     assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert re.search(r"API\s+POOL\s+PHASE\s+ALPHA/GA WEIGHT\s+PAIRED WITH\s+MODELS\s+EPP", ran.stdout)
+    assert re.search(r"API\s+POOL\s+PHASE\s+ALPHA/GA WEIGHT\s+PAIRED WITH\s+MODELS\s+EPP", ran.stdout), ran.stdout
     assert re.search(r"alpha\s+default/%s\s+not_started\s+1/0\s+-\s+2\s+ready" % ALPHA_POOL, ran.stdout), ran.stdout
     assert "migration needed: yes" in ran.stdout
+    assert "orphan InferenceModel team-b/stray: its InferencePool team-b/gone (%s) does not exist" % api.ALPHA_GROUP \
+        in ran.stdout, ran.stdout
     written = report_path(ran.stdout)
     assert written.parent == tmp_path
     report = json.loads(written.read_text())

@@ -1,0 +1,48 @@
+from ansible_collections.inference_gateway.migration.plugins.module_utils import report
+
+PLAN = {"pools": ["default/a-preview"], "phases": ["not_started"], "finished_pools": ["old/c"]}
+LEFTOVER = {"kind": "InferenceModel", "namespace": "team-b", "name": "stray", "why": "w", "fix": "f"}
+
+
+def test_a_successful_migration_reports_the_pools_it_found_and_finished():
+    document = report.cluster_report("prod", "20260301T123005Z", "zero_downtime", outcome=" succeeded\n",
+                                     found=PLAN, failed_requests="0", downtime_seconds="0", backup_path=" /b ",
+                                     leftovers=[LEFTOVER])
+    assert document["generated_at"] == "2026-03-01T12:30:05Z"
+    assert document["outcome"] == "succeeded"
+    assert document["pools_migrated"] == ["default/a-preview", "old/c"]
+    assert document["failed_requests"] == 0 and document["downtime_seconds"] == 0.0
+    assert document["backup_path"] == "/b"
+    assert document["leftovers"] == [LEFTOVER]
+
+
+def test_pools_of_a_detect_result_count_and_duplicates_once():
+    found = {"alpha_pools": [{"namespace": "team", "name": "b"}], "finished_pools": ["team/b"]}
+    document = report.cluster_report("prod", "20260301T123005Z", "simple", found=found)
+    assert document["pools_migrated"] == ["team/b"]
+
+
+def test_a_failed_run_or_a_rollback_migrated_nothing_unless_told():
+    assert report.cluster_report("prod", "20260301T123005Z", "simple", outcome="failed",
+                                 found=PLAN)["pools_migrated"] == []
+    assert report.cluster_report("prod", "20260301T123005Z", "rollback", found=PLAN)["pools_migrated"] == []
+    assert report.cluster_report("prod", "20260301T123005Z", "simple", outcome="failed", found=PLAN,
+                                 pools_migrated=["x/y"])["pools_migrated"] == ["x/y"]
+
+
+def test_figures_not_measured_are_none():
+    document = report.cluster_report("prod", "20260301T123005Z", "simple", failed_requests="", downtime_seconds="None",
+                                     backup_path="")
+    assert document["failed_requests"] is None and document["downtime_seconds"] is None
+    assert document["backup_path"] is None and document["leftovers"] == []
+
+
+def test_the_fleet_reads_back_what_was_written():
+    written = report.cluster_report("prod", "20260301T123005Z", "zero_downtime", found=PLAN, leftovers=[LEFTOVER],
+                                    changes=[{"changed": True}, {"changed": False}], failed_requests=3)
+    entry = report.cluster_entry("/r/prod.json", written)
+    assert entry["cluster"] == "prod" and entry["report"] == "/r/prod.json"
+    assert entry["state_before"]["pools"] == [{"pool": "default/a-preview", "phase": "not_started"}]
+    assert entry["pools_migrated"] == written["pools_migrated"]
+    assert entry["changed_count"] == 1 and entry["failed_requests"] == 3
+    assert entry["leftovers"] == [LEFTOVER]
