@@ -9,7 +9,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import detect_summary, leftovers, report
+from ansible_collections.inference_gateway.migration.plugins.module_utils import detect_summary, leftovers, objects, report
 from ansible_collections.inference_gateway.migration.plugins.plugin_utils.filter_errors import refusals_as_filter_errors
 
 
@@ -18,7 +18,7 @@ FILTERS = (
     detect_summary.detect_summary,
     leftovers.preview_leftovers,
     leftovers.leftovers_message,
-    leftovers.qualified_names,
+    objects.qualified_names,
 )
 
 

@@ -11,7 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils.leftovers import qualified_names
+from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import qualified_names
 
 HEADER = ("API", "POOL", "PHASE", "ALPHA/GA WEIGHT", "PAIRED WITH", "MODELS", "EPP")
 COLUMN_GAP = "  "

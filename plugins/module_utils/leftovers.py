@@ -14,11 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api
-
-
-def qualified_names(items):
-    """namespace/name of each object (detect entries, or anything with namespace and name)."""
-    return ["%s/%s" % (item["namespace"], item["name"]) for item in items]
+from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import qualified_names
 
 
 def _delete_command(rtype, namespace, name):

@@ -29,6 +29,15 @@ def qualified_name(obj):
     return "%s/%s" % (namespace_of(obj), name_of(obj))
 
 
+def qualified(entry):
+    """namespace/name of a detect entry (or anything with namespace and name keys)."""
+    return "%s/%s" % (entry["namespace"], entry["name"])
+
+
+def qualified_names(entries):
+    return [qualified(entry) for entry in entries]
+
+
 def split_qualified(text, what="pool"):
     """(namespace, name) of a namespace/name the operator wrote; refuses anything else."""
     namespace, slash, name = str(text).partition("/")

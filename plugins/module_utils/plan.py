@@ -14,13 +14,9 @@ __metaclass__ = type
 
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api, convert, epp_manifests, releases
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
-from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import lookup_ref, object_stub, split_qualified
+from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import lookup_ref, object_stub, qualified, split_qualified
 
 FULL = 100
-
-
-def qualified(item):
-    return "%s/%s" % (item["namespace"], item["name"])
 
 
 def select_pools(detect, wanted=None):

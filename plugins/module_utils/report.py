@@ -14,7 +14,7 @@ __metaclass__ = type
 
 from datetime import datetime
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils.leftovers import qualified_names
+from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import qualified_names
 
 SUCCEEDED = "succeeded"
 # The outcomes a cluster report can have.

@@ -46,7 +46,10 @@ LAYERS = {
     "restore": (CONCERNS, "restore"),
     "probe": (CONCERNS, "endpoint probe"),
     "permissions": (CONCERNS, "permissions"),
-    "fleet": (CONCERNS, "fleet report"),
+    "fleet": (CONCERNS, "reports"),
+    "report": (CONCERNS, "reports"),
+    "leftovers": (CONCERNS, "leftovers"),
+    "detect_summary": (CONCERNS, "detect"),
     "plan": (PLANNING, "role planning"),
     "inputs": (PLANNING, "role planning"),
 }

@@ -1,4 +1,4 @@
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api, leftovers
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, leftovers, objects
 
 UNSELECTED_POOL = {"namespace": "team-a", "name": "other-preview"}
 ITS_MODEL = {"namespace": "team-a", "name": "chat", "pool_ref": {"group": api.ALPHA_GROUP, "name": "other-preview"}}
@@ -34,4 +34,4 @@ def test_the_message_says_the_crds_were_kept_names_every_object_and_what_to_do()
 
 
 def test_qualified_names():
-    assert leftovers.qualified_names([UNSELECTED_POOL, STRAY_MODEL]) == ["team-a/other-preview", "team-b/stray"]
+    assert objects.qualified_names([UNSELECTED_POOL, STRAY_MODEL]) == ["team-a/other-preview", "team-b/stray"]
