@@ -14,6 +14,8 @@ __metaclass__ = type
 
 import os
 
+from ansible.module_utils.common.validation import check_type_int, check_type_list
+
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import split_qualified
@@ -40,19 +42,35 @@ def release_errors(release):
             % (release, ", ".join(api.GIE_V1_RELEASES))]
 
 
+def _as_int(value):
+    """``value`` as the role's argument spec reads an int (``-e key=value`` gives strings), or None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return check_type_int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def step_weight_errors(weights):
-    if not isinstance(weights, list):
+    try:
+        listed = check_type_list(weights) if weights not in (None, "") else []
+    except TypeError:
+        listed = None
+    if listed is None:
         return ["migration_step_weights %s is not a list: give the v1 pool's percentage after each step, for example "
                 "'[10, 50, 100]' as JSON in -e." % _show(weights)]
+    as_ints = [_as_int(weight) for weight in listed]
     try:
-        validate_step_weights(weights)
+        validate_step_weights([weight if number is None else number for weight, number in zip(listed, as_ints)])
     except MigrationError as e:
         return ["migration_step_weights %s: %s (the seed uses [50, 100])." % (_show(weights), e)]
     return []
 
 
 def pause_errors(seconds):
-    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
+    number = _as_int(seconds)
+    if number is None or number < 0:
         return ["migration_pause_seconds %s is not a whole number of seconds from 0 up." % _show(seconds)]
     return []
 

@@ -44,8 +44,8 @@ def test_a_release_after_the_epp_moved_is_refused_with_the_reason(release):
     ([100, 50], "strictly increase"),
     ([50, 50, 100], "strictly increase"),
     ([10, 50], "last step weight must be 100"),
-    (["50", 100], "'50' is not a whole percentage"),
-    ("50,100", "is not a list"),
+    (["fifty", 100], "'fifty' is not a whole percentage"),
+    ({"first": 50}, "is not a list"),
 ])
 def test_bad_step_weights_name_the_variable_the_value_and_the_rule(weights, says):
     [message] = _errors(step_weights=weights)
@@ -53,9 +53,16 @@ def test_bad_step_weights_name_the_variable_the_value_and_the_rule(weights, says
     assert says in message
 
 
+@pytest.mark.parametrize("weights, pause", [("50,100", "5"), (["50", "100"], 5)])
+def test_values_given_as_strings_in_extra_vars_read_as_the_roles_read_them(weights, pause):
+    assert _errors(step_weights=weights, pause_seconds=pause) == []
+
+
 def test_step_weights_and_pause_are_only_checked_on_the_zero_downtime_path():
     assert _errors("simple", step_weights=[100, 50], pause_seconds=-1) == []
     assert _errors(pause_seconds=-1) == ["migration_pause_seconds -1 is not a whole number of seconds from 0 up."]
+    assert _errors(pause_seconds="soon")[0].startswith("migration_pause_seconds 'soon' is not a whole number")
+    assert _errors(pause_seconds=True)[0].startswith("migration_pause_seconds True is not a whole number")
 
 
 def test_mode_and_pool_names():
