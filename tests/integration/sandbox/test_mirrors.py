@@ -135,8 +135,8 @@ def test_helm_refuses_the_registry_without_the_sandbox_ca(sandbox, tmp_path):
     assert refused.returncode != 0 and "certificate" in refused.stderr
 
 
-def test_helm_installs_the_v1_chart_from_the_registry_after_the_bundle_from_the_download_mirror(clean_sandbox,
-                                                                                              tmp_path):
+def test_helm_installs_the_v1_chart_from_the_registry_after_the_bundle_from_the_download_mirror(
+        clean_sandbox, tmp_path):
     sandbox = clean_sandbox
     url = f"{sandbox.env['GIE_DOWNLOAD_URL']}/releases/download/{versions.GIE_GA}/manifests.yaml"
     returncode, stdout, stderr = open_url(trusting_env(sandbox), url)

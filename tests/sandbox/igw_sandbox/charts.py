@@ -47,7 +47,7 @@ def set_image_tag(values_text, tag):
         while path and path[-1][0] >= indent:
             path.pop()
         path.append((indent, key))
-        if tuple(k for _, k in path) == IMAGE_TAG_PATH:
+        if tuple(enclosing for unused_indent, enclosing in path) == IMAGE_TAG_PATH:
             lines[index] = f"{match.group(1)}{key}: {tag}{match.group(4) or ''}"
             edited = "".join(lines)
             if _image_tag(yaml.safe_load(edited)) != tag:

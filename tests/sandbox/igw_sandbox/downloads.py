@@ -125,7 +125,7 @@ def serve(address, port, cert, key, files):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m igw_sandbox.downloads", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m igw_sandbox.downloads", description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--address", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--cert", required=True)

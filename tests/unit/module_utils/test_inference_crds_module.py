@@ -55,8 +55,8 @@ def test_a_crd_is_downloaded_through_the_module_a_real_run_builds(monkeypatch, c
     assert not result.get("failed"), result.get("msg")
     assert result["installed"] == [api.INFERENCE_OBJECTIVE.crd_name]
     url = result["source"][api.INFERENCE_OBJECTIVE.crd_name]
-    assert url == "%s/raw/%s/config/crd/bases/%s.yaml" % (release_host, RELEASE,
-                                                         api.crd_file_name(api.INFERENCE_OBJECTIVE))
+    assert url == "%s/raw/%s/config/crd/bases/%s.yaml" % (
+        release_host, RELEASE, api.crd_file_name(api.INFERENCE_OBJECTIVE))
     assert memory.get(api.CRD, api.INFERENCE_OBJECTIVE.crd_name) is not None
 
 

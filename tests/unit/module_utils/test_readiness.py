@@ -53,8 +53,8 @@ EPP = {"name": "llm-ga-epp", "namespace": "default"}
 
 def test_everything_ready():
     cluster = MemoryCluster(gateway(condition("Programmed")),
-                          route(3, condition("Accepted", generation=3), condition("ResolvedRefs", generation=3)),
-                          pool(api.GA_POOL, condition("Accepted")), deployment(1))
+                            route(3, condition("Accepted", generation=3), condition("ResolvedRefs", generation=3)),
+                            pool(api.GA_POOL, condition("Accepted")), deployment(1))
 
     result = readiness.readiness(cluster, GATEWAY, [ROUTE], [GA_POOL], [EPP])
 
@@ -99,7 +99,7 @@ def test_a_route_counts_only_at_its_current_generation():
 
 def test_unresolved_backend_refs_make_the_route_not_ready():
     cluster = MemoryCluster(route(2, condition("Accepted", generation=2),
-                                condition("ResolvedRefs", "False", "BackendNotFound", "pool llm-ga not found", 2)))
+                                  condition("ResolvedRefs", "False", "BackendNotFound", "pool llm-ga not found", 2)))
 
     result = readiness.readiness(cluster, routes=[ROUTE])
 
