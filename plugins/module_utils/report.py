@@ -51,6 +51,23 @@ def _derived_pools(found, outcome, path_kind):
     return pools
 
 
+def route_change(split, phase, step, action):
+    """The change-log entry of a ``traffic_split`` task registered over a loop: the routes it wrote.
+
+    A skipped task (no pools) and a single result are read as well, so every role logs a weight change the same way.
+    """
+    results = split.get("results")
+    if results is None:
+        results = [split] if "routes" in split else []
+    names = []
+    for result in results:
+        for route in result.get("routes") or []:
+            if route["name"] not in names:
+                names.append(route["name"])
+    return {"phase": phase, "step": step, "action": action, "object": ", ".join(names),
+            "changed": bool(split.get("changed"))}
+
+
 def cluster_report(cluster, stamp, path_kind, outcome=SUCCEEDED, error="", check_mode=False, found=None,
                    pools_migrated=None, changes=None, gates=None, failed_requests=None, downtime_seconds=None,
                    backup_path=None, warnings=None, leftovers=None):
