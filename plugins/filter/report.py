@@ -16,6 +16,7 @@ from ansible_collections.inference_gateway.migration.plugins.plugin_utils.filter
 FILTERS = (
     report.cluster_report,
     report.route_change,
+    report.split_routes,
     detect_summary.detect_summary,
     leftovers.preview_leftovers,
     leftovers.leftovers_message,

@@ -51,21 +51,28 @@ def _derived_pools(found, outcome, path_kind):
     return pools
 
 
-def route_change(split, phase, step, action):
-    """The change-log entry of a ``traffic_split`` task registered over a loop: the routes it wrote.
+def split_routes(split):
+    """The routes (namespace, name) a ``traffic_split`` task selected, each once, in order.
 
-    A skipped task (no pools) and a single result are read as well, so every role logs a weight change the same way.
+    The task is usually registered over a loop of pool pairs; a skipped task (no pools) and a
+    single result are read as well.
     """
     results = split.get("results")
     if results is None:
         results = [split] if "routes" in split else []
-    names = []
+    found = []
     for result in results:
         for route in result.get("routes") or []:
-            if route["name"] not in names:
-                names.append(route["name"])
-    return {"phase": phase, "step": step, "action": action, "object": ", ".join(names),
-            "changed": bool(split.get("changed"))}
+            key = {"namespace": route["namespace"], "name": route["name"]}
+            if key not in found:
+                found.append(key)
+    return found
+
+
+def route_change(split, phase, step, action):
+    """The change-log entry of a ``traffic_split`` task: the routes it wrote, whether anything changed."""
+    return {"phase": phase, "step": step, "action": action,
+            "object": ", ".join(route["name"] for route in split_routes(split)), "changed": bool(split.get("changed"))}
 
 
 def cluster_report(cluster, stamp, path_kind, outcome=SUCCEEDED, error="", check_mode=False, found=None,

@@ -49,14 +49,19 @@ def test_the_fleet_reads_back_what_was_written():
 
 
 def test_a_traffic_split_loop_is_logged_with_each_route_once():
-    split = {"changed": True, "results": [{"routes": [{"name": "llm-route"}, {"name": "other"}]},
-                                           {"routes": [{"name": "llm-route"}]}]}
+    split = {"changed": True, "results": [{"routes": [{"namespace": "a", "name": "llm-route"},
+                                                      {"namespace": "a", "name": "other"}]},
+                                           {"routes": [{"namespace": "a", "name": "llm-route"},
+                                                       {"namespace": "b", "name": "other"}]}]}
+    assert report.split_routes(split) == [{"namespace": "a", "name": "llm-route"}, {"namespace": "a", "name": "other"},
+                                          {"namespace": "b", "name": "other"}]
     assert report.route_change(split, 2, "50 %", "weights preview 50 / v1 50") == {
-        "phase": 2, "step": "50 %", "action": "weights preview 50 / v1 50", "object": "llm-route, other",
+        "phase": 2, "step": "50 %", "action": "weights preview 50 / v1 50", "object": "llm-route, other, other",
         "changed": True}
 
 
 def test_a_skipped_or_single_traffic_split_is_logged_too():
     assert report.route_change({"skipped": True, "changed": False}, 3, "finish", "x")["object"] == ""
-    single = report.route_change({"changed": False, "routes": [{"name": "llm-route"}]}, "switch", "routes", "x")
+    single = report.route_change({"changed": False, "routes": [{"namespace": "a", "name": "llm-route"}]},
+                                 "switch", "routes", "x")
     assert (single["object"], single["changed"]) == ("llm-route", False)
