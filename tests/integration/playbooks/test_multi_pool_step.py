@@ -18,7 +18,7 @@ PLAYBOOK = "playbooks/zero_downtime.yml"
 STEPS = [50, 100]
 QWEN_GA = "qwen-ga"
 TEAM_HEADER = {"name": "x-team", "value": "qwen"}
-ROLE_TASK = "TASK [inference_gateway.migration.zero_downtime_migration : Weights | "
+ROLE_TASK = "inference_gateway.migration.zero_downtime_migration : Weights | "
 WRITE_ITEM = re.compile(r"^(?:ok|changed): \[localhost\] => \(item=(\S+) -> (\S+)\)$", re.MULTILINE)
 
 
@@ -34,11 +34,12 @@ def test_every_weight_change_writes_all_pools_then_waits_once(clean_sandbox, tmp
         "migration_backup_dest": str(tmp_path / "backups"), "report_dir": str(tmp_path / "reports")}, timeout=1200)
     assert run.returncode == 0, run.stdout[-6000:]
 
-    writes = run.stdout.count(ROLE_TASK + "Write the weights of every pool pair")
-    waits = run.stdout.count(ROLE_TASK + "Wait once until the gateway has programmed every route written")
+    tasks = run.stdout.split("\nTASK [")
+    writes = [t for t in tasks if t.startswith(ROLE_TASK + "Write the weights of every pool pair")]
+    waits = [t for t in tasks if t.startswith(ROLE_TASK + "Wait once until the gateway has programmed every route")]
     weight_changes = 1 + len(STEPS) + 1  # phase 1 at 0 %, each step, phase 3
-    assert writes == waits == weight_changes, (writes, waits)
-    written = WRITE_ITEM.findall(run.stdout)
+    assert len(writes) == len(waits) == weight_changes, (len(writes), len(waits))
+    written = [item for task in writes for item in WRITE_ITEM.findall(task)]
     assert len(written) == 2 * weight_changes
     assert set(written) == {("default/vllm-llama3-8b-instruct-preview", "default/" + GA_POOL),
                             ("default/qwen-preview", "default/" + QWEN_GA)}
