@@ -57,7 +57,9 @@ class _Reader:
             return self._listed_in(rtype, label_selector, namespace)
         if namespace is None:
             return self._listed(rtype, label_selector, None).get(None, [])
-        assert namespace in self.stack_namespaces, "list %s in %s before choosing its pools" % (rtype.kind, namespace)
+        if namespace not in self.stack_namespaces:
+            # A bug, not a cluster state: the stack lists only cover the chosen pools' namespaces.
+            raise AssertionError("listed %s in %s, which holds no chosen pool" % (rtype.kind, namespace))
         return self._listed(rtype, label_selector, self.stack_namespaces).get(namespace, [])
 
     def _listed_in(self, rtype, label_selector, namespace):

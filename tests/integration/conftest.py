@@ -57,8 +57,8 @@ def sandbox_factory(_sandbox_session):
     def make(name, flavour="old", programming_delay=DEFAULT_PROGRAMMING_DELAY):
         """`programming_delay`: seconds or "LOW:HIGH", as for `up --programming-delay`."""
         full_name = f"{SESSION_NAME}-{name}"
-        sandbox = _sandbox_session.get(full_name) or Sandbox(full_name, flavour=flavour,
-                                                               programming_delay=programming_delay)
+        sandbox = _sandbox_session.get(full_name) or Sandbox(
+            full_name, flavour=flavour, programming_delay=programming_delay)
         if sandbox.flavour != flavour:
             raise ValueError(f"sandbox {name} was made with flavour {sandbox.flavour}, not {flavour}")
         _sandbox_session[full_name] = sandbox

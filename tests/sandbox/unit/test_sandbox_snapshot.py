@@ -74,15 +74,15 @@ def test_a_delay_is_seconds_or_a_range_and_anything_else_is_refused_naming_the_f
 def test_a_range_draws_a_delay_per_change_within_the_bounds_the_same_for_the_same_seed():
     delay = ProgrammingDelay.parse("2:8")
     draw = delay.drawer(seed=7)
-    draws = [draw() for _ in range(200)]
+    draws = [draw() for _draw_number in range(200)]
     assert all(2.0 <= d <= 8.0 for d in draws)
     assert min(draws) < 3.0 and max(draws) > 7.0  # spread over the range, not a constant
     again = delay.drawer(seed=7)
-    assert [again() for _ in range(200)] == draws
+    assert [again() for _draw_number in range(200)] == draws
     other = delay.drawer(seed=8)
-    assert [other() for _ in range(200)] != draws
+    assert [other() for _draw_number in range(200)] != draws
     fixed = ProgrammingDelay.parse("2").drawer(seed=7)
-    assert {fixed() for _ in range(5)} == {2.0}
+    assert {fixed() for _draw_number in range(5)} == {2.0}
 
 
 def _line(delays, initial="A"):

@@ -89,8 +89,8 @@ def test_a_list_reads_500_at_a_time_following_the_continue_token_until_it_ends()
     assert [obj["metadata"]["name"] for obj in listed] == ["route-%04d" % i for i in range(1201)]
     assert _list_calls(client) == [(500, None), (500, "500"), (500, "1000")]
     # A list response's items carry no kind; the client adds it, as for one page.
-    assert set((obj["kind"], obj["apiVersion"]) for obj in listed) == set([(api.HTTP_ROUTE.kind,
-                                                                         api.HTTP_ROUTE.api_version)])
+    kinds = set((obj["kind"], obj["apiVersion"]) for obj in listed)
+    assert kinds == set([(api.HTTP_ROUTE.kind, api.HTTP_ROUTE.api_version)])
 
 
 def test_a_list_keeps_only_what_keep_accepts_from_every_page():
