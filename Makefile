@@ -22,7 +22,7 @@ help:
 	@echo "make test          set up everything and run every test suite"
 	@echo "make venv          create .venv from the pinned requirements (cached outside the repo)"
 	@echo "make docs          render the collection's documentation site into build/docs (offline)"
-	@echo "make sandbox-up    start the local GKE-like sandbox (FLAVOUR=old|new NAME=... PROGRAMMING_DELAY=...)"
+	@echo "make sandbox-up    start the local GKE-like sandbox (FLAVOUR=old|new NAME=... PROGRAMMING_DELAY=2 or LOW:HIGH, e.g. 2:8)"
 	@echo "make sandbox-seed  seed a scenario (SCENARIO=alpha-basic)"
 	@echo "make sandbox-down  stop the sandbox"
 

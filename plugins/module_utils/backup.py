@@ -18,25 +18,59 @@ from ansible_collections.inference_gateway.migration.plugins.module_utils.object
 from ansible_collections.inference_gateway.migration.plugins.module_utils.refs import backend_key, pool_key, route_backends, sends_traffic_to_alpha_pool
 
 
+# Read in the namespaces that hold a Helm release only: listing Secrets across all namespaces
+# needs a right the migration has no other use for, so these cost one list per release namespace.
+_LISTED_PER_NAMESPACE = (api.SECRET,)
+
+
 class _Reader:
-    """Lists each (type, namespace) once and keeps what was chosen, without duplicates."""
+    """Lists each type once, across all namespaces, and keeps what was chosen, without duplicates.
+
+    The number of list requests depends on the number of types only, never on how many
+    namespaces are in scope or hold pools (Secrets aside, see _LISTED_PER_NAMESPACE); each list keeps only the objects of the namespaces
+    asked for (the ``namespaces`` in scope, or the namespaces of the chosen pools' stacks), so
+    memory follows what the backup can hold, not the size of the cluster.
+    """
 
     def __init__(self, cluster, namespaces):
         self.cluster = cluster
-        self.namespaces = namespaces
+        self.scope = set(namespaces) if namespaces else None
+        self.stack_namespaces = set()  # the namespaces of the chosen pools and their Helm releases
         self._lists = {}
         self.chosen = {}
 
+    def _listed(self, rtype, label_selector, namespaces):
+        """namespace -> objects of ``rtype`` in ``namespaces`` (None: every namespace)."""
+        key = (rtype, label_selector, frozenset(namespaces) if namespaces is not None else None)
+        if key not in self._lists:
+            def keep(obj):
+                return namespaces is None or obj["metadata"].get("namespace") in namespaces
+            by_namespace = {}
+            for obj in self.cluster.list(rtype, label_selector=label_selector, keep=keep) or []:
+                by_namespace.setdefault(obj["metadata"].get("namespace"), []).append(obj)
+            self._lists[key] = by_namespace
+        return self._lists[key]
+
     def list(self, rtype, namespace=None, label_selector=None):
-        key = (rtype, namespace, label_selector)
+        """Objects of a type in one of the stack namespaces, or cluster-scoped ones (``namespace`` None)."""
+        if rtype in _LISTED_PER_NAMESPACE:
+            return self._listed_in(rtype, label_selector, namespace)
+        if namespace is None:
+            return self._listed(rtype, label_selector, None).get(None, [])
+        if namespace not in self.stack_namespaces:
+            # A bug, not a cluster state: the stack lists only cover the chosen pools' namespaces.
+            raise AssertionError("listed %s in %s, which holds no chosen pool" % (rtype.kind, namespace))
+        return self._listed(rtype, label_selector, self.stack_namespaces).get(namespace, [])
+
+    def _listed_in(self, rtype, label_selector, namespace):
+        key = (rtype, label_selector, namespace)
         if key not in self._lists:
             self._lists[key] = self.cluster.list(rtype, namespace=namespace, label_selector=label_selector) or []
         return self._lists[key]
 
     def list_in_scope(self, rtype):
-        if not self.namespaces:
-            return self.list(rtype)
-        return [obj for namespace in self.namespaces for obj in self.list(rtype, namespace)]
+        listed = self._listed(rtype, None, self.scope)
+        return [obj for namespace in sorted(listed, key=str) for obj in listed[namespace]]
 
     def choose(self, rtype, obj):
         metadata = obj["metadata"]
@@ -122,9 +156,8 @@ def _collect_pool_stack(reader, pool):
 
 
 def _helm_release_secrets(reader, release):
-    return [s for s in reader.list(api.SECRET, release["namespace"],
-                                   label_selector=helm.release_secret_selector(release["name"]))
-            if helm.is_release_secret(s)]
+    return [s for s in reader.list(api.SECRET, release["namespace"], label_selector=helm.RELEASE_SECRETS_SELECTOR)
+            if helm.is_release_secret(s, release["name"])]
 
 
 def collect(cluster, namespaces=None, pools=None):
@@ -142,6 +175,11 @@ def collect(cluster, namespaces=None, pools=None):
     reader = _Reader(cluster, namespaces)
     selected, gone = _select_pools(reader, pools)
     keys = set(pool_key(p) for p in selected) | gone
+    for pool in selected:
+        release = helm_release(pool)
+        reader.stack_namespaces.add(pool["metadata"]["namespace"])
+        if release:
+            reader.stack_namespaces.add(release["namespace"])
     for pool in selected:
         reader.choose(api.ALPHA_POOL, pool)
         release = _collect_pool_stack(reader, pool)

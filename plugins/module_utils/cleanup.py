@@ -129,8 +129,12 @@ def remove_crds(cluster, crds=api.ALPHA_CRDS, force=False, backup_dir=None, wait
     leftovers = [(rtype, obj) for rtype in (crd_resource_type(crd) for crd in present)
                  for obj in cluster.list(rtype) or []]
     leftover = leftover_blockers(leftovers, crd_of_type)
-    references = (route_blockers(cluster.list(api.HTTP_ROUTE) or [], crd_of_type)
-                  + epp_blockers(cluster.list(api.DEPLOYMENT) or [], crd_of_type))
+    # Only the routes and Deployments that block are kept: memory follows the blockers, not the cluster.
+    references = (
+        route_blockers(cluster.list(api.HTTP_ROUTE, keep=lambda r: route_blockers([r], crd_of_type)) or [],
+                       crd_of_type)
+        + epp_blockers(cluster.list(api.DEPLOYMENT, keep=lambda d: epp_blockers([d], crd_of_type)) or [],
+                       crd_of_type))
     refusing = references + ([] if force else leftover)
     if refusing:
         raise MigrationError(_refusal([crd["metadata"]["name"] for crd in present], refusing),

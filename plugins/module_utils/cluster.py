@@ -39,6 +39,39 @@ class Conflict(ClusterError):
     """A write lost a resourceVersion race."""
 
 
+# Objects per list request: kubectl's default --chunk-size. Bounds each response (and the
+# memory a list needs beyond what the caller keeps) whatever the size of the cluster.
+PAGE_SIZE = 500
+
+
+def paged(fetch_page, what, keep=None, page_size=PAGE_SIZE):
+    """Every item of a list read ``page_size`` at a time: the one paging loop of the collection.
+
+    ``fetch_page(limit, continue_token)`` returns (items, next continue token or None). Only
+    the items ``keep`` accepts are held, so memory is one page plus what the caller wants.
+    A continue token can expire (410 Gone) when the list takes longer than the API server
+    keeps its snapshot (about five minutes by default): the list restarts from the beginning
+    once, dropping what the abandoned pass kept, so no object is returned twice; a second
+    expiry fails, naming ``what``.
+    """
+    for attempt in (1, 2):
+        kept, token = [], None
+        try:
+            while True:
+                items, token = fetch_page(page_size, token)
+                kept.extend(item for item in items if keep is None or keep(item))
+                if not token:
+                    return kept
+        except ClusterError as e:
+            # ``token`` is still the one the failed request carried.
+            if e.status != 410 or token is None:
+                raise
+            if attempt == 2:
+                raise ClusterError(
+                    "listing %s: the continue token expired twice (410 Gone); the objects change faster than "
+                    "they can be read %d at a time; run again" % (what, page_size), status=410)
+
+
 def _collection_path(rtype, namespace=None):
     prefix = "/apis/%s/%s" % (rtype.group, rtype.version) if rtype.group else "/api/%s" % rtype.version
     if namespace:
@@ -110,21 +143,27 @@ class Cluster:
     def forget_discovery(self):
         self._served_versions.clear()
 
-    def list(self, rtype, namespace=None, label_selector=None):
-        """Every object of a type (across all namespaces by default); None when not served."""
+    def list(self, rtype, namespace=None, label_selector=None, keep=None):
+        """Every object of a type (across all namespaces by default) that ``keep`` accepts (all by
+        default), read in pages (see paged); None when the type is not served."""
         if not self.served(rtype):
             return None
+        path = _collection_path(rtype, namespace)
+
+        def fetch_page(limit, token):
+            result = self._request("get", path, label_selector=label_selector, limit=limit, _continue=token)
+            items = result.get("items", [])
+            for item in items:
+                item.setdefault("apiVersion", rtype.api_version)
+                item.setdefault("kind", rtype.kind)
+            return items, (result.get("metadata") or {}).get("continue") or None
+
         try:
-            result = self._request("get", _collection_path(rtype, namespace), label_selector=label_selector)
+            return paged(fetch_page, describe(rtype), keep)
         except ClusterError as e:
             if e.status == 404:
                 return None
             raise
-        items = result.get("items", [])
-        for item in items:
-            item.setdefault("apiVersion", rtype.api_version)
-            item.setdefault("kind", rtype.kind)
-        return items
 
     def get(self, rtype, name, namespace=None):
         """One object, or None when it (or its type) does not exist."""

@@ -22,11 +22,13 @@ def decode_release(secret):
     return json.loads(payload.decode("utf-8"))
 
 
-def release_secret_selector(name):
-    """The label selector of the Secrets that hold the revisions of release ``name``."""
-    labels = dict(api.HELM_RELEASE_OWNER_LABELS, **{api.HELM_RELEASE_NAME_LABEL: name})
-    return ",".join("%s=%s" % item for item in sorted(labels.items()))
+# The label selector of every Secret that holds a Helm release revision: one list finds the
+# records of every release at once, however many releases there are.
+RELEASE_SECRETS_SELECTOR = ",".join("%s=%s" % item for item in sorted(api.HELM_RELEASE_OWNER_LABELS.items()))
 
 
-def is_release_secret(secret):
-    return secret.get("type") == api.HELM_RELEASE_SECRET_TYPE
+def is_release_secret(secret, name=None):
+    """Whether ``secret`` holds a Helm release revision (of release ``name``, when given)."""
+    if secret.get("type") != api.HELM_RELEASE_SECRET_TYPE:
+        return False
+    return name is None or (secret["metadata"].get("labels") or {}).get(api.HELM_RELEASE_NAME_LABEL) == name

@@ -23,6 +23,10 @@ _ALPHA_NAMESPACED = (api.ALPHA_POOL, api.INFERENCE_MODEL, api.DEPLOYMENT, api.SE
 _OBSERVED = (api.ALPHA_POOL, api.INFERENCE_MODEL, api.GA_POOL, api.INFERENCE_OBJECTIVE, api.INFERENCE_MODEL_REWRITE,
              api.HTTP_ROUTE, api.GATEWAY, api.DEPLOYMENT, api.SERVICE, api.POD)
 
+# What migration_backup lists cluster-wide beyond _OBSERVED (Secrets it lists per namespace).
+_BACKED_UP = (api.SERVICE_ACCOUNT, api.CONFIG_MAP, api.ROLE, api.ROLE_BINDING, api.CLUSTER_ROLE,
+              api.CLUSTER_ROLE_BINDING)
+
 PATHS = ("detect", "zero_downtime", "simple", "rollback")
 
 
@@ -39,6 +43,10 @@ def required_permissions(path, namespaces, helm=True, gke_policies=True):
     needed.append(_permission("get", api.CRD))
     if path == "detect":
         return _unique(needed)
+    needed += [_permission("list", rtype) for rtype in _BACKED_UP]
+    if gke_policies:
+        needed += [_permission("list", rtype)
+                   for rtype in (api.HEALTH_CHECK_POLICY, api.GCP_BACKEND_POLICY, api.CLUSTER_POD_MONITORING)]
     for namespace in namespaces:
         needed += [_permission(verb, rtype, namespace) for rtype in _OBSERVED for verb in READ]
         needed += [_permission(verb, api.HTTP_ROUTE, namespace) for verb in ("get", "update")]

@@ -3,7 +3,8 @@
 - `sandbox`: the session's sandbox (flavour old), brought up once per session.
 - `clean_sandbox`: that sandbox, reset to the just-after-up baseline for this test.
 - `alpha_basic`: a clean sandbox seeded with scenario alpha-basic.
-- `sandbox_factory(name, flavour="old")`: another sandbox, up, side by side with the first.
+- `sandbox_factory(name, flavour="old", programming_delay=2.0)`: another sandbox, up, side by
+  side with the first (`programming_delay` as for `up --programming-delay`, e.g. "1:4").
 
 Every sandbox the session brought up is stopped at the end unless IGW_SANDBOX_KEEP
 is set (then the next session finds them up and reuses them). Sandboxes are named
@@ -21,7 +22,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sandbox"))
 
-from igw_sandbox.cluster import Sandbox  # noqa: E402  (needs the path above)
+from igw_sandbox.cluster import DEFAULT_PROGRAMMING_DELAY, Sandbox  # noqa: E402  (needs the path above)
 from igw_sandbox.layout import state_root  # noqa: E402
 
 # Under pytest-xdist each worker (gw0, gw1, ...) drives sandboxes of its own.
@@ -53,9 +54,11 @@ def _sandbox_session():
 
 @pytest.fixture(scope="session")
 def sandbox_factory(_sandbox_session):
-    def make(name, flavour="old"):
+    def make(name, flavour="old", programming_delay=DEFAULT_PROGRAMMING_DELAY):
+        """`programming_delay`: seconds or "LOW:HIGH", as for `up --programming-delay`."""
         full_name = f"{SESSION_NAME}-{name}"
-        sandbox = _sandbox_session.get(full_name) or Sandbox(full_name, flavour=flavour)
+        sandbox = _sandbox_session.get(full_name) or Sandbox(
+            full_name, flavour=flavour, programming_delay=programming_delay)
         if sandbox.flavour != flavour:
             raise ValueError(f"sandbox {name} was made with flavour {sandbox.flavour}, not {flavour}")
         _sandbox_session[full_name] = sandbox

@@ -6,7 +6,10 @@ objects, finalizers hold a deletion, writes check resourceVersion, a replace bum
 generation when the spec changes and keeps the stored status, dry runs persist nothing.
 Tests play the other actors through it: another writer (`edit`, `before_write`,
 `conflicts_to_raise`), a controller writing status (`on_get`, `live`), a refusing server
-(`errors`), access reviews (`allowed_verbs`) and the server version.
+(`errors`), access reviews (`allowed_verbs`) and the server version. Lists page as the API
+server pages them, through the product's own paging loop (`cluster.paged`): every page is one
+recorded "list" request, a continue token reads on from a snapshot taken by the first page, and
+`expire_continue_tokens` makes continued requests answer 410 Gone.
 """
 
 import base64
@@ -15,7 +18,8 @@ import gzip
 import json
 
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api
-from ansible_collections.inference_gateway.migration.plugins.module_utils.cluster import ClusterError, Conflict
+from ansible_collections.inference_gateway.migration.plugins.module_utils.cluster import ClusterError, Conflict, \
+    describe, paged
 
 from support import ALPHA, ALPHA_EPP, BASE_MODEL, GA, GATEWAY_NAME, MODEL_SERVER_LABELS, NAMESPACE, ROUTE
 
@@ -40,6 +44,8 @@ class MemoryCluster:
         self.on_get = None  # called with (type, stored object) before a read returns it: a controller
         self._server_version = server_version or SERVER_VERSION
         self.allowed_verbs = allowed_verbs
+        self.expire_continue_tokens = 0  # how many continued list requests answer 410 Gone
+        self._list_snapshots = []  # what each paged list saw at its first page
         self._version = 0
         for rtype, body in objects:
             self.add(rtype, body)
@@ -117,13 +123,30 @@ class MemoryCluster:
         return [obj for (group, plural, ns, dummy), obj in sorted(self.objects.items())
                 if (group, plural) == (rtype.group, rtype.plural) and (namespace is None or ns == namespace)]
 
-    def list(self, rtype, namespace=None, label_selector=None):
-        self._request("list", rtype, namespace)
+    def list(self, rtype, namespace=None, label_selector=None, keep=None):
         if not self.served(rtype):
+            self._request("list", rtype, namespace)
             return None
         wanted = dict(pair.split("=", 1) for pair in label_selector.split(",")) if label_selector else {}
-        return [copy.deepcopy(obj) for obj in self._items(rtype, namespace)
-                if all((obj["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())]
+
+        def fetch_page(limit, token):
+            self._request("list", rtype, namespace)
+            if token is None:
+                self._list_snapshots.append([obj for obj in self._items(rtype, namespace) if all(
+                    (obj["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())])
+                snapshot, start = len(self._list_snapshots) - 1, 0
+            else:
+                if self.expire_continue_tokens:
+                    self.expire_continue_tokens -= 1
+                    raise ClusterError("GET %s failed: The provided continue parameter is too old" % rtype.plural,
+                                       status=410)
+                snapshot, start = (int(part) for part in token.split(":"))
+            matching = self._list_snapshots[snapshot]
+            end = start + limit
+            return ([copy.deepcopy(obj) for obj in matching[start:end]],
+                    "%d:%d" % (snapshot, end) if end < len(matching) else None)
+
+        return paged(fetch_page, describe(rtype), keep)
 
     def get(self, rtype, name, namespace=None):
         self._request("get", rtype, namespace, name)

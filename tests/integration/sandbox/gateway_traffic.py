@@ -60,7 +60,8 @@ def gateway_stats(sandbox):
 
 
 def programming_delay(sandbox):
-    return float(sandbox.env["SANDBOX_PROGRAMMING_DELAY"])
+    """The longest a change takes to be programmed: the delay, or the upper bound of LOW:HIGH."""
+    return float(sandbox.env["SANDBOX_PROGRAMMING_DELAY"].split(":")[-1])
 
 
 def wait_for(what, check, timeout=SETTLE_SECONDS):

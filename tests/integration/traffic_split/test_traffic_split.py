@@ -300,3 +300,48 @@ def test_check_mode_and_refusals_write_nothing(pools_side_by_side):
         f"add it to the rule or set add_missing: true"]
 
     assert kube.get_json("httproute", ROUTE)["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+
+
+# --- a programming delay drawn per change: the gate waits for the generation, not for a time ----------
+
+VARIABLE_DELAY = "2:5"  # every change takes 2 to 5 s to be programmed, each its own
+
+
+def parents_at(route, generation):
+    """Whether every parent reports Accepted and ResolvedRefs True at exactly ``generation``."""
+    parents = route.get("status", {}).get("parents") or []
+    return bool(parents) and all(
+        any(c["type"] == wanted and c["status"] == "True" and c.get("observedGeneration") == generation
+            for c in parent.get("conditions", []))
+        for parent in parents for wanted in ("Accepted", "ResolvedRefs"))
+
+
+def test_the_wait_never_returns_before_the_gateway_programmed_the_generation_it_wrote(sandbox_factory):
+    sandbox = sandbox_factory("variable-delay", programming_delay=VARIABLE_DELAY)
+    assert sandbox.env["SANDBOX_PROGRAMMING_DELAY"] == VARIABLE_DELAY
+    sandbox.reset()
+    sandbox.seed("alpha-basic")
+    kube = sandbox.kube()
+    wait_route_settled(kube)
+
+    # Control: right after a write the gateway has not programmed it yet (the delay is at least 2 s),
+    # so a gate that did not wait would be caught by the reads below.
+    before = kube.get_json("httproute", ROUTE)["metadata"]["generation"]
+    kube.kubectl("patch", "httproute", ROUTE, "--type=json", "-p", json.dumps(
+        [{"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": 7}]))
+    written = kube.get_json("httproute", ROUTE)
+    assert written["metadata"]["generation"] == before + 1
+    assert not parents_at(written, before + 1)
+    wait_route_settled(kube)
+
+    for step, weight in enumerate((100, 40, 90, 10, 55)):
+        result = run_split(sandbox, dict(namespace="default", routes=[ROUTE], wait=True, wait_timeout=60,
+                                         wait_sleep=0.2,
+                                         backends=[{"group": ALPHA_GROUP, "name": ALPHA_POOL, "weight": weight}]))
+        live = kube.get_json("httproute", ROUTE)  # read as soon as the task has returned
+        (route,) = result["routes"]
+        assert result["changed"], step
+        assert route["generation"] == live["metadata"]["generation"] == before + 2 + step
+        assert route["observed_generation"] == route["generation"], step
+        assert parents_at(live, route["generation"]), (step, live.get("status"))
+        assert [r["weight"] for r in live["spec"]["rules"][0]["backendRefs"]] == [weight]

@@ -5,8 +5,16 @@ import sys
 
 from . import versions
 from .cluster import DEFAULT_NAME, Sandbox
+from .gateway.delay import ProgrammingDelay
 from .scenarios import available
 from .waits import SandboxError
+
+
+def _delay(text):
+    try:
+        return ProgrammingDelay.parse(text).spec
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _parser():
@@ -23,8 +31,9 @@ def _parser():
     up.add_argument("--flavour", choices=sorted(versions.GKE_FLAVOURS),
                     help=f"GKE version presented (default: {versions.DEFAULT_FLAVOUR}; "
                          + ", ".join(f"{k}={v}" for k, v in versions.GKE_FLAVOURS.items()) + ")")
-    up.add_argument("--programming-delay", type=float, metavar="SECONDS",
-                    help="how long the simulated gateway takes to program a change (default: 2.0)")
+    up.add_argument("--programming-delay", type=_delay, metavar="SECONDS|LOW:HIGH",
+                    help="how long the simulated gateway takes to program a change (default: 2.0); "
+                         "LOW:HIGH draws each change's delay uniformly between the bounds (e.g. 2:8)")
     seed = command("seed", "apply a scenario")
     seed.add_argument("scenario", help="one of: " + ", ".join(available()))
     command("down", "stop every process of the sandbox")

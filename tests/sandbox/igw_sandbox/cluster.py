@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from . import baseline, build, controlplane, mirrors, processes, scenarios, versions
+from .gateway.delay import ProgrammingDelay
 from .kube import Kube
 from .layout import Layout, state_root
 from .waits import Progress, SandboxError, wait_until
@@ -99,12 +100,15 @@ class Sandbox:
     def __init__(self, name=DEFAULT_NAME, flavour=versions.DEFAULT_FLAVOUR,
                  programming_delay=DEFAULT_PROGRAMMING_DELAY):
         """`flavour` and `programming_delay` matter to `up` only; None there means
-        "whatever the running sandbox has, or the default when starting"."""
+        "whatever the running sandbox has, or the default when starting". `programming_delay`
+        is seconds, or "LOW:HIGH" for a delay drawn per change (see gateway/delay.py)."""
         if flavour is not None and flavour not in versions.GKE_FLAVOURS:
             raise SandboxError(f"unknown flavour {flavour!r}; known: {', '.join(versions.GKE_FLAVOURS)}")
         self.name = name
         self.flavour = flavour
-        self.programming_delay = programming_delay
+        # Seconds (a number) or "LOW:HIGH" (a delay drawn per change); kept in ProgrammingDelay.spec's
+        # form so that a running sandbox's info.json compares equal to the same delay given again.
+        self.programming_delay = None if programming_delay is None else ProgrammingDelay.parse(programming_delay).spec
         self.layout = Layout(name)
 
     @property

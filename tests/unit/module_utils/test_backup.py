@@ -442,3 +442,47 @@ def test_make_backup_in_check_mode_reports_the_directory_it_would_write(stack, t
     assert result["changed"] is True and result["path"] == str(tmp_path / "20260301T123005Z")
     assert result["objects"][api.ALPHA_POOL.kind] == 1 and list(tmp_path.iterdir()) == []
     assert result["diff"]["after"]["backup"] == result["path"]
+
+
+# --- requests independent of the number of namespaces -----------------------------------------
+
+
+def _fleet(namespaces):
+    """One preview stack (pool, EPP with Service and ServiceAccount, release, model, route) per namespace."""
+    cluster = MemoryCluster()
+    for rtype in (api.ALPHA_POOL, api.INFERENCE_MODEL):
+        cluster.add(api.CRD, crd(rtype))
+    for namespace in namespaces:
+        cluster.add(api.ALPHA_POOL, alpha_pool(namespace=namespace))
+        cluster.add(api.DEPLOYMENT, epp_deployment(namespace=namespace))
+        cluster.add(api.SERVICE, {"metadata": {"name": ALPHA_EPP, "namespace": namespace}, "spec": {}})
+        cluster.add(api.SERVICE_ACCOUNT, {"metadata": {"name": ALPHA_EPP, "namespace": namespace}})
+        cluster.add(api.SECRET, helm_release_secret(namespace=namespace))
+        cluster.add(api.SECRET, helm_release_secret(release="other", namespace=namespace))
+        cluster.add(api.INFERENCE_MODEL, inference_model("base-model", "base", namespace=namespace))
+        cluster.add(api.HTTP_ROUTE, http_route([alpha_ref()], namespace=namespace))
+    return cluster
+
+
+@pytest.mark.parametrize("scoped", [False, True], ids=["all-namespaces", "namespaces-named"])
+def test_collect_lists_each_type_once_whatever_the_number_of_namespaces_and_secrets_per_release_namespace(scoped):
+    calls = {}
+    for count in (2, 12):
+        namespaces = ["team-%02d" % i for i in range(count)]
+        cluster = _fleet(namespaces)
+        chosen = backup.collect(cluster, namespaces=namespaces[1:] if scoped else None)
+        in_scope = namespaces[1:] if scoped else namespaces
+        # Every stack in scope is found, with its own release record and not the other release's.
+        assert sorted(ns for rtype, obj in chosen if rtype == api.ALPHA_POOL
+                      for ns in [obj["metadata"]["namespace"]]) == in_scope
+        assert sorted((obj["metadata"]["namespace"], obj["metadata"]["name"]) for rtype, obj in chosen
+                      if rtype == api.SECRET) == [(ns, "sh.helm.release.v1.%s.v1" % ALPHA) for ns in in_scope]
+        lists = cluster.requests("list")
+        secrets = [call for call in lists if call[1] == api.SECRET.kind]
+        others = [call for call in lists if call[1] != api.SECRET.kind]
+        assert all(namespace is None for _verb, _kind, namespace, _name in others)
+        assert len(others) == len(set(kind for _verb, kind, _ns, _name in others))
+        # Secrets only where a release lives, one list for every release there.
+        assert sorted(namespace for _verb, _kind, namespace, _name in secrets) == in_scope
+        calls[count] = len(others)
+    assert calls[2] == calls[12]

@@ -634,3 +634,40 @@ def test_collect_lists_each_type_once_across_all_namespaces_and_tolerates_unserv
     assert len(cluster.calls) == len(inventory.LISTED_TYPES) + len(api.INFERENCE_CRDS) + 1
     assert len(collected.alpha_pools) == 30 and collected.models == []
     assert len(inventory.report(collected, namespaces=["ns-3"])["alpha_pools"]) == 1
+
+
+# --- large clusters: paged lists, requests independent of the number of namespaces ---------------
+
+
+@pytest.mark.parametrize("namespaces", [1, 3, 40])
+def test_detection_reads_every_object_in_pages_of_500_with_requests_per_type_not_per_namespace(namespaces):
+    cluster = MemoryCluster()
+    for rtype in (api.ALPHA_POOL, api.INFERENCE_MODEL):
+        cluster.add(api.CRD, crd(rtype))
+    for i in range(1201):
+        cluster.add(api.INFERENCE_MODEL, model("model-%04d" % i, "m-%d" % i, namespace="team-%02d" % (i % namespaces)))
+    for i in range(501):
+        cluster.add(api.SERVICE, service("svc-%03d" % i, {"app": "x"}, namespace="team-%02d" % (i % namespaces)))
+    snapshot = inventory.collect(cluster)
+    assert sorted(m["metadata"]["name"] for m in snapshot.models) == ["model-%04d" % i for i in range(1201)]
+    assert len(snapshot.services) == 501
+    lists = cluster.requests("list")
+    per_kind = dict((rtype.kind, sum(1 for call in lists if call[1] == rtype.kind))
+                    for _field, rtype in inventory.LISTED_TYPES)
+    # ceil(n / 500) per type (one request for an empty or unserved type), whatever the namespaces.
+    assert per_kind[api.INFERENCE_MODEL.kind] == 3 and per_kind[api.SERVICE.kind] == 2
+    assert len(lists) == 3 + 2 + (len(inventory.LISTED_TYPES) - 2)
+    assert all(call[2] is None for call in lists)
+
+
+def test_detection_survives_a_continue_token_that_expires_once():
+    cluster = MemoryCluster()
+    for rtype in (api.ALPHA_POOL, api.INFERENCE_MODEL):
+        cluster.add(api.CRD, crd(rtype))
+    for i in range(1001):
+        cluster.add(api.INFERENCE_MODEL, model("model-%04d" % i, "m-%d" % i, namespace="team-%d" % (i % 5)))
+    cluster.expire_continue_tokens = 1
+    snapshot = inventory.collect(cluster)
+    assert sorted(m["metadata"]["name"] for m in snapshot.models) == ["model-%04d" % i for i in range(1001)]
+    # First page, expired second page, then the whole list again.
+    assert sum(1 for call in cluster.requests("list") if call[1] == api.INFERENCE_MODEL.kind) == 2 + 3

@@ -27,6 +27,15 @@ def test_zero_downtime_needs_route_updates_and_crd_deletion_in_each_namespace():
     assert _has(needed, "create", api.CLUSTER_ROLE)
 
 
+def test_migrations_list_what_the_backup_reads_cluster_wide_but_never_secrets():
+    needed = permissions.required_permissions("simple", ["ns"])
+    for rtype in (api.CONFIG_MAP, api.ROLE_BINDING, api.CLUSTER_ROLE, api.HEALTH_CHECK_POLICY):
+        assert _has(needed, "list", rtype)
+    assert not _has(needed, "list", api.SECRET) and _has(needed, "list", api.SECRET, "ns")
+    assert not _has(permissions.required_permissions("simple", ["ns"], gke_policies=False), "list",
+                    api.GCP_BACKEND_POLICY)
+
+
 def test_helm_secrets_only_when_helm_manages_the_stacks():
     assert _has(permissions.required_permissions("simple", ["ns"], helm=True), "create", api.SECRET, "ns")
     assert not _has(permissions.required_permissions("simple", ["ns"], helm=False), "create", api.SECRET, "ns")

@@ -1,7 +1,8 @@
 """Run the simulated GKE gateway until SIGTERM.
 
     python -m igw_sandbox.gateway --kubeconfig KUBECONFIG --address 127.0.10.1 \\
-        [--programming-delay 2] --state-dir .sandbox/NAME [--poll-interval 0.25] [--model-latency 0.005]
+        [--programming-delay 2|LOW:HIGH] [--programming-delay-seed 1] --state-dir .sandbox/NAME \\
+        [--poll-interval 0.25] [--model-latency 0.005]
 
 Creates STATE_DIR/gateway.ready once the first poll has programmed the data plane
 and removes it on exit.
@@ -20,16 +21,28 @@ from pathlib import Path
 from ..modelserver import ModelServerFleet
 from .controller import Controller, KubeClient
 from .dataplane import DataPlane, is_loopback
+from .delay import DEFAULT_SEED, ProgrammingDelay
 
 READY_FILE = "gateway.ready"
+
+
+def _delay(text):
+    try:
+        return ProgrammingDelay.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m igw_sandbox.gateway", description=__doc__.splitlines()[0])
     parser.add_argument("--kubeconfig", required=True, help="admin kubeconfig of the sandbox")
     parser.add_argument("--address", required=True, help="loopback address the Gateway listeners bind to")
-    parser.add_argument("--programming-delay", type=float, default=2.0,
-                        help="seconds before a configuration change reaches the data plane (default 2)")
+    parser.add_argument("--programming-delay", type=_delay, default=ProgrammingDelay.parse(2.0),
+                        metavar="SECONDS|LOW:HIGH",
+                        help="seconds before a configuration change reaches the data plane (default 2); "
+                             "LOW:HIGH draws each change's delay uniformly between the bounds")
+    parser.add_argument("--programming-delay-seed", type=int, default=DEFAULT_SEED,
+                        help=f"seed of the per-change delays of LOW:HIGH (default {DEFAULT_SEED})")
     parser.add_argument("--state-dir", required=True, type=Path, help="where gateway.ready is written")
     parser.add_argument("--poll-interval", type=float, default=0.25, help="seconds between API polls")
     parser.add_argument("--model-latency", type=float, default=0.005,
@@ -49,13 +62,14 @@ def main(argv=None):
         signal.signal(signum, lambda *_: stop.set())
     fleet = ModelServerFleet(args.model_latency)
     dataplane = DataPlane(args.address, fleet)
-    controller = Controller(KubeClient(args.kubeconfig), dataplane, args.programming_delay, args.address)
+    controller = Controller(KubeClient(args.kubeconfig), dataplane,
+                            args.programming_delay.drawer(args.programming_delay_seed), args.address)
     ready = args.state_dir / READY_FILE
 
     def mark_ready():
         args.state_dir.mkdir(parents=True, exist_ok=True)
         ready.write_text(json.dumps({"pid": os.getpid(), "address": args.address,
-                                     "programming_delay": args.programming_delay, "since": time.time()}) + "\n")
+                                     "programming_delay": args.programming_delay.spec, "since": time.time()}) + "\n")
         logging.getLogger("igw_sandbox.gateway").info("ready: %s", ready)
 
     try:

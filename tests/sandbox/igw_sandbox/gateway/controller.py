@@ -62,6 +62,7 @@ class KubeClient:
 
 class Controller:
     def __init__(self, client, dataplane, delay, address):
+        """`delay`: seconds, or a function drawing each change's delay (see DelayLine)."""
         self.client = client
         self.dataplane = dataplane
         self.delay = delay
@@ -91,7 +92,9 @@ class Controller:
             self.delay_line = DelayLine(self.delay, snapshot)
             self._activate(snapshot)
         else:
-            self.delay_line.observe(now, snapshot)
+            delay = self.delay_line.observe(now, snapshot)
+            if delay is not None:
+                log.info("change seen; programmed in %.2fs unless a newer change is programmed first", delay)
             if self.delay_line.advance(now):
                 self._activate(self.delay_line.active)
             elif self.bind_errors:

@@ -7,7 +7,6 @@ is `delay` seconds old, which is how GKE's programming delay is simulated.
 """
 
 import functools
-from collections import deque
 from dataclasses import dataclass
 
 from . import api
@@ -103,27 +102,38 @@ class Snapshot:
 
 
 class DelayLine:
-    """Changed snapshots become active only once they are `delay` seconds old.
+    """Changed snapshots become active only once their programming delay has passed.
 
-    Every change is queued with the time it was first seen, so a quick sequence of
-    changes is replayed in order, each `delay` later, as a load balancer that
-    programs its data plane in the background would.
+    Every change is queued with the time it was first seen plus its own delay: `delay` is
+    seconds (every change the same) or a function drawing one delay per change (see
+    delay.ProgrammingDelay). With one fixed delay a quick sequence of changes is replayed in
+    order, each `delay` later, as a load balancer that programs its data plane in the
+    background would. With a delay per change, a later change can be ready before an earlier
+    one; then, as GKE reconciles towards the newest spec, the newest ready change wins and the
+    older changes still in flight are dropped, never activated afterwards: what is active (and
+    the observedGeneration status reports) never goes back to an older generation.
     """
 
     def __init__(self, delay, initial):
-        self.delay = delay
+        self._draw = delay if callable(delay) else (lambda: delay)
         self.active = initial
         self._latest = initial
-        self._pending = deque()
+        self._pending = []  # (ready at, snapshot), in the order the changes were seen
 
     def observe(self, now, snapshot):
-        if snapshot != self._latest:
-            self._pending.append((now, snapshot))
-            self._latest = snapshot
+        """Queue a change; returns its delay, or None when nothing changed."""
+        if snapshot == self._latest:
+            return None
+        delay = self._draw()
+        self._pending.append((now + delay, snapshot))
+        self._latest = snapshot
+        return delay
 
     def advance(self, now):
-        """Activate every queued snapshot old enough; True when the active one changed."""
+        """Activate the newest queued snapshot that is ready, dropping the older ones; True when the active one changed."""
         previous = self.active
-        while self._pending and now - self._pending[0][0] >= self.delay:
-            self.active = self._pending.popleft()[1]
+        ready = [index for index, (ready_at, _snapshot) in enumerate(self._pending) if ready_at <= now]
+        if ready:
+            self.active = self._pending[ready[-1]][1]
+            del self._pending[:ready[-1] + 1]
         return self.active != previous
