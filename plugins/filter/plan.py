@@ -25,6 +25,8 @@ FILTERS = (
     plan.pool_namespaces,
     plan.remaining_alpha,
     plan.routes_to_missing_alpha,
+    plan.unacknowledged_managers,
+    plan.last_applied_objects,
     plan.gate_targets,
     plan.cluster_gate_targets,
     plan.resource_type,

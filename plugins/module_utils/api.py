@@ -132,6 +132,26 @@ GKE_COMPONENT_KEY_PREFIX = "components.gke.io/"
 HELM_MANAGED_BY_VALUE = "Helm"
 MANAGER_GKE = "gke"
 MANAGER_HELM = "helm"
+# Who else manages an object the migration writes or deletes (managers.py reads these).
+# Argo CD tracks by annotation (the default from Argo CD 3.0) or by label (the default before);
+# app.kubernetes.io/instance is also what Helm charts set to the release name, so the label alone
+# counts as Argo CD only on an object no `helm install` wrote (no meta.helm.sh/release-* annotation:
+# Argo CD renders charts with `helm template`, which writes none).
+ARGOCD_TRACKING_ANNOTATION = "argocd.argoproj.io/tracking-id"
+ARGOCD_INSTANCE_LABEL = "app.kubernetes.io/instance"
+# Flux labels every object it applies with the Kustomization, and every object of a release it
+# manages with the HelmRelease, that it came from.
+FLUX_KUSTOMIZATION_NAME_LABEL = "kustomize.toolkit.fluxcd.io/name"
+FLUX_KUSTOMIZATION_NAMESPACE_LABEL = "kustomize.toolkit.fluxcd.io/namespace"
+FLUX_HELMRELEASE_NAME_LABEL = "helm.toolkit.fluxcd.io/name"
+FLUX_HELMRELEASE_NAMESPACE_LABEL = "helm.toolkit.fluxcd.io/namespace"
+# What `kubectl apply` (client side) leaves on an object: the manifest it applied, as JSON.
+LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
+# The managers an operator acknowledges with migration_accept_managed_objects.
+MANAGER_ARGOCD = "argocd"
+MANAGER_FLUX = "flux"
+MANAGER_OWNER = "owner"
+OBJECT_MANAGERS = (MANAGER_ARGOCD, MANAGER_FLUX, MANAGER_OWNER)
 # Every CRD of an upstream bundle carries the release it came from.
 CRD_BUNDLE_VERSION_ANNOTATION = "inference.networking.k8s.io/bundle-version"
 

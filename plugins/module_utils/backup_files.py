@@ -48,6 +48,10 @@ INDEX_FILE = "index.yaml"
 HELM_RELEASES_FOLDER = "helm-releases"
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 PARTIAL_SUFFIX = ".partial"
+# A backup holds Helm release records, which are Secrets (values may carry credentials): only the owner
+# may read it. Directories the backup creates are 0700, every file 0600, whatever the umask.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
 
 SERVER_MANAGED_METADATA = (
     "uid",
@@ -219,6 +223,25 @@ def build_index(items, what, path, when, cluster_version, scope=None, human_file
     }
 
 
+def _private_directories(path):
+    """Create ``path`` and its missing parents owner-only (0700); existing directories keep their mode."""
+    missing = []
+    while path and not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for directory in reversed(missing):
+        os.mkdir(directory, PRIVATE_DIR_MODE)
+        os.chmod(directory, PRIVATE_DIR_MODE)
+
+
+def _write_private(target, text):
+    """Write ``text`` to a new file only its owner can read (0600 from the start, not after the fact)."""
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    os.fchmod(descriptor, PRIVATE_FILE_MODE)
+    with os.fdopen(descriptor, "w") as stream:
+        stream.write(text)
+
+
 def write_backup(dest, items, what, cluster_version, scope=None, now=None, dry_run=False):
     """Write ``items`` under a new ``<dest>/<UTC timestamp>/`` directory; return where and what.
 
@@ -239,10 +262,8 @@ def write_backup(dest, items, what, cluster_version, scope=None, now=None, dry_r
         partial = root + PARTIAL_SUFFIX
         for relative, text in files.items():
             target = os.path.join(partial, relative)
-            if not os.path.isdir(os.path.dirname(target)):
-                os.makedirs(os.path.dirname(target))
-            with open(target, "w") as stream:
-                stream.write(text)
+            _private_directories(os.path.dirname(target))
+            _write_private(target, text)
         os.rename(partial, root)
     return {
         "path": root,

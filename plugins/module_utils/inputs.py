@@ -18,6 +18,7 @@ from ansible.module_utils.common.validation import check_type_int, check_type_li
 
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
+from ansible_collections.inference_gateway.migration.plugins.module_utils.managers import accepted_managers
 from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import split_qualified
 from ansible_collections.inference_gateway.migration.plugins.module_utils.plan import validate_step_weights
 
@@ -97,6 +98,17 @@ def pool_errors(pools):
     return errors
 
 
+def accept_managed_errors(accept):
+    if accept is not None and not isinstance(accept, (bool, str, list)):
+        return ["migration_accept_managed_objects %s is neither true, false nor a list of managers (%s)."
+                % (_show(accept), ", ".join(api.OBJECT_MANAGERS))]
+    unknown = [name for name in accepted_managers(accept) if name not in api.OBJECT_MANAGERS]
+    if unknown:
+        return ["migration_accept_managed_objects names %s, which is no manager the collection knows: give true, or a "
+                "list of %s (as JSON in -e, for example '[\"argocd\"]')." % (", ".join(unknown), ", ".join(api.OBJECT_MANAGERS))]
+    return []
+
+
 def kubeconfig_paths(kubeconfig, env):
     """The kubeconfig files the kubernetes client reads, as kubernetes.core resolves them, and the variable naming them."""
     if kubeconfig:
@@ -157,6 +169,7 @@ def migration_input_errors(inputs, path):
         errors += release_errors(inputs.get("release"))
         errors += mode_errors(inputs.get("mode"))
         errors += pool_errors(inputs.get("pools"))
+        errors += accept_managed_errors(inputs.get("accept_managed_objects"))
     if path == "zero_downtime":
         errors += step_weight_errors(inputs.get("step_weights"))
         errors += pause_errors(inputs.get("pause_seconds"))

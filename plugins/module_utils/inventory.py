@@ -23,6 +23,7 @@ from ansible_collections.inference_gateway.migration.plugins.module_utils.condit
 from ansible_collections.inference_gateway.migration.plugins.module_utils.inventory_crds import crd_plan, crd_summary, model_rewrite_targets_field, server_facts
 from ansible_collections.inference_gateway.migration.plugins.module_utils.inventory_warnings import warnings_for
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
+from ansible_collections.inference_gateway.migration.plugins.module_utils.managers import applied_alpha_pools, last_applied_fix, managers_of
 from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import (
     annotations_of,
     endpoint_picker_ref,
@@ -318,6 +319,54 @@ def orphans(index, model_entries):
     return {"models": orphan_models, "routes": orphan_routes}
 
 
+# --- ownership: who else manages what the migration writes or deletes -----------------------
+
+
+def touched_objects(index, snapshot, pool, entry, backed_up=False):
+    """(kind, object) of everything the migration of one preview pool writes or deletes that exists now:
+    the pool and its InferenceModels (unless the pool is gone and read from a backup), the HTTPRoutes
+    with a backendRef to it, and its endpoint picker's Service and Deployment."""
+    key = refs.pool_key(pool)
+    found = []
+    if not backed_up:
+        found.append((api.ALPHA_POOL.kind, pool))
+        found.extend((api.INFERENCE_MODEL.kind, m) for m in sorted_by_name(snapshot.models) if model_pool_key(m) == key)
+    found.extend((api.HTTP_ROUTE.kind, r) for r in index.routes
+                 if any(k == key for _rule, _ref, k, _weight in refs.route_backends(r)))
+    service = index.services.get((key.namespace, entry["extension_ref"]["name"]))
+    if service is not None and entry["extension_ref"]["kind"] == api.SERVICE.kind:
+        found.append((api.SERVICE.kind, service))
+    deployment = entry["epp"]["deployment"]
+    found.extend((api.DEPLOYMENT.kind, d) for d in index.deployments_by_namespace.get(key.namespace, [])
+                 if name_of(d) == deployment)
+    return found
+
+
+def ownership(index, snapshot, pools):
+    """(managed_objects, last_applied) over ``pools``, a list of (raw preview pool, its entry, read from a backup).
+
+    An object serving several pools (a route) is listed once, with every pool it serves.
+    """
+    managed, applied = {}, {}
+    for pool, entry, backed_up in pools:
+        pool_name = "%s/%s" % (entry["namespace"], entry["name"])
+        for kind, obj in touched_objects(index, snapshot, pool, entry, backed_up):
+            ident = (kind, namespace_of(obj), name_of(obj))
+            base = {"kind": kind, "namespace": namespace_of(obj), "name": name_of(obj), "pools": []}
+            managers = managers_of(obj)
+            if managers:
+                managed.setdefault(ident, dict(base, managers=managers))["pools"].append(pool_name)
+            names = applied_alpha_pools(obj)
+            if names:
+                applied.setdefault(ident, dict(base, names=names, fix=last_applied_fix(kind, names)))["pools"].append(pool_name)
+    return _in_order(managed), _in_order(applied)
+
+
+def _in_order(found):
+    """The entries of {(kind, namespace, name): entry} by namespace, kind and name."""
+    return [found[ident] for ident in sorted(found, key=lambda i: (i[1] or "", i[0], i[2]))]
+
+
 # --- the report ----------------------------------------------------------------------------
 
 
@@ -343,7 +392,7 @@ def report(snapshot, namespaces=None, removed=None):
         pool_ref = model["pool_ref"]
         models_by_pool.setdefault((model["namespace"], pool_ref["group"], pool_ref["name"]), []).append(model)
 
-    all_alpha, all_removed, paired = [], [], {}
+    all_alpha, all_removed, paired, raw = [], [], {}, []
     sources = [(pool, None) for pool in sorted_by_name(snapshot.alpha_pools)]
     sources.extend((found.pool, found) for _key, found in sorted((removed or {}).items()))
     for pool, backed_up in sources:
@@ -356,6 +405,7 @@ def report(snapshot, namespaces=None, removed=None):
             entry = alpha_pool_entry(index, pool, ga_pool, [model_entry(m) for m in sorted_by_name(backed_up.models)])
             entry["backup"] = backed_up.backup
             all_removed.append(entry)
+        raw.append((pool, entry, backed_up is not None))
         if ga_pool is not None:
             paired.setdefault(refs.pool_key(ga_pool), (refs.pool_key(pool), entry["phase"]))
     all_ga = [ga_pool_entry(index, pool, paired.get(refs.pool_key(pool))) for pool in sorted_by_name(snapshot.ga_pools)]
@@ -368,6 +418,7 @@ def report(snapshot, namespaces=None, removed=None):
     routes_to_removed_alpha = [o for o in orphan_found["routes"]
                                if o["backend"]["group"] == api.ALPHA_GROUP and o["backend"]["weight"] > 0]
     v1_pools = [p for p in all_ga if in_scope(p)]
+    managed_objects, last_applied = ownership(index, snapshot, [r for r in raw if in_scope(r[1])])
     models = [m for m in all_models if in_scope(m)]
     routes = [r for r in index.routes if not namespaces or namespace_of(r) in namespaces]
     result = dict(facts)
@@ -382,6 +433,8 @@ def report(snapshot, namespaces=None, removed=None):
         model_rewrites=[r for r in (model_rewrite_entry(r) for r in sorted_by_name(snapshot.model_rewrites)) if in_scope(r)],
         model_rewrite_targets_field=model_rewrite_targets_field(snapshot.crds[api.INFERENCE_MODEL_REWRITE.crd_name]),
         orphans=orphan_found,
+        managed_objects=managed_objects,
+        last_applied=last_applied,
         migration_needed=bool(alpha_pools or models or routes_to_removed_alpha),
         warnings=warnings_for(alpha_pools, v1_pools, models, routes, routes_to_removed_alpha, removed_alpha_pools),
     )
@@ -406,6 +459,8 @@ def summary(result, routes):
         ),
         "orphan_models": len(result["orphans"]["models"]),
         "orphan_route_refs": len(result["orphans"]["routes"]),
+        "managed_objects": len(result["managed_objects"]),
+        "last_applied": len(result["last_applied"]),
         "phases": phases,
         "warnings": len(result["warnings"]),
     }

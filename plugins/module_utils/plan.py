@@ -12,7 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api, convert, epp_manifests, releases
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, convert, epp_manifests, managers, releases
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import lookup_ref, object_stub, qualified, split_qualified
 
@@ -68,6 +68,34 @@ def routes_to_missing_alpha(detect, wanted=None):
             continue
         found.append("HTTPRoute %s rule %d -> %s" % (qualified(orphan), orphan["rule"], describe_pool(backend)))
     return found
+
+
+def _touching(entries, pools):
+    wanted = set(qualified(p) for p in pools)
+    return [e for e in entries or [] if wanted.intersection(e.get("pools") or [])]
+
+
+def unacknowledged_managers(detect, pools, accept=False):
+    """Objects the migration of ``pools`` touches that a manager manages which ``accept`` does not acknowledge,
+    one readable line each: the object, each such manager with its evidence, and what to do first.
+
+    ``accept`` is migration_accept_managed_objects: true for every manager, or a list of manager names.
+    """
+    accepted = set(managers.accepted_managers(accept))
+    found = []
+    for entry in _touching(detect.get("managed_objects"), pools):
+        left = [m for m in entry["managers"] if m["name"] not in accepted]
+        if left:
+            found.append("%s %s/%s is managed by %s" % (
+                entry["kind"], entry["namespace"], entry["name"],
+                "; and by ".join("%s [%s] (%s): %s" % (m["by"], m["name"], m["evidence"], m["fix"]) for m in left)))
+    return found
+
+
+def last_applied_objects(detect, pools):
+    """Objects the migration of ``pools`` touches whose last kubectl-applied manifest names a preview pool, one line each."""
+    return ["%s %s/%s was last written with kubectl apply naming preview pool %s: %s" % (
+        e["kind"], e["namespace"], e["name"], ", ".join(e["names"]), e["fix"]) for e in _touching(detect.get("last_applied"), pools)]
 
 
 def remaining_alpha(detect, pools):

@@ -77,7 +77,7 @@ def route_change(split, phase, step, action):
 
 def cluster_report(cluster, stamp, path_kind, outcome=SUCCEEDED, error="", check_mode=False, found=None,
                    pools_migrated=None, changes=None, gates=None, failed_requests=None, downtime_seconds=None,
-                   backup_path=None, warnings=None, leftovers=None):
+                   backup_path=None, warnings=None, leftovers=None, last_applied=None):
     """The JSON document of one run on one cluster; ``stamp`` is the report's time in STAMP_FORMAT (UTC)."""
     found = found or {}
     outcome = str(outcome).strip()
@@ -98,6 +98,7 @@ def cluster_report(cluster, stamp, path_kind, outcome=SUCCEEDED, error="", check
         "backup_path": str(backup_path or "").strip() or None,
         "warnings": list(warnings or []),
         "leftovers": list(leftovers or []),
+        "last_applied": list(last_applied or []),
     }
 
 

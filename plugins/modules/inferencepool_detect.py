@@ -442,6 +442,75 @@ orphans:
       sample: [{"namespace": "default", "name": "llm-route", "rule": 0,
                 "backend": {"group": "inference.networking.x-k8s.io", "kind": "InferencePool", "namespace": "default",
                             "name": "vllm-llama3-8b-instruct-preview", "weight": 0}}]
+managed_objects:
+  description:
+    - Every object the migration of a reported preview pool writes or deletes (the pool, its InferenceModels, the
+      HTTPRoutes with a backendRef to it, its endpoint picker's Service and Deployment) that something else
+      manages too, with who and what to do first. The preflight refuses to migrate such a pool until each manager
+      is acknowledged (C(migration_accept_managed_objects)).
+    - "Rules: V(argocd) for the annotation C(argocd.argoproj.io/tracking-id), or the label C(app.kubernetes.io/instance)
+      on an object without Helm's C(meta.helm.sh/release-name) annotation (Helm charts set that label too);
+      V(flux) for the labels C(kustomize.toolkit.fluxcd.io/name) (a Kustomization) or C(helm.toolkit.fluxcd.io/name)
+      (a HelmRelease); V(owner) for any ownerReference."
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"kind": "HTTPRoute", "namespace": "default", "name": "llm-route",
+            "pools": ["default/vllm-llama3-8b-instruct-preview"],
+            "managers": [{"name": "argocd", "by": "Argo CD Application inference",
+                          "evidence": "annotation argocd.argoproj.io/tracking-id=inference:gateway.networking.k8s.io/HTTPRoute:default/llm-route",
+                          "fix": "disable automated sync and self-heal of Argo CD Application inference ..."}]}]
+  contains:
+    kind:
+      description: Kind of the object.
+      type: str
+    namespace:
+      description: Namespace of the object.
+      type: str
+    name:
+      description: Name of the object.
+      type: str
+    pools:
+      description: The preview pools (C(namespace/name)) whose migration touches it.
+      type: list
+      elements: str
+    managers:
+      description: Who manages it, each with V(argocd), V(flux) or V(owner) as C(name), C(by) (the Application,
+        Kustomization, HelmRelease or owner), C(evidence) (the label, annotation or ownerReference) and C(fix).
+      type: list
+      elements: dict
+last_applied:
+  description:
+    - Objects the migration touches whose C(kubectl.kubernetes.io/last-applied-configuration) (left by client-side
+      C(kubectl apply)) names a preview pool. Their source manifests must change to the v1 API (or, for preview
+      objects, be deleted), or the next C(kubectl apply) of them undoes the migration.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"kind": "HTTPRoute", "namespace": "default", "name": "llm-route",
+            "pools": ["default/vllm-llama3-8b-instruct-preview"], "names": ["default/vllm-llama3-8b-instruct-preview"],
+            "fix": "change its source manifest to the v1 InferencePool ..."}]
+  contains:
+    kind:
+      description: Kind of the object.
+      type: str
+    namespace:
+      description: Namespace of the object.
+      type: str
+    name:
+      description: Name of the object.
+      type: str
+    pools:
+      description: The preview pools (C(namespace/name)) whose migration touches it.
+      type: list
+      elements: str
+    names:
+      description: The preview pools (C(namespace/name)) the last applied manifest names.
+      type: list
+      elements: str
+    fix:
+      description: What to do about its source manifest.
+      type: str
 migration_needed:
   description:
     - Whether any preview InferencePool or InferenceModel exists in the reported namespaces, or an HTTPRoute
@@ -454,7 +523,7 @@ summary:
   returned: always
   type: dict
   sample: {"alpha_pools": 1, "removed_alpha_pools": 0, "inference_models": 2, "v1_pools": 0, "objectives": 0, "model_rewrites": 0,
-           "routes_to_alpha": 1, "orphan_models": 0, "orphan_route_refs": 0, "warnings": 1,
+           "routes_to_alpha": 1, "orphan_models": 0, "orphan_route_refs": 0, "managed_objects": 0, "last_applied": 1, "warnings": 1,
            "phases": {"not_started": 1, "side_by_side": 0, "shifting": 0, "shifted": 0, "alpha_removed": 0}}
   contains:
     alpha_pools:
@@ -477,6 +546,12 @@ summary:
       type: int
     routes_to_alpha:
       description: Number of HTTPRoutes with a backendRef into the preview API group.
+      type: int
+    managed_objects:
+      description: Number of entries in RV(managed_objects).
+      type: int
+    last_applied:
+      description: Number of entries in RV(last_applied).
       type: int
     orphan_models:
       description: Number of InferenceModels whose pool is missing.

@@ -32,6 +32,7 @@ LAYERS = {
     "helm": (MECHANISMS, "Helm records"),
     "gateway_address": (MECHANISMS, "Gateway URL"),
     "backup_files": (MECHANISMS, "backup directory"),
+    "managers": (MECHANISMS, "object managers"),
     "inventory": (CONCERNS, "detect"),
     "inventory_crds": (CONCERNS, "detect"),
     "inventory_warnings": (CONCERNS, "detect"),

@@ -1,6 +1,7 @@
 import copy
 import datetime
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -212,6 +213,31 @@ def test_two_backups_in_one_second_do_not_collide(stack, tmp_path):
     first = backup_files.write_backup(str(tmp_path), items, "migration_backup", None, now=WHEN)
     second = backup_files.write_backup(str(tmp_path), items, "migration_backup", None, now=WHEN)
     assert first["path"] != second["path"] and os.path.isdir(second["path"])
+
+
+def test_a_backup_holding_helm_release_secrets_is_owner_only_whatever_the_umask(stack, tmp_path):
+    items = backup.collect(stack)
+    assert any(helm.is_release_secret(obj) for _rtype, obj in items)
+    previous = os.umask(0o000)
+    try:
+        written = backup_files.write_backup(str(tmp_path / "new" / "backups"), items, "migration_backup", None, now=WHEN)
+    finally:
+        os.umask(previous)
+    for directory in (tmp_path / "new", tmp_path / "new" / "backups", written["path"]):
+        assert stat.S_IMODE(os.stat(str(directory)).st_mode) == 0o700, directory
+    for root, directories, files in os.walk(written["path"]):
+        for name in directories:
+            assert stat.S_IMODE(os.stat(os.path.join(root, name)).st_mode) == 0o700, name
+        for name in files:
+            assert stat.S_IMODE(os.stat(os.path.join(root, name)).st_mode) == 0o600, name
+    assert any(f.endswith(".values.yaml") for f in written["files"])
+    # A destination the operator made keeps its own mode; the backup inside it is still owner-only.
+    existing = tmp_path / "existing"
+    existing.mkdir(mode=0o755)
+    os.chmod(str(existing), 0o755)
+    inside = backup_files.write_backup(str(existing), items, "migration_backup", None, now=WHEN)
+    assert stat.S_IMODE(os.stat(str(existing)).st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(inside["path"]).st_mode) == 0o700
 
 
 def test_dry_run_writes_nothing_but_says_what(stack, tmp_path):

@@ -72,6 +72,19 @@ def test_mode_and_pool_names():
     assert _errors(pools="default/pool")[0].startswith("migration_pools 'default/pool' is not a list")
 
 
+@pytest.mark.parametrize("accept", [None, True, False, "true", "false", [], ["argocd"], ["argocd", "flux", "owner"],
+                                    "argocd,flux"])
+def test_accept_managed_objects_takes_a_bool_or_a_list_of_known_managers(accept):
+    assert _errors(accept_managed_objects=accept) == []
+
+
+def test_accept_managed_objects_names_an_unknown_manager_and_the_known_ones():
+    [message] = _errors("simple", accept_managed_objects=["argo", "flux"])
+    assert message.startswith("migration_accept_managed_objects names argo, which is no manager")
+    assert "argocd, flux, owner" in message
+    assert _errors(accept_managed_objects=3)[0].startswith("migration_accept_managed_objects 3 is neither")
+
+
 def _kubeconfig(path, *contexts):
     path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config",
                                     "contexts": [{"name": c, "context": {"cluster": c, "user": c}} for c in contexts]}))

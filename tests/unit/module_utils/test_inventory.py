@@ -1,4 +1,5 @@
 import copy
+import json
 
 import pytest
 
@@ -671,3 +672,72 @@ def test_detection_survives_a_continue_token_that_expires_once():
     assert sorted(m["metadata"]["name"] for m in snapshot.models) == ["model-%04d" % i for i in range(1001)]
     # First page, expired second page, then the whole list again.
     assert sum(1 for call in cluster.requests("list") if call[1] == api.INFERENCE_MODEL.kind) == 2 + 3
+
+
+# --- ownership: who else manages what the migration touches -------------------------------------
+
+
+def test_alpha_basic_as_helm_installed_it_has_no_other_manager_and_nothing_kubectl_applied():
+    result = inventory.report(alpha_basic())
+    assert result["managed_objects"] == [] and result["last_applied"] == []
+    assert result["summary"]["managed_objects"] == 0 and result["summary"]["last_applied"] == 0
+
+
+def test_every_object_the_migration_touches_is_checked_for_managers():
+    argo = {api.ARGOCD_TRACKING_ANNOTATION: "inference:x"}
+    flux = {api.FLUX_KUSTOMIZATION_NAME_LABEL: "apps", api.FLUX_KUSTOMIZATION_NAMESPACE_LABEL: "flux-system"}
+    owner = [{"apiVersion": "example.com/v1", "kind": "Stack", "name": "inference", "uid": "1", "controller": True}]
+    snap = alpha_basic()
+    snap.routes[0]["metadata"]["annotations"] = dict(argo)
+    snap.alpha_pools[0]["metadata"]["ownerReferences"] = owner
+    snap.models[0]["metadata"]["labels"] = dict(flux)
+    snap.services[0]["metadata"]["annotations"] = dict(argo)
+    snap.deployments[0]["metadata"]["labels"] = dict(flux)
+    # Not touched by the migration: a route to something else, whoever manages it.
+    other = route([{"name": "other-svc"}], name="other-route")
+    other["metadata"]["annotations"] = dict(argo)
+    snap.routes.append(other)
+    found = inventory.report(snap)["managed_objects"]
+    assert [(o["kind"], o["name"], [m["name"] for m in o["managers"]]) for o in found] == [
+        ("Deployment", ALPHA + "-epp", ["flux"]),
+        ("HTTPRoute", ROUTE, ["argocd"]),
+        ("InferenceModel", "food-review", ["flux"]),
+        ("InferencePool", ALPHA, ["owner"]),
+        ("Service", ALPHA + "-epp", ["argocd"]),
+    ]
+    assert all(o["pools"] == ["%s/%s" % (NAMESPACE, ALPHA)] for o in found)
+
+
+def test_a_route_serving_two_preview_pools_is_listed_once_with_both():
+    second = alpha_pool(name="second")
+    snap = alpha_basic(routes=[route([pool_ref(api.ALPHA_GROUP, ALPHA)], [pool_ref(api.ALPHA_GROUP, "second")])])
+    snap.alpha_pools.append(second)
+    snap.routes[0]["metadata"]["labels"] = {api.ARGOCD_INSTANCE_LABEL: "inference"}
+    [entry] = inventory.report(snap)["managed_objects"]
+    assert (entry["kind"], entry["pools"]) == ("HTTPRoute", ["%s/second" % NAMESPACE, "%s/%s" % (NAMESPACE, ALPHA)])
+    # The namespace filter keeps what serves a reported pool.
+    assert inventory.report(snap, namespaces=["elsewhere"])["managed_objects"] == []
+
+
+def test_kubectl_applied_route_and_models_that_name_the_preview_pool_are_listed():
+    snap = alpha_basic()
+    snap.routes[0]["metadata"]["annotations"] = {api.LAST_APPLIED_ANNOTATION: json.dumps(
+        {"apiVersion": api.HTTP_ROUTE.api_version, "kind": "HTTPRoute", "metadata": {"name": ROUTE},
+         "spec": {"rules": [{"backendRefs": [pool_ref(api.ALPHA_GROUP, ALPHA)]}]}})}
+    snap.models[1]["metadata"]["annotations"] = {api.LAST_APPLIED_ANNOTATION: json.dumps(snap.models[1])}
+    found = inventory.report(snap)["last_applied"]
+    assert [(o["kind"], o["name"], o["names"]) for o in found] == [
+        ("HTTPRoute", ROUTE, ["%s/%s" % (NAMESPACE, ALPHA)]),
+        ("InferenceModel", "base-model", ["%s/%s" % (NAMESPACE, ALPHA)]),
+    ]
+    assert "undoes the migration" in found[0]["fix"] and "delete its source manifest" in found[1]["fix"]
+
+
+def test_a_pool_rebuilt_from_a_backup_checks_the_routes_and_epp_that_exist_not_the_backup():
+    v1 = ga_pool(migrated_from="%s/%s" % (NAMESPACE, ALPHA))
+    gone = alpha_pool()
+    gone["metadata"]["ownerReferences"] = [{"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "1"}]
+    snap = alpha_basic(extra_ga_pools=[v1], alpha_pools=[], models=[])
+    snap.routes[0]["metadata"]["annotations"] = {api.ARGOCD_TRACKING_ANNOTATION: "inference:x"}
+    result = inventory.report(snap, removed={ALPHA_KEY: backup_files.RemovedPool("/b", gone, [])})
+    assert [(o["kind"], o["name"]) for o in result["managed_objects"]] == [("HTTPRoute", ROUTE)]

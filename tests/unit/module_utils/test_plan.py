@@ -175,3 +175,42 @@ def test_cluster_gate_targets_cover_both_groups():
     assert targets["routes"] == [{"namespace": "default", "name": "llm-route"}]
     assert targets["pools"] == [{"group": api.GA_GROUP, "namespace": "default", "name": "a-ga"}]
     assert targets["epp_deployments"] == [{"namespace": "default", "name": "a-epp"}]
+
+
+def _managed(kind, name, pools, *manager_names):
+    return {"kind": kind, "namespace": "default", "name": name, "pools": list(pools),
+            "managers": [{"name": m, "by": "%s thing" % m, "evidence": "%s evidence" % m, "fix": "%s fix" % m}
+                         for m in manager_names]}
+
+
+OWNED = {"managed_objects": [_managed("HTTPRoute", "llm-route", ["default/a", "default/b"], "argocd", "flux"),
+                             _managed("InferencePool", "b", ["default/b"], "owner")],
+         "last_applied": [{"kind": "HTTPRoute", "namespace": "default", "name": "llm-route", "pools": ["default/a"],
+                           "names": ["default/a"], "fix": "change it"}]}
+
+
+def test_every_manager_of_a_touched_object_is_refused_until_acknowledged():
+    [line] = plan.unacknowledged_managers(OWNED, [{"namespace": "default", "name": "a"}])
+    assert line == ("HTTPRoute default/llm-route is managed by argocd thing [argocd] (argocd evidence): argocd fix; "
+                    "and by flux thing [flux] (flux evidence): flux fix")
+    assert len(plan.unacknowledged_managers(OWNED, [{"namespace": "default", "name": "b"}], False)) == 2
+
+
+@pytest.mark.parametrize("accept, left", [
+    (True, []), ("true", []), (["argocd", "flux", "owner"], []),
+    (["argocd"], ["flux", "owner"]), ("argocd,owner", ["flux"]), ([], ["argocd", "flux", "owner"]),
+])
+def test_acknowledged_managers_are_let_through_and_only_they(accept, left):
+    found = plan.unacknowledged_managers(OWNED, [{"namespace": "default", "name": "b"}], accept)
+    assert sorted(m for m in ("argocd", "flux", "owner") if any("[%s]" % m in line for line in found)) == left
+
+
+def test_objects_of_pools_not_migrated_are_not_refused():
+    assert plan.unacknowledged_managers(OWNED, [{"namespace": "default", "name": "c"}]) == []
+    assert plan.unacknowledged_managers({}, [{"namespace": "default", "name": "a"}]) == []
+
+
+def test_last_applied_objects_name_the_object_the_preview_pool_and_the_fix():
+    assert plan.last_applied_objects(OWNED, [{"namespace": "default", "name": "a"}]) == [
+        "HTTPRoute default/llm-route was last written with kubectl apply naming preview pool default/a: change it"]
+    assert plan.last_applied_objects(OWNED, [{"namespace": "default", "name": "b"}]) == []

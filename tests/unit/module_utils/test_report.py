@@ -34,7 +34,14 @@ def test_figures_not_measured_are_none():
     document = report.cluster_report("prod", "20260301T123005Z", "simple", failed_requests="", downtime_seconds="None",
                                      backup_path="")
     assert document["failed_requests"] is None and document["downtime_seconds"] is None
-    assert document["backup_path"] is None and document["leftovers"] == []
+    assert document["backup_path"] is None and document["leftovers"] == [] and document["last_applied"] == []
+
+
+def test_objects_kubectl_applied_with_a_preview_pool_are_reported_as_given():
+    applied = {"kind": "HTTPRoute", "namespace": "default", "name": "llm-route", "pools": ["default/a"],
+               "names": ["default/a"], "fix": "change it"}
+    document = report.cluster_report("prod", "20260301T123005Z", "simple", last_applied=[applied])
+    assert document["last_applied"] == [applied]
 
 
 def test_the_fleet_reads_back_what_was_written():
