@@ -56,10 +56,9 @@ def test_the_fleet_reads_back_what_was_written():
 
 
 def test_a_traffic_split_loop_is_logged_with_each_route_once():
-    split = {"changed": True, "results": [{"routes": [{"namespace": "a", "name": "llm-route"},
-                                                      {"namespace": "a", "name": "other"}]},
-                                           {"routes": [{"namespace": "a", "name": "llm-route"},
-                                                       {"namespace": "b", "name": "other"}]}]}
+    first = {"routes": [{"namespace": "a", "name": "llm-route"}, {"namespace": "a", "name": "other"}]}
+    second = {"routes": [{"namespace": "a", "name": "llm-route"}, {"namespace": "b", "name": "other"}]}
+    split = {"changed": True, "results": [first, second]}
     assert report.split_routes(split) == [{"namespace": "a", "name": "llm-route"}, {"namespace": "a", "name": "other"},
                                           {"namespace": "b", "name": "other"}]
     assert report.route_change(split, 2, "50 %", "weights preview 50 / v1 50") == {
