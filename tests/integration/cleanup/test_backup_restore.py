@@ -100,7 +100,8 @@ def test_rollback_after_the_simple_path_brings_the_preview_stack_back(alpha_basi
     rolled_back = run_playbook(ROLLBACK, sandbox.kubeconfig, extra_vars={"rollback_backup_path": backed_up["path"]})
     assert rolled_back.returncode == 0, rolled_back.stdout + rolled_back.stderr
     # rollback.yml ends with the verify role's gate: every probe request through the restored stack answered 200.
-    assert re.search(r"Gate: passed, (\d+)/\1 requests to \S+ answered 2xx", rolled_back.stdout), rolled_back.stdout[-3000:]
+    gate = re.search(r"Gate: passed, (\d+)/\1 requests to \S+ answered 2xx", rolled_back.stdout)
+    assert gate, rolled_back.stdout[-3000:]
     assert f"InferencePool {ALPHA_RELEASE}" in rolled_back.stdout
 
     assert set(ALPHA_CRDS) | {OBJECTIVE_CRD} <= crd_names(kube)
