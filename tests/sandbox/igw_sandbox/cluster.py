@@ -11,6 +11,7 @@ import os
 import shlex
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from . import baseline, build, controlplane, mirrors, processes, scenarios, versions
@@ -37,6 +38,10 @@ def _locked(path):
         yield
 
 
+# A claim this young counts even before its sandbox's processes run.
+CLAIM_GRACE_SECONDS = 600
+
+
 def _address_claims():
     """The machine-wide record of which sandbox holds which address: one file per address naming the
     sandbox's state directory, so that sandboxes of different checkouts never share one."""
@@ -44,12 +49,19 @@ def _address_claims():
 
 
 def _holder(claim):
-    """The state directory that still holds a claimed address, or None for a stale claim."""
+    """The state directory that still holds a claimed address, or None for a stale claim.
+
+    A sandbox keeps its address across down/up within its checkout. Another checkout's sandbox
+    holds it only while it runs (or was claimed moments ago and is starting), so the clones that
+    CI and developers leave behind never use up the addresses.
+    """
     owner = Path(claim.read_text().strip())
     recorded = owner / "address"
-    if recorded.exists() and recorded.read_text().strip() == claim.name:
+    if not recorded.exists() or recorded.read_text().strip() != claim.name:
+        return None
+    if owner.parent == state_root() or time.time() - claim.stat().st_mtime < CLAIM_GRACE_SECONDS:
         return owner
-    return None
+    return owner if processes.sandbox_pids(owner) else None
 
 
 def _allocate_address(layout):

@@ -119,6 +119,19 @@ def test_sandboxes_of_two_checkouts_never_share_an_address(tmp_path, monkeypatch
     assert in_a != in_b
 
 
+def test_a_stopped_sandbox_of_another_checkout_gives_up_its_address_after_the_grace(tmp_path, monkeypatch):
+    monkeypatch.setenv("IGW_SANDBOX_CACHE", str(tmp_path / "cache"))
+    for checkout in ("checkout-a", "checkout-b"):
+        (tmp_path / checkout).mkdir()
+    monkeypatch.setattr(layout, "STATE_ROOT", tmp_path / "checkout-a" / ".sandbox")
+    left_behind = cluster._allocate_address(layout.Layout("pytest"))
+    assert cluster._allocate_address(layout.Layout("pytest")) == left_behind  # its own checkout keeps it
+    monkeypatch.setattr(layout, "STATE_ROOT", tmp_path / "checkout-b" / ".sandbox")
+    assert cluster._allocate_address(layout.Layout("fresh")) != left_behind  # within the grace: still held
+    monkeypatch.setattr(cluster, "CLAIM_GRACE_SECONDS", -1)
+    assert cluster._allocate_address(layout.Layout("later")) == left_behind  # not running: reused
+
+
 def test_an_address_whose_sandbox_is_gone_is_reused(tmp_path, monkeypatch):
     monkeypatch.setenv("IGW_SANDBOX_CACHE", str(tmp_path / "cache"))
     for checkout in ("checkout-a", "checkout-b"):
