@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import convert, epp_manifests
+from ansible_collections.inference_gateway.migration.plugins.module_utils import convert, convert_models, epp_manifests
 from ansible_collections.inference_gateway.migration.plugins.plugin_utils.filter_errors import refusals_as_filter_errors
 
 
@@ -18,9 +18,9 @@ FILTERS = (
     epp_manifests.epp_name,
     convert.ga_chart_values,
     epp_manifests.ga_manifests,
-    convert.objective,
-    convert.model_warnings,
-    convert.model_rewrite,
+    convert_models.objective,
+    convert_models.model_warnings,
+    convert_models.model_rewrite,
 )
 
 

@@ -23,7 +23,6 @@ from ansible_collections.inference_gateway.migration.plugins.module_utils.object
     group_of,
     helm_release,
     is_type,
-    model_rewrites,
 )
 
 # Labels and annotations that tools put on the preview objects. Copied onto a new
@@ -38,7 +37,6 @@ PENDING_REASON = "Pending"
 
 # The chart provider whose GKE objects (HealthCheckPolicy, GCPBackendPolicy) the v1 stack gets.
 GKE_PROVIDER = "gke"
-MATCH_EXACT = "Exact"
 
 
 class PoolFacts(namedtuple("PoolFacts", [
@@ -57,19 +55,7 @@ class PoolFacts(namedtuple("PoolFacts", [
         return "%s/%s" % (self.namespace, self.name)
 
 
-class ModelFacts(namedtuple("ModelFacts", [
-        "namespace", "name", "model_name", "criticality", "target_models", "priority", "labels", "annotations",
-        "migrated_from", "is_objective"])):
-    """An InferenceModel, detect's entry for one, or an InferenceObjective made from one."""
-
-    __slots__ = ()
-
-    @property
-    def qualified_name(self):
-        return "%s/%s" % (self.namespace, self.name)
-
-
-def _own_metadata(metadata):
+def own_metadata(metadata):
     """The labels and annotations worth carrying to the GA objects."""
 
     def untooled(values):
@@ -78,7 +64,7 @@ def _own_metadata(metadata):
     return untooled(metadata.get("labels")), untooled(metadata.get("annotations"))
 
 
-def _metadata(name, namespace, labels, annotations, migrated_from):
+def migrated_metadata(name, namespace, labels, annotations, migrated_from):
     labels = dict(labels or {}, **{api.MIGRATION_LABEL: api.MIGRATION_LABEL_VALUE})
     annotations = dict(annotations or {})
     if migrated_from:
@@ -105,37 +91,30 @@ def _require_selector(selector, what):
     return dict(selector)
 
 
-def _facts_from_alpha(pool):
+def _facts_from_pool(pool):
+    """PoolFacts of an InferencePool object of either group; the two differ only in where each fact sits."""
     metadata = pool["metadata"]
     spec = pool.get("spec") or {}
-    what = "alpha InferencePool %s/%s" % (metadata.get("namespace"), metadata["name"])
-    labels, annotations = _own_metadata(metadata)
+    if is_type(pool, api.ALPHA_POOL):
+        what = "alpha InferencePool %s/%s" % (metadata.get("namespace"), metadata["name"])
+        selector, ports, picker = spec.get("selector"), [spec.get("targetPortNumber")], extension_ref(pool)
+        migrated_from = "%s/%s" % (metadata.get("namespace"), metadata["name"])
+        status = v1_pool_status(pool.get("status"))
+    else:
+        what = "InferencePool %s/%s" % (metadata.get("namespace"), metadata["name"])
+        selector = (spec.get("selector") or {}).get("matchLabels")
+        ports = [p.get("number") for p in spec.get("targetPorts") or []]
+        picker = endpoint_picker_ref(pool)
+        migrated_from = (metadata.get("annotations") or {}).get(api.MIGRATED_FROM_ANNOTATION)
+        status = pool.get("status") or {}
+    labels, annotations = own_metadata(metadata)
     return PoolFacts(
         namespace=metadata.get("namespace"), name=metadata["name"],
-        selector=_require_selector(spec.get("selector"), what),
-        target_ports=[_ensure_port(spec.get("targetPortNumber"), what)],
-        endpoint_picker=_checked_picker(extension_ref(pool), what),
+        selector=_require_selector(selector, what),
+        target_ports=[_ensure_port(port, what) for port in ports],
+        endpoint_picker=_checked_picker(picker, what),
         release=(helm_release(pool) or {}).get("name"),
-        labels=labels, annotations=annotations,
-        migrated_from="%s/%s" % (metadata.get("namespace"), metadata["name"]),
-        status=v1_pool_status(pool.get("status")),
-    )
-
-
-def _facts_from_v1(pool):
-    metadata = pool["metadata"]
-    spec = pool.get("spec") or {}
-    what = "InferencePool %s/%s" % (metadata.get("namespace"), metadata["name"])
-    labels, annotations = _own_metadata(metadata)
-    return PoolFacts(
-        namespace=metadata.get("namespace"), name=metadata["name"],
-        selector=_require_selector((spec.get("selector") or {}).get("matchLabels"), what),
-        target_ports=[_ensure_port(p.get("number"), what) for p in spec.get("targetPorts") or []],
-        endpoint_picker=_checked_picker(endpoint_picker_ref(pool), what),
-        release=(helm_release(pool) or {}).get("name"),
-        labels=labels, annotations=annotations,
-        migrated_from=(metadata.get("annotations") or {}).get(api.MIGRATED_FROM_ANNOTATION),
-        status=pool.get("status") or {},
+        labels=labels, annotations=annotations, migrated_from=migrated_from, status=status,
     )
 
 
@@ -163,10 +142,8 @@ def pool_facts(source):
                              % (source,))
     if "apiVersion" not in source:
         return _facts_from_detect(source)
-    if is_type(source, api.ALPHA_POOL):
-        return _facts_from_alpha(source)
-    if is_type(source, api.GA_POOL):
-        return _facts_from_v1(source)
+    if is_type(source, api.ALPHA_POOL) or is_type(source, api.GA_POOL):
+        return _facts_from_pool(source)
     raise MigrationError("%s %s is not an InferencePool of %s or %s" % (
         source.get("kind"), (source.get("metadata") or {}).get("name"), api.ALPHA_GROUP, api.GA_GROUP))
 
@@ -213,8 +190,8 @@ def v1_pool(source, name=None, epp_service=None, status=False):
     pool = {
         "apiVersion": api.GA_POOL.api_version,
         "kind": api.GA_POOL.kind,
-        "metadata": _metadata(name or facts.name, facts.namespace, facts.labels, facts.annotations,
-                              facts.migrated_from),
+        "metadata": migrated_metadata(name or facts.name, facts.namespace, facts.labels, facts.annotations,
+                                      facts.migrated_from),
         "spec": {
             "selector": {"matchLabels": dict(facts.selector)},
             "targetPorts": [{"number": port} for port in facts.target_ports],
@@ -260,168 +237,4 @@ def ga_chart_values(source, provider=GKE_PROVIDER):
         },
         "inferenceExtension": {"failureMode": facts.endpoint_picker["failure_mode"]},
         "provider": {"name": provider},
-    }
-
-
-# --- InferenceModel to InferenceObjective and InferenceModelRewrite ---------------
-
-
-def _target_models(targets, what):
-    result = []
-    for target in targets or []:
-        if not isinstance(target, dict) or not target.get("name"):
-            raise MigrationError("%s has a targetModels entry without a name: %r" % (what, target))
-        result.append({"name": target["name"], "weight": target.get("weight")})
-    return result
-
-
-def model_facts(source, namespace=None):
-    """ModelFacts of an InferenceModel, a detect ``models`` entry or an InferenceObjective.
-
-    ``namespace`` is used when the source does not carry one.
-    """
-    if not isinstance(source, dict):
-        raise MigrationError("expected an InferenceModel or a models entry of inferencepool_detect, got %r"
-                             % (source,))
-    if "apiVersion" not in source:
-        namespace = source.get("namespace") or namespace
-        if not namespace:
-            raise MigrationError("InferenceModel %s from detect: pass the pool's namespace along with the model"
-                                 % source.get("name"))
-        what = "InferenceModel %s/%s" % (namespace, source.get("name"))
-        return ModelFacts(namespace, source["name"], source.get("model_name"), source.get("criticality"),
-                          _target_models(source.get("target_models"), what), None, {}, {},
-                          "%s/%s" % (namespace, source["name"]), False)
-    metadata = source["metadata"]
-    namespace = metadata.get("namespace") or namespace
-    labels, annotations = _own_metadata(metadata)
-    spec = source.get("spec") or {}
-    what = "%s %s/%s" % (source.get("kind"), namespace, metadata["name"])
-    if is_type(source, api.INFERENCE_MODEL):
-        return ModelFacts(namespace, metadata["name"], spec.get("modelName"), spec.get("criticality"),
-                          _target_models(spec.get("targetModels"), what), None, labels, annotations,
-                          "%s/%s" % (namespace, metadata["name"]), False)
-    if is_type(source, api.INFERENCE_OBJECTIVE):
-        return ModelFacts(namespace, metadata["name"], None, None, [], spec.get("priority"), labels, annotations,
-                          (metadata.get("annotations") or {}).get(api.MIGRATED_FROM_ANNOTATION), True)
-    raise MigrationError("%s is not an InferenceModel or an InferenceObjective" % what)
-
-
-def validate_priority_map(priority_map):
-    """The criticality-to-priority map, checked: integer priorities, or null to leave priority unset."""
-    if priority_map is None:
-        return dict(api.DEFAULT_PRIORITY_MAP)
-    if not isinstance(priority_map, dict):
-        raise MigrationError("the priority map must map criticality names to integers, got %r" % (priority_map,))
-    for criticality, priority in priority_map.items():
-        if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
-            raise MigrationError("the priority map gives criticality %s the priority %r; use an integer "
-                                 "(negative means shed under saturation) or null for no priority"
-                                 % (criticality, priority))
-    return dict(priority_map)
-
-
-def priority_of(facts, priority_map=None):
-    """The InferenceObjective priority for a model; None when the model sets no criticality."""
-    if facts.is_objective:
-        return facts.priority
-    if facts.criticality is None:
-        return None
-    priorities = validate_priority_map(priority_map)
-    if facts.criticality not in priorities:
-        raise MigrationError("InferenceModel %s has criticality %s, which the priority map (%s) does not cover; "
-                             "add %s: <integer> to it" % (facts.qualified_name, facts.criticality,
-                                                          ", ".join(sorted(priorities)) or "empty",
-                                                          facts.criticality))
-    return priorities[facts.criticality]
-
-
-def objective(source, pool_name, namespace=None, priority_map=None, names=None):
-    """The InferenceObjective for an InferenceModel, pointing at the v1 pool ``pool_name``.
-
-    ``poolRef.group`` is written out: the EPP only keeps objectives of its own
-    pool group. The name is the model's unless ``names`` maps it to another.
-    """
-    facts = model_facts(source, namespace)
-    spec = {"poolRef": {"group": api.GA_GROUP, "kind": api.GA_POOL.kind, "name": pool_name}}
-    priority = priority_of(facts, priority_map)
-    if priority is not None:
-        spec["priority"] = priority
-    name = (names or {}).get(facts.name, facts.name)
-    return {
-        "apiVersion": api.INFERENCE_OBJECTIVE.api_version,
-        "kind": api.INFERENCE_OBJECTIVE.kind,
-        "metadata": _metadata(name, facts.namespace, facts.labels, facts.annotations, facts.migrated_from),
-        "spec": spec,
-    }
-
-
-def needs_rewrite(facts):
-    """Whether the preview EPP changed the model name (or split it) for this model."""
-    return model_rewrites(facts.model_name, facts.target_models)
-
-
-def model_warnings(source, namespace=None):
-    """What a model loses in v1, naming the v1 ways to keep it."""
-    facts = model_facts(source, namespace)
-    if facts.is_objective or not needs_rewrite(facts):
-        return []
-    targets = ", ".join(t["name"] if t["weight"] is None else "%s (weight %s)" % (t["name"], t["weight"])
-                        for t in facts.target_models)
-    return ["InferenceModel %s sends model %s to %s; v1 has no InferenceModel, so after the migration requests "
-            "for %s reach the model servers unchanged. Keep the behaviour with an InferenceModelRewrite "
-            "(GIE %s or later), the %s request header, HTTPRoute backendRef weights across pools, or Body-Based "
-            "Routing (BBR) with HTTPRoute header matches."
-            % (facts.qualified_name, facts.model_name, targets, facts.model_name,
-               api.EPP_READS_MODEL_REWRITES_FROM, api.MODEL_NAME_REWRITE_HEADER)]
-
-
-def _check_target_field(field):
-    if field not in api.MODEL_REWRITE_TARGET_FIELDS:
-        raise MigrationError("InferenceModelRewrite target field %r is not one of %s"
-                             % (field, ", ".join(api.MODEL_REWRITE_TARGET_FIELDS)))
-
-
-def _rewrite_rules_from_object(source, field):
-    rules = []
-    for rule in (source.get("spec") or {}).get("rules") or []:
-        converted = dict((k, v) for k, v in rule.items() if k not in api.MODEL_REWRITE_TARGET_FIELDS)
-        for spelling in api.MODEL_REWRITE_TARGET_FIELDS:
-            if spelling in rule:
-                converted[field] = rule[spelling]
-        rules.append(converted)
-    return rules
-
-
-def model_rewrite(source, pool_name, namespace=None, field=api.MODEL_REWRITE_TARGET_FIELDS[0]):
-    """The InferenceModelRewrite that keeps a model's name rewrite or weighted split; None when it has none.
-
-    ``field`` is the rules' target list name of the installed CRD: ``targets``
-    (v1.3+) or ``split`` (v1.2), as detect reports it in model_rewrite_targets_field.
-    """
-    _check_target_field(field)
-    if isinstance(source, dict) and is_type(source, api.INFERENCE_MODEL_REWRITE):
-        metadata = source["metadata"]
-        labels, annotations = _own_metadata(metadata)
-        rules = _rewrite_rules_from_object(source, field)
-        name, namespace = metadata["name"], metadata.get("namespace") or namespace
-        migrated_from = (metadata.get("annotations") or {}).get(api.MIGRATED_FROM_ANNOTATION)
-    else:
-        facts = model_facts(source, namespace)
-        if facts.is_objective or not needs_rewrite(facts):
-            return None
-        targets = []
-        for target in facts.target_models:
-            rewrite = {"modelRewrite": target["name"]}
-            if target["weight"] is not None:
-                rewrite["weight"] = target["weight"]
-            targets.append(rewrite)
-        rules = [{"matches": [{"model": {"type": MATCH_EXACT, "value": facts.model_name}}], field: targets}]
-        name, namespace, labels, annotations = facts.name, facts.namespace, facts.labels, facts.annotations
-        migrated_from = facts.migrated_from
-    return {
-        "apiVersion": api.INFERENCE_MODEL_REWRITE.api_version,
-        "kind": api.INFERENCE_MODEL_REWRITE.kind,
-        "metadata": _metadata(name, namespace, labels, annotations, migrated_from),
-        "spec": {"poolRef": {"group": api.GA_GROUP, "kind": api.GA_POOL.kind, "name": pool_name}, "rules": rules},
     }

@@ -11,6 +11,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, refs
+from ansible_collections.inference_gateway.migration.plugins.module_utils.cluster import describe
+from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import qualified_names
 
 HEADER = ("API", "POOL", "PHASE", "ALPHA/GA WEIGHT", "PAIRED WITH", "MODELS", "EPP")
@@ -93,3 +96,46 @@ def detect_summary(detect, report_file):
         "full result: %s" % report_file,
     ])
     return "\n".join(lines)
+
+
+def counts(result, routes):
+    """The numbers of detect's result, phase by phase."""
+    phases = dict((phase, 0) for phase in api.PHASES)
+    for pool in result["alpha_pools"]:
+        phases[pool["phase"]] += 1
+    phases[api.PHASE_ALPHA_REMOVED] = sum(1 for p in result["v1_pools"] if p["phase"] == api.PHASE_ALPHA_REMOVED)
+    return {
+        "alpha_pools": len(result["alpha_pools"]),
+        "removed_alpha_pools": len(result["removed_alpha_pools"]),
+        "inference_models": len(result["inference_models"]),
+        "v1_pools": len(result["v1_pools"]),
+        "objectives": len(result["objectives"]),
+        "model_rewrites": len(result["model_rewrites"]),
+        "routes_to_alpha": sum(
+            1 for r in routes if any(key.group == api.ALPHA_GROUP for _r, _i, key, _w in refs.route_backends(r))
+        ),
+        "orphan_models": len(result["orphans"]["models"]),
+        "orphan_route_refs": len(result["orphans"]["routes"]),
+        "managed_objects": len(result["managed_objects"]),
+        "last_applied": len(result["last_applied"]),
+        "phases": phases,
+        "warnings": len(result["warnings"]),
+    }
+
+
+def preview_objects(result):
+    """Human names of every preview-API object in the result (alpha pools and InferenceModels)."""
+    return [describe(api.ALPHA_POOL, p["name"], p["namespace"]) for p in result["alpha_pools"]] + [
+        describe(api.INFERENCE_MODEL, m["name"], m["namespace"]) for m in result["inference_models"]
+    ]
+
+
+def refuse_preview_objects(result):
+    """Fail like Pluto's exit codes when preview objects exist; the whole result goes with the failure."""
+    found = preview_objects(result)
+    if found:
+        raise MigrationError(
+            "%d preview API object(s) found; migrate them to %s before relying on this cluster being preview-free "
+            "(or run without fail_on_found to only report): %s" % (len(found), api.GA_POOL.api_version, "; ".join(found)),
+            **result
+        )

@@ -16,14 +16,12 @@ __metaclass__ = type
 
 from collections import namedtuple
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api, refs
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, detect_summary, managers, refs
 from ansible_collections.inference_gateway.migration.plugins.module_utils.backup_files import removed_pools_in_backups
-from ansible_collections.inference_gateway.migration.plugins.module_utils.cluster import describe
 from ansible_collections.inference_gateway.migration.plugins.module_utils.conditions import deployment_available
 from ansible_collections.inference_gateway.migration.plugins.module_utils.inventory_crds import crd_plan, crd_summary, model_rewrite_targets_field, server_facts
+from ansible_collections.inference_gateway.migration.plugins.module_utils.inventory_routes import pool_phase, route_usage
 from ansible_collections.inference_gateway.migration.plugins.module_utils.inventory_warnings import warnings_for
-from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
-from ansible_collections.inference_gateway.migration.plugins.module_utils.managers import applied_alpha_pools, last_applied_fix, managers_of
 from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import (
     annotations_of,
     endpoint_picker_ref,
@@ -170,53 +168,6 @@ def model_rewrite_entry(rewrite):
     }
 
 
-# --- routes and phases ---------------------------------------------------------------------
-
-
-def route_usage(routes, alpha_key, ga_key):
-    """The route rules that send to either pool of a pair, with the weight each side gets.
-
-    Returns (routes, weights): routes as [{namespace, name, generation, rules: [{index,
-    name, alpha_weight, ga_weight, other_weight}]}], weights as the {alpha, ga} totals.
-    Either key may be None (no such pool on that side).
-    """
-    entries, totals = [], {"alpha": 0, "ga": 0}
-    for route in routes:
-        rules = {}
-        for rule_index, _ref_index, key, weight in refs.route_backends(route):
-            rule = rules.setdefault(rule_index, {"alpha": 0, "ga": 0, "other": 0, "hit": False})
-            side = "alpha" if key == alpha_key else "ga" if key == ga_key else "other"
-            rule[side] += weight
-            rule["hit"] = rule["hit"] or side != "other"
-        used = []
-        for rule_index in sorted(i for i, rule in rules.items() if rule["hit"]):
-            rule = rules[rule_index]
-            totals["alpha"] += rule["alpha"]
-            totals["ga"] += rule["ga"]
-            used.append({
-                "index": rule_index,
-                "name": route["spec"]["rules"][rule_index].get("name"),
-                "alpha_weight": rule["alpha"],
-                "ga_weight": rule["ga"],
-                "other_weight": rule["other"],
-            })
-        if used:
-            entries.append({"namespace": namespace_of(route), "name": name_of(route),
-                            "generation": route["metadata"].get("generation"), "rules": used})
-    return entries, totals
-
-
-def pool_phase(has_counterpart, weights):
-    """Where an alpha pool's migration stands, from whether it has a v1 counterpart and the route weights."""
-    if not has_counterpart:
-        return api.PHASE_NOT_STARTED
-    if weights["ga"] <= 0:
-        return api.PHASE_SIDE_BY_SIDE
-    if weights["alpha"] > 0:
-        return api.PHASE_SHIFTING
-    return api.PHASE_SHIFTED
-
-
 def migrated_from(ga_pool):
     """The BackendKey of the alpha pool a v1 pool was made from (its annotation), or None."""
     source = annotations_of(ga_pool).get(api.MIGRATED_FROM_ANNOTATION)
@@ -343,28 +294,10 @@ def touched_objects(index, snapshot, pool, entry, backed_up=False):
 
 
 def ownership(index, snapshot, pools):
-    """(managed_objects, last_applied) over ``pools``, a list of (raw preview pool, its entry, read from a backup).
-
-    An object serving several pools (a route) is listed once, with every pool it serves.
-    """
-    managed, applied = {}, {}
-    for pool, entry, backed_up in pools:
-        pool_name = "%s/%s" % (entry["namespace"], entry["name"])
-        for kind, obj in touched_objects(index, snapshot, pool, entry, backed_up):
-            ident = (kind, namespace_of(obj), name_of(obj))
-            base = {"kind": kind, "namespace": namespace_of(obj), "name": name_of(obj), "pools": []}
-            managers = managers_of(obj)
-            if managers:
-                managed.setdefault(ident, dict(base, managers=managers))["pools"].append(pool_name)
-            names = applied_alpha_pools(obj)
-            if names:
-                applied.setdefault(ident, dict(base, names=names, fix=last_applied_fix(kind, names)))["pools"].append(pool_name)
-    return _in_order(managed), _in_order(applied)
-
-
-def _in_order(found):
-    """The entries of {(kind, namespace, name): entry} by namespace, kind and name."""
-    return [found[ident] for ident in sorted(found, key=lambda i: (i[1] or "", i[0], i[2]))]
+    """(managed_objects, last_applied) over ``pools``, a list of (raw preview pool, its entry, read from a backup)."""
+    return managers.ownership(
+        ("%s/%s" % (entry["namespace"], entry["name"]), kind, obj)
+        for pool, entry, backed_up in pools for kind, obj in touched_objects(index, snapshot, pool, entry, backed_up))
 
 
 # --- the report ----------------------------------------------------------------------------
@@ -438,47 +371,5 @@ def report(snapshot, namespaces=None, removed=None):
         migration_needed=bool(alpha_pools or models or routes_to_removed_alpha),
         warnings=warnings_for(alpha_pools, v1_pools, models, routes, routes_to_removed_alpha, removed_alpha_pools),
     )
-    result["summary"] = summary(result, routes)
+    result["summary"] = detect_summary.counts(result, routes)
     return result
-
-
-def summary(result, routes):
-    phases = dict((phase, 0) for phase in api.PHASES)
-    for pool in result["alpha_pools"]:
-        phases[pool["phase"]] += 1
-    phases[api.PHASE_ALPHA_REMOVED] = sum(1 for p in result["v1_pools"] if p["phase"] == api.PHASE_ALPHA_REMOVED)
-    return {
-        "alpha_pools": len(result["alpha_pools"]),
-        "removed_alpha_pools": len(result["removed_alpha_pools"]),
-        "inference_models": len(result["inference_models"]),
-        "v1_pools": len(result["v1_pools"]),
-        "objectives": len(result["objectives"]),
-        "model_rewrites": len(result["model_rewrites"]),
-        "routes_to_alpha": sum(
-            1 for r in routes if any(key.group == api.ALPHA_GROUP for _r, _i, key, _w in refs.route_backends(r))
-        ),
-        "orphan_models": len(result["orphans"]["models"]),
-        "orphan_route_refs": len(result["orphans"]["routes"]),
-        "managed_objects": len(result["managed_objects"]),
-        "last_applied": len(result["last_applied"]),
-        "phases": phases,
-        "warnings": len(result["warnings"]),
-    }
-
-
-def preview_objects(result):
-    """Human names of every preview-API object in the result (alpha pools and InferenceModels)."""
-    return [describe(api.ALPHA_POOL, p["name"], p["namespace"]) for p in result["alpha_pools"]] + [
-        describe(api.INFERENCE_MODEL, m["name"], m["namespace"]) for m in result["inference_models"]
-    ]
-
-
-def refuse_preview_objects(result):
-    """Fail like Pluto's exit codes when preview objects exist; the whole result goes with the failure."""
-    found = preview_objects(result)
-    if found:
-        raise MigrationError(
-            "%d preview API object(s) found; migrate them to %s before relying on this cluster being preview-free "
-            "(or run without fail_on_found to only report): %s" % (len(found), api.GA_POOL.api_version, "; ".join(found)),
-            **result
-        )

@@ -63,25 +63,27 @@ def _argocd(obj):
         % (application, application))
 
 
+# Each Flux controller labels what it applies with its object's name and namespace.
+_FLUX_OWNERS = (
+    ("Kustomization", api.FLUX_KUSTOMIZATION_NAME_LABEL, api.FLUX_KUSTOMIZATION_NAMESPACE_LABEL,
+     "suspend it (flux suspend kustomization {name} -n {namespace}) or change its source in Git to the v1 API "
+     "first; otherwise Flux puts the preview objects back"),
+    ("HelmRelease", api.FLUX_HELMRELEASE_NAME_LABEL, api.FLUX_HELMRELEASE_NAMESPACE_LABEL,
+     "migrate through the HelmRelease (its chart and values in Git), or suspend it first "
+     "(flux suspend helmrelease {name} -n {namespace}); otherwise Flux reinstalls the preview release"),
+)
+
+
 def _flux(obj):
     labels = labels_of(obj)
     found = []
-    name = labels.get(api.FLUX_KUSTOMIZATION_NAME_LABEL)
-    if name:
-        namespace = labels.get(api.FLUX_KUSTOMIZATION_NAMESPACE_LABEL) or namespace_of(obj)
-        found.append(_manager(
-            api.MANAGER_FLUX, "Flux Kustomization %s/%s" % (namespace, name),
-            "labels %s, %s" % (api.FLUX_KUSTOMIZATION_NAME_LABEL, api.FLUX_KUSTOMIZATION_NAMESPACE_LABEL),
-            "suspend it (flux suspend kustomization %s -n %s) or change its source in Git to the v1 API first; "
-            "otherwise Flux puts the preview objects back" % (name, namespace)))
-    name = labels.get(api.FLUX_HELMRELEASE_NAME_LABEL)
-    if name:
-        namespace = labels.get(api.FLUX_HELMRELEASE_NAMESPACE_LABEL) or namespace_of(obj)
-        found.append(_manager(
-            api.MANAGER_FLUX, "Flux HelmRelease %s/%s" % (namespace, name),
-            "labels %s, %s" % (api.FLUX_HELMRELEASE_NAME_LABEL, api.FLUX_HELMRELEASE_NAMESPACE_LABEL),
-            "migrate through the HelmRelease (its chart and values in Git), or suspend it first "
-            "(flux suspend helmrelease %s -n %s); otherwise Flux reinstalls the preview release" % (name, namespace)))
+    for kind, name_label, namespace_label, advice in _FLUX_OWNERS:
+        name = labels.get(name_label)
+        if name:
+            namespace = labels.get(namespace_label) or namespace_of(obj)
+            found.append(_manager(
+                api.MANAGER_FLUX, "Flux %s %s/%s" % (kind, namespace, name),
+                "labels %s, %s" % (name_label, namespace_label), advice.format(name=name, namespace=namespace)))
     return found
 
 
@@ -179,3 +181,26 @@ def accepted_managers(accept):
             return []
         accept = accept.split(",")
     return [str(name).strip() for name in accept if str(name).strip()]
+
+
+def ownership(touched):
+    """(managed_objects, last_applied) over ``touched``, (pool name, kind, object) for what each pool's migration writes.
+
+    An object serving several pools (a route) is listed once, with every pool it serves.
+    """
+    managed, applied = {}, {}
+    for pool_name, kind, obj in touched:
+        ident = (kind, namespace_of(obj), name_of(obj))
+        base = {"kind": kind, "namespace": namespace_of(obj), "name": name_of(obj), "pools": []}
+        managers = managers_of(obj)
+        if managers:
+            managed.setdefault(ident, dict(base, managers=managers))["pools"].append(pool_name)
+        names = applied_alpha_pools(obj)
+        if names:
+            applied.setdefault(ident, dict(base, names=names, fix=last_applied_fix(kind, names)))["pools"].append(pool_name)
+    return _in_order(managed), _in_order(applied)
+
+
+def _in_order(found):
+    """The entries of {(kind, namespace, name): entry} by namespace, kind and name."""
+    return [found[ident] for ident in sorted(found, key=lambda i: (i[1] or "", i[0], i[2]))]

@@ -12,7 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api, convert, epp_manifests, managers, releases
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, convert, convert_models, epp_manifests, managers, releases
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import lookup_ref, object_stub, qualified, split_qualified
 
@@ -284,11 +284,11 @@ def ga_plan(pool, mode="helm", release=api.GA_RELEASE, provider=convert.GKE_PROV
     name = convert.ga_release_name(pool)
     namespace = facts.namespace
     models = pool.get("models") or []
-    objectives = [convert.objective(m, name, namespace, priority_map, names) for m in models]
-    warnings = [w for m in models for w in convert.model_warnings(m, namespace)]
+    objectives = [convert_models.objective(m, name, namespace, priority_map, names) for m in models]
+    warnings = [w for m in models for w in convert_models.model_warnings(m, namespace)]
     rewrites = []
     if rewrite_field:
-        rewrites = [r for r in (convert.model_rewrite(m, name, namespace, rewrite_field) for m in models) if r]
+        rewrites = [r for r in (convert_models.model_rewrite(m, name, namespace, rewrite_field) for m in models) if r]
         if rewrites and not releases.epp_reads_model_rewrites(release):
             warnings.append("InferenceModelRewrites %s were created, but the EPP of release %s does not read them "
                             "(it does from %s on)" % (", ".join(r["metadata"]["name"] for r in rewrites), release,

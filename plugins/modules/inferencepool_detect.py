@@ -580,7 +580,7 @@ warnings:
   sample: ["InferencePool default/vllm-llama3-8b-instruct-preview has no HTTPRoute sending it traffic"]
 """
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import inventory
+from ansible_collections.inference_gateway.migration.plugins.module_utils import detect_summary, inventory
 from ansible_collections.inference_gateway.migration.plugins.module_utils.module import run_module
 
 OPTIONS = dict(
@@ -596,7 +596,7 @@ def detect(module, cluster):
     for warning in result.pop("warnings"):
         module.warn(warning)
     if module.params["fail_on_found"]:
-        inventory.refuse_preview_objects(result)
+        detect_summary.refuse_preview_objects(result)
     return dict(result, changed=False)
 
 

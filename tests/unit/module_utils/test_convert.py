@@ -6,7 +6,7 @@ import json
 import pytest
 import yaml
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api, convert, epp_manifests
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, convert, convert_models, epp_manifests
 from ansible_collections.inference_gateway.migration.plugins.module_utils import plan as planning
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 from support import ALPHA, ALPHA_EPP, BASE_MODEL, MODEL_SERVER_LABELS, NAMESPACE
@@ -387,7 +387,7 @@ def test_bad_release_is_refused():
 
 
 def test_objective_points_at_the_v1_pool_with_the_group_written_out():
-    obj = convert.objective(inference_model(), "vllm-llama3-8b-instruct-ga")
+    obj = convert_models.objective(inference_model(), "vllm-llama3-8b-instruct-ga")
     assert (obj["apiVersion"], obj["kind"]) == (api.INFERENCE_OBJECTIVE.api_version, "InferenceObjective")
     assert obj["spec"]["poolRef"] == {"group": "inference.networking.k8s.io", "kind": "InferencePool",
                                       "name": "vllm-llama3-8b-instruct-ga"}
@@ -399,51 +399,51 @@ def test_objective_points_at_the_v1_pool_with_the_group_written_out():
 
 @pytest.mark.parametrize("criticality, priority", [("Critical", 2), ("Standard", 1), ("Sheddable", -1)])
 def test_default_priority_map(criticality, priority):
-    assert convert.objective(inference_model(criticality=criticality), "p")["spec"]["priority"] == priority
+    assert convert_models.objective(inference_model(criticality=criticality), "p")["spec"]["priority"] == priority
 
 
 def test_unset_criticality_sets_no_priority():
-    assert "priority" not in convert.objective(inference_model(criticality=None), "p")["spec"]
+    assert "priority" not in convert_models.objective(inference_model(criticality=None), "p")["spec"]
 
 
 def test_custom_priority_map_and_null_for_no_priority():
     priorities = {"Critical": 10, "Standard": None, "Sheddable": -5}
-    assert convert.objective(inference_model(criticality="Critical"), "p", priority_map=priorities)["spec"][
+    assert convert_models.objective(inference_model(criticality="Critical"), "p", priority_map=priorities)["spec"][
         "priority"] == 10
-    assert "priority" not in convert.objective(inference_model(criticality="Standard"), "p",
-                                               priority_map=priorities)["spec"]
+    assert "priority" not in convert_models.objective(inference_model(criticality="Standard"), "p",
+                                                      priority_map=priorities)["spec"]
 
 
 def test_criticality_missing_from_the_map_is_refused_naming_the_model():
     with pytest.raises(MigrationError, match="default/food-review has criticality Sheddable.*add Sheddable"):
-        convert.objective(inference_model(criticality="Sheddable"), "p", priority_map={"Critical": 2})
+        convert_models.objective(inference_model(criticality="Sheddable"), "p", priority_map={"Critical": 2})
 
 
 @pytest.mark.parametrize("value", ["2", 1.5, True])
 def test_non_integer_priorities_are_refused(value):
     with pytest.raises(MigrationError, match="use an integer"):
-        convert.objective(inference_model(), "p", priority_map={"Standard": value})
+        convert_models.objective(inference_model(), "p", priority_map={"Standard": value})
 
 
 def test_objective_name_is_mapped_when_asked():
-    obj = convert.objective(inference_model(), "p", names={"food-review": "food-review-objective"})
+    obj = convert_models.objective(inference_model(), "p", names={"food-review": "food-review-objective"})
     assert obj["metadata"]["name"] == "food-review-objective"
 
 
 def test_objective_from_detect_entry_needs_and_uses_the_namespace():
     entry = detect_entry()["models"][1]
     with pytest.raises(MigrationError, match="namespace"):
-        convert.objective(entry, "p")
-    obj = convert.objective(entry, "p", namespace="team-a")
+        convert_models.objective(entry, "p")
+    obj = convert_models.objective(entry, "p", namespace="team-a")
     assert (obj["metadata"]["namespace"], obj["metadata"]["name"], obj["spec"]["priority"]) == (
         "team-a", "base-model", 2)
     # detect's entries carry their namespace
-    assert convert.objective(dict(entry, namespace="team-b"), "p")["metadata"]["namespace"] == "team-b"
+    assert convert_models.objective(dict(entry, namespace="team-b"), "p")["metadata"]["namespace"] == "team-b"
 
 
 def test_objective_applied_twice_changes_nothing():
-    once = convert.objective(inference_model(criticality="Sheddable"), "p", names={"food-review": "fr"})
-    assert convert.objective(once, "p", names={"food-review": "fr"}) == once
+    once = convert_models.objective(inference_model(criticality="Sheddable"), "p", names={"food-review": "fr"})
+    assert convert_models.objective(once, "p", names={"food-review": "fr"}) == once
 
 
 # --- rewrites ----------------------------------------------------------------------
@@ -452,13 +452,13 @@ WEIGHTED = [{"name": "food-review-1", "weight": 90}, {"name": "food-review-2", "
 
 
 def test_no_warning_when_the_only_target_is_the_model_itself():
-    assert convert.model_warnings(inference_model(targets=[{"name": "food-review", "weight": 100}])) == []
-    assert convert.model_warnings(inference_model()) == []
+    assert convert_models.model_warnings(inference_model(targets=[{"name": "food-review", "weight": 100}])) == []
+    assert convert_models.model_warnings(inference_model()) == []
 
 
 @pytest.mark.parametrize("targets", [[{"name": "food-review-v2"}], WEIGHTED])
 def test_rewrite_and_weighted_targets_warn_naming_the_v1_alternatives(targets):
-    [warning] = convert.model_warnings(inference_model(targets=targets))
+    [warning] = convert_models.model_warnings(inference_model(targets=targets))
     assert "default/food-review" in warning
     for alternative in ("x-gateway-model-name-rewrite", "HTTPRoute backendRef weights", "BBR",
                         "InferenceModelRewrite", "v1.3.0"):
@@ -467,12 +467,12 @@ def test_rewrite_and_weighted_targets_warn_naming_the_v1_alternatives(targets):
 
 def test_weighted_warning_from_detect_entry():
     entry = {"name": "fr", "model_name": "food-review", "criticality": None, "target_models": WEIGHTED}
-    [warning] = convert.model_warnings(entry, namespace="default")
+    [warning] = convert_models.model_warnings(entry, namespace="default")
     assert "food-review-1 (weight 90)" in warning
 
 
 def test_model_rewrite_v13_spelling_targets():
-    rewrite = convert.model_rewrite(inference_model(targets=WEIGHTED), "pool-ga")
+    rewrite = convert_models.model_rewrite(inference_model(targets=WEIGHTED), "pool-ga")
     assert (rewrite["apiVersion"], rewrite["kind"]) == (api.INFERENCE_MODEL_REWRITE.api_version,
                                                         "InferenceModelRewrite")
     assert rewrite["metadata"]["name"] == "food-review"
@@ -485,26 +485,26 @@ def test_model_rewrite_v13_spelling_targets():
 
 
 def test_model_rewrite_v12_spelling_split_and_unweighted_targets():
-    rewrite = convert.model_rewrite(inference_model(targets=[{"name": "food-review-v2"}]), "pool-ga", field="split")
+    rewrite = convert_models.model_rewrite(inference_model(targets=[{"name": "food-review-v2"}]), "pool-ga", field="split")
     assert rewrite["spec"]["rules"] == [{"matches": [{"model": {"type": "Exact", "value": "food-review"}}],
                                          "split": [{"modelRewrite": "food-review-v2"}]}]
 
 
 def test_model_rewrite_is_none_without_a_rewrite():
-    assert convert.model_rewrite(inference_model(targets=[{"name": "food-review", "weight": 100}]), "p") is None
+    assert convert_models.model_rewrite(inference_model(targets=[{"name": "food-review", "weight": 100}]), "p") is None
 
 
 def test_model_rewrite_applied_twice_changes_nothing_and_respells():
-    once = convert.model_rewrite(inference_model(targets=WEIGHTED), "p")
-    assert convert.model_rewrite(once, "p") == once
-    respelled = convert.model_rewrite(once, "p", field="split")
+    once = convert_models.model_rewrite(inference_model(targets=WEIGHTED), "p")
+    assert convert_models.model_rewrite(once, "p") == once
+    respelled = convert_models.model_rewrite(once, "p", field="split")
     assert respelled["spec"]["rules"][0]["split"] == once["spec"]["rules"][0]["targets"]
     assert "targets" not in respelled["spec"]["rules"][0]
 
 
 def test_model_rewrite_refuses_unknown_field():
     with pytest.raises(MigrationError, match="not one of targets, split"):
-        convert.model_rewrite(inference_model(targets=WEIGHTED), "p", field="routes")
+        convert_models.model_rewrite(inference_model(targets=WEIGHTED), "p", field="routes")
 
 
 # --- CRD plan and per-pool plan ------------------------------------------------------

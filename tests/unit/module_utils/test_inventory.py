@@ -3,7 +3,9 @@ import json
 
 import pytest
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api, backup_files, inventory, inventory_crds, objects, refs
+from ansible_collections.inference_gateway.migration.plugins.module_utils import (
+    api, backup_files, detect_summary, inventory, inventory_crds, inventory_routes, objects, refs,
+)
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 from memory_cluster import MemoryCluster
 from support import ALPHA, BASE_MODEL, GA, GATEWAY_NAME, MODEL_SERVER_LABELS, NAMESPACE, ROUTE
@@ -191,7 +193,7 @@ def test_empty_cluster_needs_no_migration_and_plans_both_v1_crds():
     assert (result["is_gke"], result["gke_version"], result["gke_ships_ga_pool_crd"]) == (False, None, False)
     assert result["server_version"] == {"git_version": "v1.34.10", "major": "1", "minor": "34"}
     assert result["warnings"] == [] and result["model_rewrite_targets_field"] is None
-    inventory.refuse_preview_objects(result)  # nothing found: no refusal
+    detect_summary.refuse_preview_objects(result)  # nothing found: no refusal
 
 
 # --- backendRef defaults ------------------------------------------------------------------------
@@ -344,10 +346,10 @@ def test_counterpart_must_be_in_the_same_namespace():
 
 
 def test_pool_phase_table():
-    assert inventory.pool_phase(False, {"alpha": 0, "ga": 100}) == "not_started"
-    assert inventory.pool_phase(True, {"alpha": 0, "ga": 0}) == "side_by_side"
-    assert inventory.pool_phase(True, {"alpha": 1, "ga": 1}) == "shifting"
-    assert inventory.pool_phase(True, {"alpha": 0, "ga": 1}) == "shifted"
+    assert inventory_routes.pool_phase(False, {"alpha": 0, "ga": 100}) == "not_started"
+    assert inventory_routes.pool_phase(True, {"alpha": 0, "ga": 0}) == "side_by_side"
+    assert inventory_routes.pool_phase(True, {"alpha": 1, "ga": 1}) == "shifting"
+    assert inventory_routes.pool_phase(True, {"alpha": 0, "ga": 1}) == "shifted"
 
 
 # --- warnings -----------------------------------------------------------------------------------
@@ -613,7 +615,7 @@ def test_helm_release_namespace_falls_back_to_the_object_namespace():
 def test_fail_on_found_refuses_with_every_preview_object_named_and_the_result_attached():
     result = inventory.report(alpha_basic())
     with pytest.raises(MigrationError) as refused:
-        inventory.refuse_preview_objects(result)
+        detect_summary.refuse_preview_objects(result)
     message = str(refused.value)
     assert "3 preview API object(s)" in message
     for name in (ALPHA, "default/food-review", "default/base-model"):
