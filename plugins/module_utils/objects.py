@@ -38,6 +38,16 @@ def qualified_names(entries):
     return [qualified(entry) for entry in entries]
 
 
+def distinct_refs(entries):
+    """{namespace, name} of each entry, each once, in the order first seen."""
+    found = []
+    for entry in entries:
+        ref = {"namespace": entry["namespace"], "name": entry["name"]}
+        if ref not in found:
+            found.append(ref)
+    return found
+
+
 def split_qualified(text, what="pool"):
     """(namespace, name) of a namespace/name the operator wrote; refuses anything else."""
     namespace, slash, name = str(text).partition("/")

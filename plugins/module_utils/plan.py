@@ -14,7 +14,7 @@ __metaclass__ = type
 
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api, convert, convert_models, epp_manifests, managers, releases
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
-from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import lookup_ref, object_stub, qualified, split_qualified
+from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import distinct_refs, lookup_ref, object_stub, qualified, split_qualified
 
 FULL = 100
 
@@ -199,12 +199,7 @@ def leftover_models(detect, finished):
 
 def gate_targets(pools, pairs=None):
     """What the verification gates check: the routes of the preview pools, the v1 pools and their EPPs."""
-    routes = []
-    for pool in pools:
-        for route in pool.get("routes") or []:
-            target = {"namespace": route["namespace"], "name": route["name"]}
-            if target not in routes:
-                routes.append(target)
+    routes = distinct_refs(route for pool in pools for route in pool.get("routes") or [])
     v1_pools, epps = [], []
     for pair in pairs or []:
         namespace, name = split_qualified(pair["v1"])

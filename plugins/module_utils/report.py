@@ -14,7 +14,7 @@ __metaclass__ = type
 
 from datetime import datetime
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import qualified_names
+from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import distinct_refs, qualified_names
 
 SUCCEEDED = "succeeded"
 # The outcomes a cluster report can have.
@@ -60,13 +60,7 @@ def split_routes(split):
     results = split.get("results")
     if results is None:
         results = [split] if "routes" in split else []
-    found = []
-    for result in results:
-        for route in result.get("routes") or []:
-            key = {"namespace": route["namespace"], "name": route["name"]}
-            if key not in found:
-                found.append(key)
-    return found
+    return distinct_refs(route for result in results for route in result.get("routes") or [])
 
 
 def route_change(split, phase, step, action):
