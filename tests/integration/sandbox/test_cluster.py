@@ -9,7 +9,7 @@ import subprocess
 import time
 
 import pytest
-from igw_sandbox import controlplane, mirrors, processes, upstream, versions
+from igw_sandbox import controlplane, mirrors, netns, processes, upstream, versions
 
 pytestmark = pytest.mark.sandbox
 
@@ -117,13 +117,19 @@ def test_restricted_user_is_refused_until_granted(clean_sandbox):
 
 
 def assert_loopback_only(sandbox):
+    """On the host only loopback; any other address lives in a network namespace this sandbox made."""
     sockets = sandbox.tcp_sockets()
-    listening = [s for s in sockets if s.listening]
+    ours = netns.prefix_of(sandbox.layout.root) + "-"
+    host = [s for s in sockets if s.namespace == processes.HOST_NAMESPACE]
+    inside = [s for s in sockets if s.namespace != processes.HOST_NAMESPACE]
+    listening = [s for s in host if s.listening]
     assert set(sandbox.info()["ports"].values()) <= {s.port for s in listening}, "a component is not listening"
     assert [s for s in listening if not s.address.is_loopback] == []
-    connected = [s for s in sockets if not s.listening]
+    connected = [s for s in host if not s.listening]
     assert connected, "no connection between the components was seen"
     assert [s for s in connected if not s.peer.is_loopback] == []
+    assert [s for s in inside if not s.namespace.startswith(ours)] == [], "a socket in a namespace of another owner"
+    return inside
 
 
 def test_every_sandbox_process_listens_on_and_talks_to_loopback_only(alpha_basic):
@@ -133,7 +139,12 @@ def test_every_sandbox_process_listens_on_and_talks_to_loopback_only(alpha_basic
         for component in mirrors.COMPONENTS:
             connections.enter_context(socket.create_connection((controlplane.LOOPBACK, ports[component]), timeout=5))
         sockets = alpha_basic.tcp_sockets()
-        assert_loopback_only(alpha_basic)
+        inside = assert_loopback_only(alpha_basic)
+    # The endpoint picker binds every interface, in the pod's own namespace, and dials the model
+    # servers at their pod IPs, which exist only in the sandbox's pod network.
+    epp_grpc = [s for s in inside if s.listening and s.port == 9002]
+    assert epp_grpc and all(s.address.is_unspecified for s in epp_grpc)
+    assert [s for s in inside if not s.listening and not s.peer.is_loopback], "no connection to a pod IP was seen"
     for component in mirrors.COMPONENTS:
         pid = processes.recorded_pid(alpha_basic.layout.root, component)
         assert pid, f"{component} is not running"

@@ -154,3 +154,11 @@ def all_binaries(flavours=None):
 if __name__ == "__main__":
     for name, path in all_binaries().items():
         print(f"{name}\t{path}")
+
+
+def epp_binary(release):
+    """TEMPORARY until the EPP build lands: the binaries built by hand in /tmp/eppbuild."""
+    path = Path(f"/tmp/eppbuild/epp-{release}")
+    if not path.exists():
+        raise KeyError(f"no EPP binary for {release}")
+    return path

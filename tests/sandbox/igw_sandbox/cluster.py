@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import baseline, build, controlplane, mirrors, processes, scenarios, versions
+from . import netns, baseline, build, controlplane, mirrors, processes, scenarios, versions
 from .gateway.delay import ProgrammingDelay
 from .kube import Kube
 from .layout import Layout, state_root
@@ -249,6 +249,8 @@ class Sandbox:
             progress.say(f"had to SIGKILL pids {killed}")
         wait_until(f"every process of sandbox {self.name} to exit", lambda: not self.pids(),
                    processes.STOP_GRACE_SECONDS, log=self.layout.logs)
+        # The gateway deletes the network namespaces on a clean exit; these are what a killed one left.
+        netns.PodNetwork(self.layout.root).delete()
         for env_file in self._env_files():
             env_file.unlink(missing_ok=True)
         progress.say("down: no process of this sandbox is left")

@@ -1,9 +1,10 @@
 """OpenAI-compatible stand-ins for the vLLM pods of the sandbox.
 
-kwok pods run nothing and their IPs must never be dialled, so every Ready
-model-server pod gets a small HTTP server on 127.0.0.1 that answers the way vLLM
-answers for the models named in that pod's container args. The gateway process
-starts and stops these servers as pods come and go (see ModelServerFleet).
+kwok pods run nothing, so every Ready model-server pod gets a small HTTP server that
+answers the way vLLM answers for the models named in that pod's container args, at
+the pod's IP and port inside the sandbox's pod network (netns.py), where the real
+endpoint picker scrapes its metrics and the gateway forwards to it. The gateway
+process starts and stops these servers as pods come and go (see ModelServerFleet).
 
 Every response names the pod that served it (header and JSON body) and echoes
 the pool the gateway routed through, so tests and the load generator can tell
@@ -226,11 +227,13 @@ class SandboxHTTPServer(ThreadingHTTPServer):
 
 
 class ModelServer:
-    """One simulated vLLM pod listening on 127.0.0.1 at an ephemeral port."""
+    """One simulated vLLM pod listening at its pod IP and port."""
 
-    def __init__(self, pod_id, served, latency):
+    def __init__(self, pod_id, served, latency, ip, port=None):
+        """Listens at ``ip`` and the port vLLM was started with, unless ``port`` says otherwise (0: any)."""
         self.served = served
-        self._httpd = SandboxHTTPServer(("127.0.0.1", 0), _Handler)
+        self.ip = ip
+        self._httpd = SandboxHTTPServer((ip, served.port if port is None else port), _Handler)
         self._httpd.state = _ServerState(pod_id, served, latency)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
@@ -242,43 +245,64 @@ class ModelServer:
         self._httpd.server_close()
 
 
-class ModelServerFleet:
-    """The set of simulated pods, kept equal to the pods the data plane may route to."""
+def model_server_pods(pods):
+    """{pod uid: (pod id "ns/name", ServedModels, pod IP)} of the ready pods that run vLLM."""
+    wanted = {}
+    for pod in pods or []:
+        status = pod.get("status", {})
+        ready = status.get("phase") == "Running" and any(
+            c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", []))
+        served = pod_served_models(pod) if ready and status.get("podIP") else None
+        if served and not pod["metadata"].get("deletionTimestamp"):
+            meta = pod["metadata"]
+            wanted[meta["uid"]] = (f"{meta['namespace']}/{meta['name']}", served, status["podIP"])
+    return wanted
 
-    def __init__(self, latency):
+
+class ModelServerFleet:
+    """The set of simulated pods, kept equal to the ready model-server pods the API server lists."""
+
+    def __init__(self, latency, pod_network=None):
+        """``pod_network``: where pod IPs are added (netns.PodNetwork); None when they already exist (tests)."""
         self.latency = latency
+        self.pod_network = pod_network
         self._servers = {}
         self._lock = threading.Lock()
 
-    def start_missing(self, wanted):
-        """Start a server for every pod of `wanted` ({pod uid: (pod id "ns/name", ServedModels)}) not running yet."""
+    def sync(self, pods):
+        """Run a server for exactly the ready model-server pods among ``pods`` (as the API server lists them)."""
+        wanted = model_server_pods(pods)
         with self._lock:
-            for uid, (pod_id, served) in wanted.items():
-                running = self._servers.get(uid)
-                if running and running[0] == pod_id and running[1].served == served:
+            for uid in [uid for uid, (pod_id, server) in self._servers.items()
+                        if uid not in wanted or (pod_id, server.served, server.ip) != wanted[uid]]:
+                self._stop(uid)
+            for uid, (pod_id, served, ip) in wanted.items():
+                if uid in self._servers:
                     continue
-                if running:
-                    running[1].stop()
-                server = ModelServer(pod_id, served, self.latency)
+                # kwok may give a new pod the IP of one just deleted: free the address first.
+                for other in [u for u, (_p, s) in self._servers.items() if (s.ip, s.port) == (ip, served.port)]:
+                    self._stop(other)
+                if self.pod_network:
+                    self.pod_network.add_pod_address(ip)
+                try:
+                    server = ModelServer(pod_id, served, self.latency, ip)
+                except OSError as error:
+                    log.warning("model server for %s cannot listen on %s:%d: %s", pod_id, ip, served.port, error)
+                    continue
                 self._servers[uid] = (pod_id, server)
-                log.info("model server for %s serves %s on 127.0.0.1:%d", pod_id, list(served.names), server.port)
+                log.info("model server for %s serves %s on %s:%d", pod_id, list(served.names), ip, server.port)
 
-    def stop_unwanted(self, wanted):
-        """Stop the servers of pods no longer in `wanted`."""
-        with self._lock:
-            for uid in [uid for uid in self._servers if uid not in wanted]:
-                pod_id, server = self._servers.pop(uid)
-                server.stop()
-                log.info("stopped model server for %s", pod_id)
-
-    def port_of(self, uid):
-        entry = self._servers.get(uid)
-        return entry[1].port if entry else None
+    def _stop(self, uid):
+        pod_id, server = self._servers.pop(uid)
+        server.stop()
+        if self.pod_network and not any(s.ip == server.ip for _p, s in self._servers.values()):
+            self.pod_network.remove_pod_address(server.ip)
+        log.info("stopped model server for %s", pod_id)
 
     def describe(self):
         with self._lock:
-            return {pod_id: {"port": server.port, "models": list(server.served.names)}
+            return {pod_id: {"address": f"{server.ip}:{server.port}", "models": list(server.served.names)}
                     for pod_id, server in self._servers.values()}
 
     def close(self):
-        self.stop_unwanted({})
+        self.sync([])

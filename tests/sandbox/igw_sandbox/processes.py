@@ -175,6 +175,9 @@ def _decode_address(hex_address):
 TCP_LISTEN = "0A"
 
 
+HOST_NAMESPACE = "host"
+
+
 class TcpSocket(NamedTuple):
     pid: int
     protocol: str
@@ -183,25 +186,61 @@ class TcpSocket(NamedTuple):
     port: int
     peer: ipaddress.IPv4Address | ipaddress.IPv6Address
     peer_port: int
+    namespace: str  # HOST_NAMESPACE, the `ip netns` name of a namespace, or "net:[inode]" of an unnamed one
+
+
+def _namespace_names():
+    """{network namespace inode: name}: the host's (this process's) and those `ip netns` names."""
+    names = {os.stat("/proc/self/ns/net").st_ino: HOST_NAMESPACE}
+    for entry in Path("/run/netns").glob("*") if Path("/run/netns").is_dir() else []:
+        try:
+            names.setdefault(entry.stat().st_ino, entry.name)
+        except OSError:
+            continue
+    return names
+
+
+def _thread_namespaces(pid):
+    """{network namespace inode: a /proc/<pid>/task/<tid> in it}: a process's threads may sit in several."""
+    found = {}
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            found.setdefault(os.stat(task / "ns" / "net").st_ino, task)
+        except OSError:
+            continue
+    return found
 
 
 def tcp_sockets(pids):
-    """Every TCP socket owned by `pids`, listening or connected, from /proc/net/tcp{,6}."""
-    owner = {}
+    """Every TCP socket owned by `pids`, listening or connected, in whichever network namespace it lives.
+
+    /proc/net/tcp lists one namespace's sockets, so each namespace that a thread of `pids` is in is
+    read through such a thread.
+    """
+    owner, tables = {}, {}
     for pid in pids:
         for inode in _socket_inodes(pid):
             owner[inode] = pid
+        for namespace, task in _thread_namespaces(pid).items():
+            tables.setdefault(namespace, task)
+    names = _namespace_names()
     found = []
-    for protocol in ("tcp", "tcp6"):
-        try:
-            lines = Path(f"/proc/net/{protocol}").read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if fields[9] in owner:
-                found.append(TcpSocket(owner[fields[9]], protocol, fields[3] == TCP_LISTEN,
-                                       *_decode_address(fields[1]), *_decode_address(fields[2])))
+    for namespace, task in tables.items():
+        for protocol in ("tcp", "tcp6"):
+            try:
+                lines = (task / "net" / protocol).read_text().splitlines()[1:]
+            except OSError:
+                continue
+            for line in lines:
+                fields = line.split()
+                if fields[9] in owner:
+                    found.append(TcpSocket(owner[fields[9]], protocol, fields[3] == TCP_LISTEN,
+                                           *_decode_address(fields[1]), *_decode_address(fields[2]),
+                                           names.get(namespace, f"net:[{namespace}]")))
     return found
 
 

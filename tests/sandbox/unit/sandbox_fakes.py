@@ -66,23 +66,34 @@ def v1_epp_args(pool, group=None):
     return ["--pool-name", pool, "--pool-namespace", "default", *(["--pool-group", group] if group else [])]
 
 
-def epp(name, args, available=1):
-    """The EPP Service and Deployment as the inferencepool chart names them."""
+EPP_IP = "127.0.3.1"
+
+
+def epp(name, args, available=1, target_port=None, ip=EPP_IP):
+    """The EPP Service, Deployment and (when available) its ready pod, as the inferencepool chart names them."""
     labels = {"inferencepool": name}
+    port = {"name": "grpc-ext-proc", "port": 9002, **({"targetPort": target_port} if target_port else {})}
     service = {"apiVersion": "v1", "kind": "Service", "metadata": meta(name),
-               "spec": {"selector": labels, "ports": [{"name": "grpc-ext-proc", "port": 9002}]}}
+               "spec": {"selector": labels, "ports": [port]}}
+    container = {"name": "epp", "args": args, "image": "registry.k8s.io/gateway-api-inference-extension/epp:v0.3.0",
+                 "ports": [{"name": "grpc", "containerPort": 9002}]}
     deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta(name),
-                  "spec": {"template": {"metadata": {"labels": labels},
-                                        "spec": {"containers": [{"name": "epp", "args": args}]}}},
+                  "spec": {"template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}}},
                   "status": {"availableReplicas": available} if available else {}}
-    return [service, deployment]
+    pods = [{"apiVersion": "v1", "kind": "Pod", "metadata": meta(f"{name}-{i}", labels=labels),
+             "spec": {"containers": [container]},
+             "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}], "podIP": ip}}
+            for i in range(available)]
+    return [service, deployment, *pods]
 
 
-def model_pod(name, ready=True, args=None, labels=None):
+def model_pod(name, ready=True, args=None, labels=None, ip=None):
+    """A vLLM pod; its IP is a loopback address of its own unless given, so that unit tests can serve it."""
     conditions = [{"type": "Ready", "status": "True" if ready else "False"}]
+    ip = ip or "127.0.2.%d" % (1 + sum(name.encode()) % 250)
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta(name, labels=labels or MODEL_LABELS),
             "spec": {"containers": [{"name": "vllm", "args": args or VLLM_ARGS}]},
-            "status": {"phase": "Running", "conditions": conditions, "podIP": "10.0.0.9"}}
+            "status": {"phase": "Running", "conditions": conditions, "podIP": ip}}
 
 
 def inference_model(name, model_name, pool, targets=None, created=OLD):

@@ -43,7 +43,7 @@ def test_only_loopback_targets_are_accepted():
 @pytest.fixture
 def model_server():
     served = modelserver.parse_vllm_args(["--model", "m"])
-    server = modelserver.ModelServer("default/pod-0", served, latency=0)
+    server = modelserver.ModelServer("default/pod-0", served, latency=0, ip="127.0.0.1", port=0)
     yield server
     server.stop()
 

@@ -3,6 +3,8 @@ import json
 
 import pytest
 
+from sandbox_fakes import model_pod
+
 from igw_sandbox import modelserver
 
 
@@ -28,7 +30,7 @@ def test_a_pod_without_model_arg_is_not_a_model_server():
 @pytest.fixture
 def server():
     served = modelserver.parse_vllm_args(["--model", "base", "--lora-modules", "food-review=/a"])
-    instance = modelserver.ModelServer("default/vllm-0", served, latency=0)
+    instance = modelserver.ModelServer("default/vllm-0", served, latency=0, ip="127.0.0.1", port=0)
     yield instance
     instance.stop()
 
@@ -80,17 +82,36 @@ def test_models_health_and_metrics_endpoints(server):
     assert 'vllm:request_success_total{finished_reason="length",model_name="base"} 1' in metrics
 
 
-def test_fleet_starts_and_stops_servers_as_pods_come_and_go():
-    served = modelserver.parse_vllm_args(["--model", "m"])
+def _health(address):
+    connection = http.client.HTTPConnection(*address, timeout=2)
+    connection.request("GET", "/health")
+    return connection.getresponse().status
+
+
+def test_fleet_serves_each_ready_vllm_pod_at_its_ip_and_stops_it_when_the_pod_goes():
+    pod_a, pod_b = model_pod("a", ip="127.0.4.1"), model_pod("b", ip="127.0.4.2")
+    not_ready = model_pod("c", ready=False, ip="127.0.4.3")
     fleet = modelserver.ModelServerFleet(latency=0)
     try:
-        fleet.start_missing({"uid-a": ("default/a", served), "uid-b": ("default/b", served)})
-        port_a = fleet.port_of("uid-a")
-        assert port_a and fleet.port_of("uid-b")
-        fleet.stop_unwanted({"uid-a": ("default/a", served)})
-        assert fleet.port_of("uid-b") is None and fleet.port_of("uid-a") == port_a
-        fleet.close()
+        fleet.sync([pod_a, pod_b, not_ready])
+        assert set(fleet.describe()) == {"default/a", "default/b"}
+        assert _health(("127.0.4.1", 8000)) == 200 and _health(("127.0.4.2", 8000)) == 200
+        fleet.sync([pod_a])
+        assert set(fleet.describe()) == {"default/a"}
         with pytest.raises(ConnectionRefusedError):
-            http.client.HTTPConnection("127.0.0.1", port_a, timeout=2).request("GET", "/health")
+            _health(("127.0.4.2", 8000))
+    finally:
+        fleet.close()
+    with pytest.raises(ConnectionRefusedError):
+        _health(("127.0.4.1", 8000))
+
+
+def test_a_new_pod_that_gets_a_deleted_pods_ip_takes_over_its_address():
+    fleet = modelserver.ModelServerFleet(latency=0)
+    try:
+        fleet.sync([model_pod("old", ip="127.0.4.5")])
+        fleet.sync([model_pod("new", ip="127.0.4.5")])
+        assert fleet.describe() == {"default/new": {"address": "127.0.4.5:8000",
+                                                    "models": ["meta-llama/Llama-3.1-8B-Instruct", "food-review"]}}
     finally:
         fleet.close()

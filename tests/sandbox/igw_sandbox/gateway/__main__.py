@@ -18,10 +18,17 @@ import threading
 import time
 from pathlib import Path
 
+from urllib.parse import urlsplit
+
+import yaml
+
+from ..build import epp_binary
 from ..modelserver import ModelServerFleet
+from ..netns import Namespace, PodNetwork, Relay
 from .controller import Controller, KubeClient
 from .dataplane import DataPlane, is_loopback
 from .delay import DEFAULT_SEED, ProgrammingDelay
+from .epps import EppRunner
 
 READY_FILE = "gateway.ready"
 
@@ -53,6 +60,15 @@ def parse_args(argv):
     return args
 
 
+def _api_server(kubeconfig):
+    """((host, port), base64 CA bundle) of the API server the kubeconfig's current context names."""
+    config = yaml.safe_load(Path(kubeconfig).read_text())
+    context = next(c["context"] for c in config["contexts"] if c["name"] == config["current-context"])
+    cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == context["cluster"])
+    server = urlsplit(cluster["server"])
+    return (server.hostname, server.port), cluster["certificate-authority-data"]
+
+
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -60,10 +76,20 @@ def main(argv=None):
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    fleet = ModelServerFleet(args.model_latency)
-    dataplane = DataPlane(args.address, fleet)
-    controller = Controller(KubeClient(args.kubeconfig), dataplane,
-                            args.programming_delay.drawer(args.programming_delay_seed), args.address)
+    api_address, ca_data = _api_server(args.kubeconfig)
+    # From here on this process, and every thread it starts, lives in the sandbox's pod network;
+    # the listeners are made in the host's namespace, and the API server is relayed in on loopback.
+    host = Namespace.current()
+    pod_network = PodNetwork(args.state_dir)
+    pod_network.create()
+    pod_network.pods.enter()
+    api_relay = Relay(pod_network.pods, host, api_address)
+    kube = KubeClient(args.kubeconfig)
+    fleet = ModelServerFleet(args.model_latency, pod_network)
+    epps = EppRunner(kube, pod_network, host, args.state_dir, api_address, ca_data, epp_binary)
+    dataplane = DataPlane(args.address, fleet, listen_namespace=host, epps=epps)
+    controller = Controller(kube, dataplane, args.programming_delay.drawer(args.programming_delay_seed),
+                            args.address, pods=(fleet, epps))
     ready = args.state_dir / READY_FILE
 
     def mark_ready():
@@ -77,7 +103,10 @@ def main(argv=None):
     finally:
         ready.unlink(missing_ok=True)
         dataplane.close()
+        epps.close()
         fleet.close()
+        api_relay.close()
+        pod_network.delete()
 
 
 if __name__ == "__main__":

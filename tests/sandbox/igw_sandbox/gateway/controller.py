@@ -1,5 +1,6 @@
 """The controller loop: poll the API server, program the data plane after the delay, write status."""
 
+import base64
 import json
 import logging
 import time
@@ -32,6 +33,7 @@ class KubeClient:
         client = kubernetes.config.new_client_from_config(config_file=kubeconfig)
         self._custom = kubernetes.client.CustomObjectsApi(client)
         core, apps = kubernetes.client.CoreV1Api(client), kubernetes.client.AppsV1Api(client)
+        self._core = core
         self._core_lists = {"services": core.list_service_for_all_namespaces,
                             "deployments": apps.list_deployment_for_all_namespaces,
                             "pods": core.list_pod_for_all_namespaces}
@@ -50,6 +52,27 @@ class KubeClient:
             raise
         return json.loads(response.data)["items"]
 
+    def read_config_map(self, namespace, name):
+        """{key: text or bytes} of a ConfigMap, for an EPP's volume."""
+        config_map = self._core.read_namespaced_config_map(name, namespace, _request_timeout=REQUEST_TIMEOUT_SECONDS)
+        files = dict(config_map.data or {})
+        files.update({key: base64.b64decode(value) for key, value in (config_map.binary_data or {}).items()})
+        return files
+
+    def read_secret(self, namespace, name):
+        """{key: base64 text} of a Secret, for an EPP's volume."""
+        return self._core.read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT_SECONDS).data or {}
+
+    def service_account_token(self, namespace, service_account, pod, seconds):
+        """A token for the ServiceAccount bound to ``pod``, from the TokenRequest API, as the kubelet gets one."""
+        request = kubernetes.client.AuthenticationV1TokenRequest(spec=kubernetes.client.V1TokenRequestSpec(
+            audiences=[], expiration_seconds=seconds,
+            bound_object_ref=kubernetes.client.V1BoundObjectReference(
+                api_version="v1", kind="Pod", name=pod["metadata"]["name"], uid=pod["metadata"]["uid"])))
+        response = self._core.create_namespaced_service_account_token(service_account, namespace, request,
+                                                                      _request_timeout=REQUEST_TIMEOUT_SECONDS)
+        return response.status.token
+
     def patch_status(self, update):
         group, version, plural, namespaced = RESOURCES[update.key]
         body = {"status": update.status}
@@ -61,10 +84,12 @@ class KubeClient:
 
 
 class Controller:
-    def __init__(self, client, dataplane, delay, address):
-        """`delay`: seconds, or a function drawing each change's delay (see DelayLine)."""
+    def __init__(self, client, dataplane, delay, address, pods=()):
+        """`delay`: seconds, or a function drawing each change's delay (see DelayLine); `pods`: what runs
+        the pods (model servers, endpoint pickers), each with sync(raw pod list), kept in step at every poll."""
         self.client = client
         self.dataplane = dataplane
+        self.pods = pods
         self.delay = delay
         self.address = address
         self.delay_line = None
@@ -74,9 +99,8 @@ class Controller:
     def _activate(self, snapshot):
         self.programme = programme.build(snapshot)
         self.bind_errors = self.dataplane.activate(self.programme)
-        log.info("programmed: %d gateway(s), %d route(s), ports %s, %d model server pod(s)",
-                 len(self.programme.gateways), len(self.programme.attachments), sorted(self.programme.port_owners),
-                 len(self.programme.model_servers))
+        log.info("programmed: %d gateway(s), %d route(s), ports %s",
+                 len(self.programme.gateways), len(self.programme.attachments), sorted(self.programme.port_owners))
 
     def poll_once(self, now, stop):
         """One poll; `now` is monotonic time, which the programming delay is measured in.
@@ -86,6 +110,9 @@ class Controller:
             if stop.is_set():
                 return
             listings[key] = self.client.list(key)
+        # Pods run as soon as the API server lists them ready; only the load balancer waits for programming.
+        for runner in self.pods:
+            runner.sync(listings["pods"])
         snapshot = Snapshot.from_listings(listings)
         if self.delay_line is None:
             # What exists when the gateway starts counts as already programmed.

@@ -1,9 +1,13 @@
 """The simulated load balancer: one HTTP listener per Gateway port on the sandbox address.
 
-Each request is matched against the active Programme's route table for its port,
-sent to a backend chosen by weight, resolved by the backend (pool and EPP rules)
-to a model-server pod, and forwarded to that pod's simulator on 127.0.0.1. Pod
-and node IPs are never dialled.
+Each request is matched against the active Programme's route table for its port and sent to a
+backend chosen by weight. For an InferencePool the pool's endpoint picker decides, over Envoy's
+ext_proc protocol as GKE's load balancer asks it through its service extension: the request's
+headers and body go to the EPP, which names the pod (x-gateway-destination-endpoint) and may
+change headers and body or answer itself; the model server's response goes back through the
+EPP. When the EPP cannot be reached or fails, the pool's failureMode decides: FailClose answers
+503, FailOpen forwards to a ready pod. The listeners are loopback sockets of the host; pods and
+EPPs are dialled at their addresses inside the sandbox's pod network (netns.py).
 """
 
 import http.client
@@ -18,7 +22,8 @@ from urllib.parse import parse_qs
 
 from ..modelserver import POD_HEADER, POOL_HEADER, SandboxHTTPServer
 from . import api, routing
-from .backends import Failure
+from .backends import Failure, PoolBackend
+from .extproc import ExtProcClient, ExtProcError
 
 log = logging.getLogger("igw_sandbox.gateway.dataplane")
 
@@ -27,6 +32,8 @@ _HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriz
 # The gateway writes these itself.
 _NOT_RELAYED = _HOP_BY_HOP | {"server", "date", POOL_HEADER, POD_HEADER}
 UPSTREAM_TIMEOUT_SECONDS = 60
+EXT_PROC_TIMEOUT_SECONDS = 10
+DESTINATION_HEADER = "x-gateway-destination-endpoint"
 
 
 class Stats:
@@ -66,19 +73,19 @@ class _Upstreams(threading.local):
     def __init__(self):
         self.connections = {}
 
-    def request(self, port, method, path, body, headers):
+    def request(self, address, method, path, body, headers):
         for attempt in (1, 2):
-            connection = self.connections.get(port)
+            connection = self.connections.get(address)
             if connection is None:
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=UPSTREAM_TIMEOUT_SECONDS)
-                self.connections[port] = connection
+                connection = http.client.HTTPConnection(*address, timeout=UPSTREAM_TIMEOUT_SECONDS)
+                self.connections[address] = connection
             try:
                 connection.request(method, path, body=body, headers=headers)
                 response = connection.getresponse()
                 return response.status, response.getheaders(), response.read()
             except (OSError, http.client.HTTPException):
                 connection.close()
-                del self.connections[port]
+                del self.connections[address]
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
@@ -137,29 +144,81 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(chosen.backend, Failure):
             self._fail(chosen.backend)
             return
-        pick = chosen.backend.pick(body, headers, dataplane.rng)
-        if isinstance(pick, Failure):
-            self._fail(pick, chosen.backend.pool_id)
+        if isinstance(chosen.backend, PoolBackend):
+            self._through_epp(chosen.backend, path, headers, body)
             return
-        self._forward(pick, chosen.backend.pool_id, headers)
+        endpoint = chosen.backend.any_endpoint(dataplane.rng)
+        if isinstance(endpoint, Failure):
+            self._fail(endpoint)
+            return
+        self._finish(endpoint.address, endpoint.pod_id, None, headers, body)
 
-    def _forward(self, pick, pool_id, headers):
+    def _through_epp(self, backend, path, headers, body):
+        """Ask the pool's EPP which pod serves the request, as GKE's load balancer does over ext_proc."""
         dataplane = self.server.dataplane
-        port = dataplane.fleet.port_of(pick.endpoint.uid)
+        pool_id = backend.pool_id
+        try:
+            if not backend.epp_targets:
+                raise ExtProcError(backend.epp_problem)
+            target = backend.epp_targets[dataplane.rng.randrange(len(backend.epp_targets))]
+            session = dataplane.ext_proc(target).session()
+            decision = session.request(self._request_headers(path, headers), body)
+        except ExtProcError as error:
+            if not backend.fails_open:
+                self._fail(Failure(503, "EndpointPickerUnavailable",
+                                   f"{error} (failureMode {backend.spec.failure_mode})"), pool_id)
+                return
+            endpoint = backend.any_endpoint(dataplane.rng)
+            if isinstance(endpoint, Failure):
+                self._fail(endpoint, pool_id)
+                return
+            self._finish(endpoint.address, endpoint.pod_id, pool_id, headers, body)
+            return
+        if decision.immediate is not None:
+            status, immediate_headers, immediate_body = decision.immediate
+            dataplane.stats.record(status, pool=pool_id, failure="EndpointPickerResponse")
+            self._reply(status, immediate_body, [*immediate_headers, (POOL_HEADER, pool_id)])
+            return
+        if not decision.endpoint:
+            self._fail(Failure(503, "EndpointPickerUnavailable", f"EPP {target} named no endpoint"), pool_id)
+            return
+        host, _separator, port = decision.endpoint.rpartition(":")
+        address = (host, int(port))
+        endpoint = backend.endpoint_at(address)
+        for name in decision.remove_headers:
+            headers.pop(name.lower(), None)
+        for name, value in decision.set_headers:
+            if not name.startswith(":"):
+                headers[name.lower()] = value
+        self._finish(address, endpoint.pod_id if endpoint else decision.endpoint, pool_id, headers,
+                     body if decision.body is None else decision.body, session)
+
+    def _request_headers(self, path, headers):
+        """The request headers as Envoy hands them to ext_proc: pseudo-headers first, names in lower case."""
+        pseudo = [(":method", self.command), (":path", self.path), (":scheme", "http"),
+                  (":authority", headers.get("host", ""))]
+        return pseudo + [(name, value) for name, value in headers.items() if name != "host"]
+
+    def _finish(self, address, pod_id, pool_id, headers, body, session=None):
+        dataplane = self.server.dataplane
         upstream_headers = {k: v for k, v in headers.items() if k not in _HOP_BY_HOP}
         if pool_id:
             upstream_headers[POOL_HEADER] = pool_id
         try:
-            if port is None:
-                raise ConnectionRefusedError(f"no model server runs for pod {pick.endpoint.pod_id}")
             status, response_headers, response_body = dataplane.upstreams.request(
-                port, self.command, self.path, pick.body, upstream_headers)
+                address, self.command, self.path, body, upstream_headers)
         except (OSError, http.client.HTTPException) as error:
-            self._fail(Failure(503, "UpstreamUnavailable", f"pod {pick.endpoint.pod_id}: {error}"), pool_id)
+            self._fail(Failure(503, "UpstreamUnavailable", f"pod {pod_id} at {address[0]}:{address[1]}: {error}"),
+                       pool_id)
             return
-        dataplane.stats.record(status, pool=pool_id, pod=pick.endpoint.pod_id)
+        if session is not None:
+            try:
+                response_body = session.response(status, response_headers, response_body)
+            except ExtProcError as error:
+                log.warning("response phase of %s: %s", pool_id, error)
+        dataplane.stats.record(status, pool=pool_id, pod=pod_id)
         relayed = [(k, v) for k, v in response_headers if k.lower() not in _NOT_RELAYED]
-        relayed.append((POD_HEADER, pick.endpoint.pod_id))
+        relayed.append((POD_HEADER, pod_id))
         if pool_id:
             relayed.append((POOL_HEADER, pool_id))
         self._reply(status, response_body, relayed)
@@ -168,9 +227,14 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class DataPlane:
-    def __init__(self, address, fleet):
+    def __init__(self, address, fleet, listen_namespace=None, epps=None):
+        """``listen_namespace``: the network namespace the listeners are made in (the host's), None for this one."""
         self.address = address
         self.fleet = fleet
+        self.listen_namespace = listen_namespace
+        self.epps = epps
+        self._ext_proc = {}
+        self._ext_proc_lock = threading.Lock()
         self.stats = Stats()
         self.rng = random.Random()
         self.upstreams = _Upstreams()
@@ -180,12 +244,16 @@ class DataPlane:
 
     def activate(self, programme):
         """Serve `programme` from now on; returns {port: error} for ports that could not be bound."""
-        # New pods' servers first and old ones last, so no request is routed to a stopped server.
-        self.fleet.start_missing(programme.model_servers)
         self.programme, self.programmed_at = programme, time.time()
-        errors = self.sync_ports(programme.port_owners)
-        self.fleet.stop_unwanted(programme.model_servers)
-        return errors
+        return self.sync_ports(programme.port_owners)
+
+    def ext_proc(self, target):
+        """The ext_proc client of the EPP at ``target`` ("ip:port"), one channel per EPP."""
+        with self._ext_proc_lock:
+            client = self._ext_proc.get(target)
+            if client is None:
+                client = self._ext_proc[target] = ExtProcClient(target, EXT_PROC_TIMEOUT_SECONDS)
+            return client
 
     def sync_ports(self, ports):
         for port in [p for p in self._servers if p not in ports]:
@@ -195,7 +263,7 @@ class DataPlane:
             if port in self._servers:
                 continue
             try:
-                server = SandboxHTTPServer((self.address, port), _Handler)
+                server = self._listen(port)
             except OSError as error:
                 errors[port] = str(error)
                 log.warning("cannot listen on %s:%d: %s", self.address, port, error)
@@ -206,6 +274,14 @@ class DataPlane:
             self._servers[port] = server
             log.info("listening on %s:%d", self.address, port)
         return errors
+
+    def _listen(self, port):
+        if self.listen_namespace is None:
+            return SandboxHTTPServer((self.address, port), _Handler)
+        server = SandboxHTTPServer((self.address, port), _Handler, bind_and_activate=False)
+        server.socket.close()
+        server.socket = self.listen_namespace.server_socket((self.address, port), SandboxHTTPServer.request_queue_size)
+        return server
 
     def _close(self, port):
         server = self._servers.pop(port)
@@ -221,6 +297,7 @@ class DataPlane:
             "routes": {"/".join(key): programme.snapshot.get("httproutes", *key)["metadata"].get("generation")
                        for key in programme.attachments},
             "model_servers": self.fleet.describe(),
+            "epps": self.epps.describe() if self.epps else {},
         }
 
     def close(self):

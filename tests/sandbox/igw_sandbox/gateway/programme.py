@@ -7,7 +7,6 @@ which pools hang under which Gateway), so what status says is what traffic gets.
 
 from dataclasses import dataclass
 
-from .. import modelserver
 from . import api, backends, routing, topology
 from .snapshot import POOL_KEYS
 
@@ -21,7 +20,6 @@ class Programme:
     ref_problems: dict  # route key -> [RefProblem]
     tables: dict  # port -> tuple of routing.Candidate in precedence order
     pool_parents: dict  # (group, namespace, name) -> set of gateway keys
-    model_servers: dict  # pod uid -> (pod id, ServedModels)
 
     def routes_attached(self, gateway_key, listener_name):
         return sum(1 for results in self.attachments.values() for result in results
@@ -75,13 +73,7 @@ def build(snapshot):
             for listener in result.listeners:
                 if owners.get(listener.port) == listener.gateway:
                     candidates.setdefault(listener.port, []).extend(_candidates(route, rules, listener))
-    model_servers = {}
-    for pod in snapshot.items("pods"):
-        served = modelserver.pod_served_models(pod) if pod["ready"] else None
-        if served:
-            meta = pod["metadata"]
-            model_servers[meta["uid"]] = (f"{meta['namespace']}/{meta['name']}", served)
     tables = {port: tuple(sorted(found, key=lambda c: c.precedence)) for port, found in candidates.items()}
     for port in owners:
         tables.setdefault(port, ())
-    return Programme(snapshot, gateways, owners, attachments, ref_problems, tables, pool_parents, model_servers)
+    return Programme(snapshot, gateways, owners, attachments, ref_problems, tables, pool_parents)

@@ -24,7 +24,8 @@ def _metadata(obj):
 
 
 def _containers(pod_spec):
-    return [{"name": c.get("name"), "command": c.get("command", []), "args": c.get("args", [])}
+    return [{"name": c.get("name"), "command": c.get("command", []), "args": c.get("args", []),
+             "ports": [{"name": p.get("name"), "containerPort": p.get("containerPort")} for p in c.get("ports", [])]}
             for c in pod_spec.get("containers", [])]
 
 
@@ -40,6 +41,7 @@ def _normalize(key, obj):
     if key == "pods":
         normalized["spec"] = {"containers": _containers(spec)}
         normalized["ready"] = pod_is_ready(obj)
+        normalized["ip"] = obj.get("status", {}).get("podIP")
     elif key == "deployments":
         template = spec.get("template", {})
         normalized["spec"] = {"template": {
@@ -48,7 +50,9 @@ def _normalize(key, obj):
         normalized["availableReplicas"] = obj.get("status", {}).get("availableReplicas", 0)
     elif key == "services":
         normalized["spec"] = {"selector": spec.get("selector") or {},
-                              "ports": [{"name": p.get("name"), "port": p.get("port")} for p in spec.get("ports", [])]}
+                              "ports": [{"name": p.get("name"), "port": p.get("port"),
+                                         "targetPort": p.get("targetPort", p.get("port"))}
+                                        for p in spec.get("ports", [])]}
     else:
         normalized["spec"] = spec
     return normalized
