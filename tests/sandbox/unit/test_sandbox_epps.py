@@ -1,0 +1,43 @@
+"""How a pod's EPP container becomes a command line (no process is started here)."""
+
+from pathlib import Path
+
+from sandbox_fakes import epp, model_pod, v0_epp_args
+
+from igw_sandbox import netns
+from igw_sandbox.gateway import epps
+
+
+def test_only_ready_pods_with_an_epp_image_run_an_epp():
+    service, deployment, epp_pod = epp("pool-epp", v0_epp_args("pool"))
+    not_ready = dict(epp_pod, metadata=dict(epp_pod["metadata"], uid="uid-2"),
+                     status=dict(epp_pod["status"], conditions=[{"type": "Ready", "status": "False"}]))
+    wanted = epps.wanted_epps([epp_pod, not_ready, model_pod("vllm-0")])
+    assert list(wanted) == [epp_pod["metadata"]["uid"]]
+    container, release = epps.epp_container(epp_pod)
+    assert (container["name"], release) == ("epp", "v0.3.0")
+
+
+def test_paths_under_a_volume_mount_point_to_where_the_volume_was_written():
+    mounts = {"/config": Path("/state/epps/p/volumes/plugins"), "/config/extra": Path("/state/extra")}
+    args = ["--config-file", "/config/default-plugins.yaml", "--other=/config/extra/x", "/configuration", "-v"]
+    assert epps.rewrite_paths(args, mounts) == [
+        "--config-file", "/state/epps/p/volumes/plugins/default-plugins.yaml", "--other=/state/extra/x",
+        "/configuration", "-v"]
+
+
+def test_env_takes_literal_values_and_the_pod_fields_the_kubelet_would_fill_in():
+    pod = model_pod("epp-0", ip="10.64.0.9")
+    container = {"env": [{"name": "USE_STREAMING", "value": "true"},
+                         {"name": "NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+                         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                         {"name": "FROM_SECRET", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}
+    assert epps.container_env(container, pod) == {"USE_STREAMING": "true", "NAMESPACE": "default",
+                                                  "POD_IP": "10.64.0.9"}
+
+
+def test_each_sandbox_state_directory_gets_its_own_short_namespace_prefix():
+    one, other = netns.prefix_of("/work/a/.sandbox/x"), netns.prefix_of("/work/b/.sandbox/x")
+    assert one != other and one == netns.prefix_of("/work/a/.sandbox/x")
+    # ip netns names become file names and veth names stay under the 15-character limit.
+    assert len(one) == len("igw-") + 8
