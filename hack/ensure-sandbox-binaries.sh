@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Build (first time, about 15 minutes on 2 cores) or find the sandbox binaries in the cache.
+# Build or find in the cache every sandbox binary, the endpoint pickers of versions.GIE_RELEASES included,
+# so that parallel test workers never build them concurrently mid-test. The first time takes about half an
+# hour on 2 cores (docs/sandbox.md, "Build time and disk use"); later runs find everything in seconds.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root/tests/sandbox"

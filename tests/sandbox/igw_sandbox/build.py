@@ -10,10 +10,12 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from . import versions
+from . import upstream, versions
+from .waits import SandboxError
 
 GO_MODULE_DIR = Path(__file__).resolve().parent.parent / "go"
 HEARTBEAT_SECONDS = 60
@@ -140,6 +142,40 @@ def registry():
     return _go_install("github.com/distribution/distribution/v3/cmd/registry", versions.DISTRIBUTION, "registry")
 
 
+def epp_dir(release):
+    """Where the endpoint picker of GIE `release` is cached; raises for a release the sandbox does not list."""
+    if release not in versions.GIE_RELEASES:
+        raise SandboxError(f"no endpoint picker for GIE release {release!r}: the sandbox builds those of "
+                           f"{', '.join(versions.GIE_RELEASES)} (GIE_RELEASES in {Path(versions.__file__)})")
+    return cache_root() / f"epp-{release}"
+
+
+def epp_binary(release):
+    """The endpoint picker (sigs.k8s.io/gateway-api-inference-extension/cmd/epp) of GIE `release`, built on first use.
+
+    Not `go install ...@release`: it asks the Go proxy for the module's version list (to look
+    for deprecations), which the proxy refuses here (403). `go mod download` of the exact
+    version works, so the build runs in a writable copy of that module directory: with
+    -mod=mod the go command may write go.mod/go.sum, and the module cache must stay as
+    downloaded (root could write through its read-only bits).
+    """
+    target = epp_dir(release) / "epp"
+
+    def build(out):
+        source = upstream.module_dir(upstream.INFERENCE_EXTENSION, release)
+        for stale in out.parent.glob(".source-*"):  # left by a build that was killed; we hold the lock
+            shutil.rmtree(stale)
+        with tempfile.TemporaryDirectory(prefix=".source-", dir=out.parent) as scratch:
+            work = Path(scratch) / "gateway-api-inference-extension"
+            log(f"copying {source} to a writable build directory")
+            shutil.copytree(source, work)
+            for path in (work, *work.rglob("*")):
+                path.chmod(path.stat().st_mode | 0o200)
+            _go(["build", "-ldflags", "-s -w", "-o", str(out), "./cmd/epp"], cwd=work)
+
+    return build_if_missing(target, build)
+
+
 def all_binaries(flavours=None):
     """Build (or find) every binary; return a name -> path mapping."""
     bins = {"kube-apiserver-" + f: apiserver(f) for f in (flavours or versions.GKE_FLAVOURS)}
@@ -148,17 +184,11 @@ def all_binaries(flavours=None):
     bins["kwok"] = kwok()
     bins["helm"] = helm()
     bins["registry"] = registry()
+    for release in versions.GIE_RELEASES:
+        bins["epp-" + release] = epp_binary(release)
     return bins
 
 
 if __name__ == "__main__":
     for name, path in all_binaries().items():
         print(f"{name}\t{path}")
-
-
-def epp_binary(release):
-    """TEMPORARY until the EPP build lands: the binaries built by hand in /tmp/eppbuild."""
-    path = Path(f"/tmp/eppbuild/epp-{release}")
-    if not path.exists():
-        raise KeyError(f"no EPP binary for {release}")
-    return path

@@ -9,6 +9,9 @@ process starts and stops these servers as pods come and go (see ModelServerFleet
 Every response names the pod that served it (header and JSON body) and echoes
 the pool the gateway routed through, so tests and the load generator can tell
 which backend answered.
+
+GET /metrics serves the vLLM metrics that the real endpoint picker of each GIE release
+in versions.GIE_RELEASES scrapes (vllm_metrics_text), with values true of the simulator.
 """
 
 import json
@@ -22,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 POOL_HEADER = "x-sandbox-pool"
 POD_HEADER = "x-sandbox-pod"
 DEFAULT_VLLM_PORT = 8000
+# vLLM's default --max-num-seqs: how many requests one engine step batches; the rest wait.
+DEFAULT_MAX_NUM_SEQS = 256
 # Enough tokens to look like an answer; the body stays small so that the data
 # plane can sustain the request rates the tests need on two cores.
 MAX_GENERATED_TOKENS = 16
@@ -36,6 +41,7 @@ class ServedModels:
     base: str
     loras: tuple[str, ...]
     port: int
+    max_num_seqs: int = DEFAULT_MAX_NUM_SEQS
 
     @property
     def names(self):
@@ -74,8 +80,10 @@ def parse_vllm_args(argv):
     served_names = _option_values(argv, "--served-model-name") or model[:1]
     loras = tuple(_lora_name(m) for m in _option_values(argv, "--lora-modules") or [])
     port = _option_values(argv, "--port")
+    max_num_seqs = _option_values(argv, "--max-num-seqs")
     return ServedModels(base=served_names[0], loras=loras,
-                        port=int(port[0]) if port else DEFAULT_VLLM_PORT)
+                        port=int(port[0]) if port else DEFAULT_VLLM_PORT,
+                        max_num_seqs=int(max_num_seqs[0]) if max_num_seqs else DEFAULT_MAX_NUM_SEQS)
 
 
 def pod_served_models(pod):
@@ -93,44 +101,89 @@ def _not_found_body(model):
             "type": "NotFoundError", "param": None, "code": 404}
 
 
+def _label_value(value):
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _sample(name, labels, value):
+    rendered = ",".join(f'{key}="{_label_value(str(text))}"' for key, text in labels.items())
+    return f"{name}{{{rendered}}} {value}"
+
+
+def vllm_metrics_text(served, running, waiting, succeeded, now):
+    """The Prometheus text exposition of a simulated vLLM pod, as vLLM names and labels it.
+
+    Every GIE release the sandbox runs (v0.3.0, v0.5.1, v1.0.0) reads the same three metrics by
+    default: vllm:num_requests_waiting (queue size), vllm:gpu_cache_usage_perc (KV-cache use,
+    0..1) and vllm:lora_requests_info (adapters, from its labels). `running` and `waiting` are
+    the pod's in-flight requests inside and beyond its batch of `max_num_seqs`.
+    """
+    model = {"model_name": served.base}
+    lines = [
+        "# HELP vllm:num_requests_running Number of requests currently running on GPU.",
+        "# TYPE vllm:num_requests_running gauge",
+        _sample("vllm:num_requests_running", model, running),
+        "# HELP vllm:num_requests_waiting Number of requests waiting to be processed.",
+        "# TYPE vllm:num_requests_waiting gauge",
+        _sample("vllm:num_requests_waiting", model, waiting),
+        # Each running request holds an equal share of the cache: a full batch fills it.
+        "# HELP vllm:gpu_cache_usage_perc GPU KV-cache usage. 1 means 100 percent usage.",
+        "# TYPE vllm:gpu_cache_usage_perc gauge",
+        _sample("vllm:gpu_cache_usage_perc", model, f"{min(1.0, running / served.max_num_seqs):.6g}"),
+    ]
+    if served.loras:
+        # vLLM exports this only with LoRA enabled (the simulator: when the pod serves adapters). The
+        # simulator keeps every adapter it serves loaded, so all are running and none waits to be
+        # loaded; max_lora leaves room for one more, as the simulator has no adapter limit. So the
+        # LoRA filter of v0.3.0 and v0.5.1 (the adapter is active, or the pod has room under
+        # max_lora) passes for the base model and every adapter the pod serves. The value is the
+        # time the labels were observed, as vLLM sets it: the EPP reads the newest series.
+        lora_info = {"max_lora": len(served.loras) + 1, "running_lora_adapters": ",".join(served.loras),
+                     "waiting_lora_adapters": ""}
+        lines += [
+            "# HELP vllm:lora_requests_info Running stats on lora requests.",
+            "# TYPE vllm:lora_requests_info gauge",
+            _sample("vllm:lora_requests_info", lora_info, f"{now:.3f}"),
+        ]
+    lines += [
+        "# HELP vllm:request_success_total Count of successfully processed requests.",
+        "# TYPE vllm:request_success_total counter",
+    ]
+    lines += [_sample("vllm:request_success_total", {"finished_reason": "length", "model_name": name}, count)
+              for name, count in sorted(succeeded.items())]
+    return "\n".join(lines) + "\n"
+
+
 class _ServerState:
     def __init__(self, pod_id, served, latency):
         self.pod_id = pod_id
         self.served = served
         self.latency = latency
         self.lock = threading.Lock()
+        self.slot_freed = threading.Condition(self.lock)
         self.running = 0
+        self.waiting = 0
         self.succeeded = {}
 
     def begin(self):
-        with self.lock:
+        """Take one of the pod's max_num_seqs batch slots, waiting for one as vLLM queues requests."""
+        with self.slot_freed:
+            self.waiting += 1
+            self.slot_freed.wait_for(lambda: self.running < self.served.max_num_seqs)
+            self.waiting -= 1
             self.running += 1
 
     def end(self, model):
-        with self.lock:
+        with self.slot_freed:
             self.running -= 1
             if model is not None:
                 self.succeeded[model] = self.succeeded.get(model, 0) + 1
+            self.slot_freed.notify()
 
     def metrics_text(self):
         with self.lock:
-            running, succeeded = self.running, dict(self.succeeded)
-        base = self.served.base
-        lines = [
-            "# TYPE vllm:num_requests_running gauge",
-            f'vllm:num_requests_running{{model_name="{base}"}} {running}',
-            "# TYPE vllm:num_requests_waiting gauge",
-            f'vllm:num_requests_waiting{{model_name="{base}"}} 0',
-            "# TYPE vllm:gpu_cache_usage_perc gauge",
-            f'vllm:gpu_cache_usage_perc{{model_name="{base}"}} {min(1.0, running / 64):.4f}',
-            "# TYPE vllm:lora_requests_info gauge",
-            'vllm:lora_requests_info{max_lora="%d",running_lora_adapters="%s",waiting_lora_adapters=""} %.3f'
-            % (max(1, len(self.served.loras)), ",".join(self.served.loras), time.time()),
-            "# TYPE vllm:request_success_total counter",
-        ]
-        lines += [f'vllm:request_success_total{{finished_reason="length",model_name="{name}"}} {count}'
-                  for name, count in sorted(succeeded.items())]
-        return "\n".join(lines) + "\n"
+            running, waiting, succeeded = self.running, self.waiting, dict(self.succeeded)
+        return vllm_metrics_text(self.served, running, waiting, succeeded, time.time())
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -8,9 +8,10 @@ HELM = "v3.19.0"
 GATEWAY_API = "v1.3.0"
 GIE_ALPHA = "v0.3.0"
 GIE_GA = "v1.0.0"
-# Every GIE release the loopback mirrors serve: the release downloads (CRD files and
-# manifests.yaml) and the inferencepool chart under its release version. Adding a
-# release is adding its tag here.
+# Every GIE release the sandbox supports: the loopback mirrors serve its release downloads
+# (CRD files and manifests.yaml) and its inferencepool chart, and build.epp_binary builds its
+# endpoint picker (cmd/epp), the binary that chart deploys. One list for both, since a chart
+# is only usable with the EPP of its own release. Adding a release is adding its tag here.
 GIE_RELEASES = ("v0.3.0", "v0.5.1", "v1.0.0")
 # The OCI registry that serves the charts, built with go install.
 DISTRIBUTION = "v3.1.2"
