@@ -1,3 +1,10 @@
+import itertools
+import socket
+import threading
+import time
+from concurrent import futures
+
+import grpc
 import pytest
 
 from igw_sandbox.gateway import extproc
@@ -234,3 +241,268 @@ def test_malformed_bytes_raise_value_error(data):
         extproc.decode_processing_response(data)
 
 
+
+# ---- The client against in-process ext_proc servers that replay each release's answers ----
+
+# ProcessingRequest's oneof field numbers, read from the first byte of what the gateway sends.
+SENT_KINDS = {2: "request_headers", 3: "response_headers", 4: "request_body", 5: "response_body"}
+
+V1_0_0 = {"request_body": ["v1_request_headers_answer", "v1_request_body_answer_1", "v1_request_body_answer_2"],
+          "response_headers": ["v1_response_headers_answer"], "response_body": ["v1_response_body_answer"]}
+V0_3_0_STREAMING = {"request_body": ["v030s_request_headers_answer", "v030s_request_body_answer"],
+                    "response_headers": ["v030_response_headers_answer"], "response_body": ["v1_response_body_answer"]}
+V0_3_0_BUFFERED = {"request_headers": ["v030_request_headers_answer"], "request_body": ["v030_request_body_answer"],
+                   "response_headers": ["v030_response_headers_answer"],
+                   "response_body": ["v030_response_body_answer"]}
+
+
+class FakeEpp:
+    """Answers each message the gateway sends with the answers given for its kind (golden names, or bytes),
+    records what it got, and notes when the gateway half-closes the stream."""
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.received = []
+        self.half_closed = threading.Event()
+
+    def process(self, requests, context):
+        for message in requests:
+            self.received.append(message)
+            for name in self.answers.get(SENT_KINDS[message[0] >> 3], ()):
+                yield golden(name) if name in GO else name
+        self.half_closed.set()
+
+
+@pytest.fixture
+def client_for():
+    """Starts an in-process ext_proc server with the given stream handler; returns a client of it."""
+    started = []
+
+    def connect(process, timeout=5.0):
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
+        # No (de)serializers: the handler gets and yields bytes.
+        handler = grpc.stream_stream_rpc_method_handler(process)
+        server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
+            "envoy.service.ext_proc.v3.ExternalProcessor", {"Process": handler})])
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        client = extproc.ExtProcClient(f"127.0.0.1:{port}", timeout)
+        started.append((server, client))
+        return client
+
+    yield connect
+    for server, client in started:
+        client.close()
+        server.stop(grace=None)
+
+
+def _exchange(client):
+    with client.session() as session:
+        decision = session.request([("Content-Type", "application/json")], CLIENT_REQUEST_BODY)
+        result = session.response(200, [("Content-Type", "application/json")], MODEL_SERVER_RESPONSE_BODY)
+    return decision, result
+
+
+# Header names in lower case, the status as ":status", each body whole in one message.
+SENT_AS_ENVOY_SENDS = [
+    extproc.encode_headers("request", [("content-type", "application/json")], end_of_stream=False),
+    extproc.encode_body("request", CLIENT_REQUEST_BODY, end_of_stream=True),
+    extproc.encode_headers("response", [(":status", "200"), ("content-type", "application/json")],
+                           end_of_stream=False),
+    extproc.encode_body("response", MODEL_SERVER_RESPONSE_BODY, end_of_stream=True)]
+
+
+def test_v1_0_0_answers_the_request_headers_after_the_body_and_streams_the_body_back(client_for):
+    epp = FakeEpp(V1_0_0)
+    decision, result = _exchange(client_for(epp.process))
+    assert decision == extproc.RequestDecision(
+        endpoints=(ENDPOINT,),
+        set_headers=(("x-gateway-destination-endpoint", ENDPOINT), ("Content-Length", "37"),
+                     (":path", "/v1/completions"), ("x-request-id", "0f0e-id")),
+        body=REQUEST_BODY)
+    assert decision.endpoint == ENDPOINT
+    assert result == extproc.ResponseDecision(RESPONSE_BODY, set_headers=(
+        ("x-went-into-resp-headers", "true"), (":status", "200"), ("content-type", "application/json")))
+    assert epp.received == SENT_AS_ENVOY_SENDS
+    assert epp.half_closed.wait(5)
+
+
+def test_v0_3_0_streaming_server_answers_like_v1_0_0_without_the_echo(client_for):
+    epp = FakeEpp(V0_3_0_STREAMING)
+    decision, result = _exchange(client_for(epp.process))
+    assert decision == extproc.RequestDecision(
+        endpoints=(ENDPOINT,), set_headers=(("x-gateway-destination-endpoint", ENDPOINT), ("Content-Length", "37")),
+        body=REQUEST_BODY)
+    assert result == extproc.ResponseDecision(RESPONSE_BODY, set_headers=(("x-went-into-resp-headers", "true"),))
+    assert epp.received == SENT_AS_ENVOY_SENDS
+
+
+def test_v0_3_0_buffered_server_names_the_endpoint_in_the_body_answer_and_leaves_the_response_body(client_for):
+    epp = FakeEpp(V0_3_0_BUFFERED)
+    decision, result = _exchange(client_for(epp.process))
+    assert decision == extproc.RequestDecision(
+        endpoints=(ENDPOINT,), set_headers=(("x-gateway-destination-endpoint", ENDPOINT), ("Content-Length", "37")),
+        body=REQUEST_BODY)
+    assert result == extproc.ResponseDecision(MODEL_SERVER_RESPONSE_BODY,
+                                              set_headers=(("x-went-into-resp-headers", "true"),))
+    assert epp.received == SENT_AS_ENVOY_SENDS
+
+
+def test_a_spurious_answer_to_the_response_lets_it_through_as_envoy_does(client_for):
+    # v0.3.0's server.go answers a response body that is not JSON with an empty message.
+    epp = FakeEpp({**V0_3_0_BUFFERED, "response_body": [b""]})
+    with client_for(epp.process).session() as session:
+        session.request([], REQUEST_BODY)
+        result = session.response(502, [("content-type", "text/plain")], b"upstream broke")
+    assert result == extproc.ResponseDecision(b"upstream broke", set_headers=(("x-went-into-resp-headers", "true"),))
+    assert epp.received[2] == extproc.encode_headers(
+        "response", [(":status", "502"), ("content-type", "text/plain")], end_of_stream=False)
+
+
+def test_mutations_of_all_answers_are_gathered_in_order(client_for):
+    epp = FakeEpp({"request_headers": ["other_request_headers_answer"], "request_body": ["v030_request_body_answer"]})
+    with client_for(epp.process).session() as session:
+        decision = session.request([], CLIENT_REQUEST_BODY)
+    assert decision == extproc.RequestDecision(
+        endpoints=(ENDPOINT,),
+        set_headers=(("x-plain", "v"), ("x-gateway-destination-endpoint", ENDPOINT), ("Content-Length", "37")),
+        remove_headers=("x-drop", "x-drop-too"),
+        body=REQUEST_BODY)
+
+
+def test_several_endpoints_are_kept_in_order_the_first_primary(client_for):
+    epp = FakeEpp({"request_body": ["v1_request_headers_answer_two_endpoints", "v1_request_body_answer_1",
+                                    "v1_request_body_answer_2"]})
+    with client_for(epp.process).session() as session:
+        decision = session.request([], REQUEST_BODY)
+    assert decision.endpoints == ("10.244.0.7:8000", "10.244.0.8:8000")
+    assert decision.endpoint == "10.244.0.7:8000"
+
+
+def test_the_endpoint_is_taken_from_the_header_when_the_metadata_lacks_it(client_for):
+    epp = FakeEpp({"request_body": ["v051_request_headers_answer_no_namespace", "v030s_request_body_answer"]})
+    with client_for(epp.process).session() as session:
+        assert session.request([], REQUEST_BODY).endpoints == (ENDPOINT,)
+
+
+def test_a_request_without_body_ends_the_stream_with_its_headers(client_for):
+    epp = FakeEpp({"request_headers": ["v030s_request_headers_answer"],
+                   "response_headers": ["v030_response_headers_answer"]})
+    with client_for(epp.process).session() as session:
+        decision = session.request([(":method", "GET"), (":path", "/v1/models")], b"")
+        result = session.response(204, [], b"")
+    assert decision.endpoints == (ENDPOINT,)
+    assert decision.body is None
+    assert result.body == b""
+    assert epp.received == [
+        extproc.encode_headers("request", [(":method", "GET"), (":path", "/v1/models")], end_of_stream=True),
+        extproc.encode_headers("response", [(":status", "204")], end_of_stream=True)]
+
+
+def test_an_immediate_response_is_returned_and_the_stream_closed(client_for):
+    epp = FakeEpp({"request_body": ["v1_immediate_503"]})
+    with client_for(epp.process).session() as session:
+        decision = session.request([], REQUEST_BODY)
+        assert epp.half_closed.wait(5)
+    assert decision.endpoints == ()
+    assert decision.endpoint is None
+    assert decision.immediate == extproc.ImmediateResponse(
+        503, extproc.HeaderMutation(),
+        b"inference gateway: ServiceUnavailable - failed to find candidate pods for serving the request", "")
+
+
+def test_leaving_the_session_early_half_closes_the_stream(client_for):
+    epp = FakeEpp(V1_0_0)
+    with client_for(epp.process).session() as session:
+        session.request([], REQUEST_BODY)
+    assert epp.half_closed.wait(5)
+    with pytest.raises(extproc.ExtProcError, match="already closed"):
+        session.response(200, [], RESPONSE_BODY)
+
+
+def test_sessions_on_one_client_from_many_threads_get_their_own_answers(client_for):
+    two = {"request_body": ["v1_request_headers_answer_two_endpoints", "v1_request_body_answer_1",
+                            "v1_request_body_answer_2"]}
+
+    def process(requests, context):
+        first = next(requests)
+        yield from FakeEpp(two if b"/two" in first else V1_0_0).process(itertools.chain([first], requests), context)
+
+    client = client_for(process)
+
+    def ask(path):
+        with client.session() as session:
+            return session.request([(":path", path)], REQUEST_BODY).endpoints
+
+    paths = ["/one", "/two"] * 16
+    with futures.ThreadPoolExecutor(max_workers=8) as pool:
+        endpoints = list(pool.map(ask, paths))
+    assert endpoints == [(ENDPOINT,) if path == "/one" else ("10.244.0.7:8000", "10.244.0.8:8000")
+                         for path in paths]
+
+
+# ---- Failures: one exception, naming the EPP's address ----
+
+def _failure(client, request_body=REQUEST_BODY):
+    with pytest.raises(extproc.ExtProcError) as failure:
+        with client.session() as session:
+            session.request([], request_body)
+    assert f"EPP {client.target}" in str(failure.value)
+    return str(failure.value)
+
+
+def test_a_grpc_error_names_the_status_and_details(client_for):
+    def process(requests, context):
+        next(requests)
+        context.abort(grpc.StatusCode.UNAVAILABLE, "epp is draining")
+        yield  # a generator, as the handler must be
+
+    assert "gRPC status UNAVAILABLE: epp is draining" in _failure(client_for(process))
+
+
+def test_a_stream_that_ends_before_the_answers_fails(client_for):
+    def process(requests, context):
+        next(requests)
+        yield golden("v030_request_headers_answer")  # and no body answer
+
+    assert "stream ended before the answer to the request body" in _failure(client_for(process))
+
+
+def test_a_body_less_request_answered_without_endpoint_fails(client_for):
+    # v0.3.0's server.go names no endpoint until it has seen a body.
+    epp = FakeEpp(V0_3_0_BUFFERED)
+    assert "without a destination endpoint" in _failure(client_for(epp.process), request_body=b"")
+
+
+def test_an_answer_of_the_wrong_phase_fails(client_for):
+    epp = FakeEpp({"request_headers": ["v030_response_headers_answer"]})
+    assert "answered the request with response_headers" in _failure(client_for(epp.process))
+
+
+def test_an_undecodable_answer_fails(client_for):
+    epp = FakeEpp({"request_headers": [golden("v1_request_body_answer_1")[:-1]]})
+    assert "undecodable answer to the request headers: truncated field" in _failure(client_for(epp.process))
+
+
+def test_an_epp_that_does_not_answer_times_out_and_the_stream_is_cancelled(client_for):
+    ended = threading.Event()
+
+    def process(requests, context):
+        context.add_callback(ended.set)
+        yield from FakeEpp({}).process(requests, context)
+
+    started = time.monotonic()
+    assert "no answer to the request headers within 0.3s" in _failure(client_for(process, timeout=0.3))
+    assert time.monotonic() - started < 3
+    assert ended.wait(5)
+
+
+def test_an_unreachable_epp_fails_with_unavailable():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        target = f"127.0.0.1:{probe.getsockname()[1]}"
+    client = extproc.ExtProcClient(target, 5.0)
+    try:
+        assert "gRPC status UNAVAILABLE" in _failure(client)
+    finally:
+        client.close()

@@ -14,11 +14,45 @@ github.com/envoyproxy/go-control-plane/envoy@v1.32.4):
   type/v3/http_status.pb.go: HttpStatus
 and google.golang.org/protobuf@v1.36.4 (the version it requires) types/known/structpb/struct.pb.go: Struct, Value,
 ListValue.
+
+How the EPP releases answer (read from pkg/epp/handlers/ of each release; all use go-control-plane v1.32.4).
+The endpoint is always in dynamic_metadata {"envoy.lb": {"x-gateway-destination-endpoint": "ip:port"}} and in
+a set header x-gateway-destination-endpoint (v0.3.0 and v0.5.1 take both names from flags, with these defaults).
+
+  release, server           | request_headers answered       | endpoint and header mutations in       | body answers
+  --------------------------+--------------------------------+----------------------------------------+----------------
+  v0.3.0 server.go          | at once, clear_route_cache     | the request_body answer: endpoint,     | one whole-body
+  (cmd/epp's default:       | only, no endpoint (so a        | Content-Length; body_mutation.body     | mutation; each
+  USE_STREAMING unset)      | body-less request gets none)   | (buffered: one body message expected)  | response_body
+                            |                                |                                        | gets an empty
+                            |                                |                                        | answer
+  v0.3.0 streamingserver.go | after the body's end_of_stream | the request_headers answer: endpoint,  | one streamed_
+  (USE_STREAMING=true, as   | (at once, to a random pod, if  | Content-Length                         | response with
+  the v0.3.0 chart sets it) | request_headers end the stream)|                                        | the whole body
+  v0.5.1, v1.0.0 server.go  | as v0.3.0 streamingserver.go   | the request_headers answer: endpoint,  | streamed_
+  (the only server)         |                                | Content-Length, and every request      | response chunks
+                            |                                | header echoed; v1.0.0 adds x-request-id| of <= 62000
+                            |                                | when absent, and may name several      | bytes, the last
+                            |                                | endpoints, comma-separated             | end_of_stream
+
+Responses: every release answers response_headers at once (set header x-went-into-resp-headers: true; v0.5.1 and
+v1.0.0 also echo every response header). The streaming servers re-marshal a JSON response body and answer it
+after its end_of_stream (an event stream passes through chunk by chunk); v0.3.0's server.go leaves it as is.
+Errors come as an immediate_response to the request (429, 500, 503, 400, 404; with the error text as body from
+v0.5.1 on), other failures as a gRPC error status. No release answers a response with an immediate_response.
 """
 
+import queue
 import struct
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import grpc
+
+_METHOD = "/envoy.service.ext_proc.v3.ExternalProcessor/Process"
+ENDPOINT_METADATA_NAMESPACE = "envoy.lb"
+ENDPOINT_KEY = "x-gateway-destination-endpoint"
 
 _VARINT, _I64, _LEN, _START_GROUP, _END_GROUP, _I32 = range(6)
 # ProcessingRequest's oneof fields.
@@ -27,6 +61,10 @@ _BODY_FIELD = {"request": 4, "response": 5}
 # ProcessingResponse's oneof fields that this client handles; trailers (5, 6) and unknown ones are left as None.
 _RESPONSE_KINDS = {1: "request_headers", 2: "response_headers", 3: "request_body", 4: "response_body",
                    7: "immediate_response"}
+
+
+class ExtProcError(Exception):
+    """The EPP could not be asked or did not answer as the protocol requires; the pool's failureMode applies."""
 
 
 # ---- Encoding what the gateway sends (ProcessingRequest) ----
@@ -268,3 +306,211 @@ def decode_processing_response(data: bytes) -> ProcessingResponse:
         # HeadersResponse and BodyResponse both hold just the CommonResponse, as field 1.
         common = _decode_common_response(_Fields(response.last(number, _LEN, None)).last(1, _LEN, b""))
     return ProcessingResponse(kind, common, immediate, _decode_struct(response.last(8, _LEN, b"")))
+
+
+# ---- The client ----
+
+@dataclass(frozen=True)
+class RequestDecision:
+    """What the EPP decided for a request: an immediate response, or where and what to send upstream."""
+
+    endpoints: tuple = ()  # "ip:port" of the chosen model servers, the primary first
+    set_headers: tuple = ()  # (name, value) pairs to set on the upstream request, in the EPP's order
+    remove_headers: tuple = ()
+    body: bytes | None = None  # the body to send upstream; None: the original one
+    immediate: ImmediateResponse | None = None  # if set, answer the client with it and send nothing upstream
+
+    @property
+    def endpoint(self):
+        return self.endpoints[0] if self.endpoints else None
+
+
+@dataclass(frozen=True)
+class ResponseDecision:
+    """What the client gets from the model server's response."""
+
+    body: bytes
+    set_headers: tuple = ()  # (name, value) pairs to set on the client's response
+    remove_headers: tuple = ()
+
+
+def _is_last_body_answer(mutation):
+    return mutation is None or mutation.kind != "streamed_response" or mutation.end_of_stream
+
+
+def _mutated_body(body, mutation):
+    if mutation is None:
+        return body
+    if mutation.kind == "streamed_response":
+        return (body or b"") + mutation.body
+    return mutation.body  # a replacement; b"" for clear_body
+
+
+def _endpoints(answers, set_headers):
+    """From dynamic metadata, as GKE reads it, else from the header mutation; a list is comma-separated."""
+    value = None
+    for answer in answers:
+        namespace = answer.dynamic_metadata.get(ENDPOINT_METADATA_NAMESPACE)
+        if isinstance(namespace, dict) and isinstance(namespace.get(ENDPOINT_KEY), str):
+            value = namespace[ENDPOINT_KEY]
+    if value is None:
+        value = next((v for name, v in reversed(set_headers) if name.lower() == ENDPOINT_KEY), "")
+    return tuple(endpoint.strip() for endpoint in value.split(",") if endpoint.strip())
+
+
+def _mutations(answers):
+    set_headers, remove_headers, body = [], [], None
+    for answer in answers:
+        set_headers += answer.common.header_mutation.set_headers
+        remove_headers += answer.common.header_mutation.remove_headers
+        body = _mutated_body(body, answer.common.body_mutation)
+    return tuple(set_headers), tuple(remove_headers), body
+
+
+def _as_envoy_sends(headers):
+    # Envoy hands header names over in lower case, and the EPPs match some exactly (content-type, x-gateway-*).
+    return [(name.lower(), value) for name, value in headers]
+
+
+_HALF_CLOSE = object()
+_STREAM_END = object()
+
+
+class ExtProcSession:
+    """One HTTP request's exchange with the EPP, on one stream. Use it from one thread; `with` closes it."""
+
+    def __init__(self, process, target, timeout):
+        self._target = target
+        self._timeout = timeout
+        self._outgoing = queue.SimpleQueue()
+        self._incoming = queue.SimpleQueue()
+        self._open = True
+        self._call = process(iter(self._outgoing.get, _HALF_CLOSE))
+        # gRPC's stream iterator has no read timeout: a reader thread lets each wait for an answer be bounded.
+        threading.Thread(target=self._read, name=f"extproc-{target}", daemon=True).start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def _read(self):
+        try:
+            for message in self._call:
+                self._incoming.put(message)
+            self._incoming.put(_STREAM_END)
+        except grpc.RpcError as error:
+            self._incoming.put(error)
+
+    def _fail(self, reason):
+        self._open = False
+        self._outgoing.put(_HALF_CLOSE)  # releases gRPC's thread that reads our requests
+        self._call.cancel()
+        return ExtProcError(f"ext_proc stream to EPP {self._target}: {reason}")
+
+    def _receive(self, awaited):
+        try:
+            item = self._incoming.get(timeout=self._timeout)
+        except queue.Empty:
+            raise self._fail(f"no answer to the {awaited} within {self._timeout}s") from None
+        if item is _STREAM_END:
+            raise self._fail(f"stream ended before the answer to the {awaited}")
+        if isinstance(item, grpc.RpcError):
+            raise self._fail(f"gRPC status {item.code().name}: {item.details()}")
+        try:
+            return decode_processing_response(item)
+        except ValueError as error:
+            raise self._fail(f"undecodable answer to the {awaited}: {error}") from None
+
+    def _exchange(self, phase, headers, body):
+        """Sends one phase's headers, then its whole body in one message (as Envoy sends it in buffered mode,
+        which v0.3.0's server.go needs, and a valid full-duplex stream for the others), and returns the answers
+        up to the headers answer and the last body answer, whatever their order; or up to an answer of another
+        kind, which ends the list."""
+        if not self._open:
+            raise ExtProcError(f"ext_proc stream to EPP {self._target}: already closed")
+        self._outgoing.put(encode_headers(phase, headers, end_of_stream=not body))
+        if body:
+            self._outgoing.put(encode_body(phase, body, end_of_stream=True))
+        answers = []
+        headers_answered, body_answered = False, not body
+        while not (headers_answered and body_answered):
+            answer = self._receive(f"{phase} body" if headers_answered else f"{phase} headers")
+            answers.append(answer)
+            if answer.kind == f"{phase}_headers":
+                headers_answered = True
+            elif answer.kind == f"{phase}_body":
+                body_answered = _is_last_body_answer(answer.common.body_mutation)
+            else:
+                break
+        return answers
+
+    def request(self, headers: Sequence[tuple[str, str]], body: bytes) -> RequestDecision:
+        """Asks the EPP about a request: headers are (name, value) pairs, pseudo-headers (:method, :path,
+        :authority, :scheme) included as Envoy sends them; body is the whole request body."""
+        answers = self._exchange("request", _as_envoy_sends(headers), body)
+        last = answers[-1]
+        if last.kind == "immediate_response":
+            self.close()
+            return RequestDecision(immediate=last.immediate)
+        if last.kind not in ("request_headers", "request_body"):
+            raise self._fail(f"answered the request with {last.kind or 'an unknown message'}")
+        set_headers, remove_headers, new_body = _mutations(answers)
+        endpoints = _endpoints(answers, set_headers)
+        if not endpoints:
+            raise self._fail("answered the request without a destination endpoint")
+        return RequestDecision(endpoints, set_headers, remove_headers, new_body)
+
+    def response(self, status: int, headers: Sequence[tuple[str, str]], body: bytes) -> ResponseDecision:
+        """Passes the model server's response through the EPP, then closes the stream.
+
+        The status goes as ":status", as Envoy sends it. Every release looks for "status" instead (to count
+        model-server errors in a metric), so with Envoy, and here, that branch never runs; v0.3.0's server.go
+        would also misread it (it compares the value's first byte with "200").
+        """
+        answers = self._exchange("response", [(":status", str(status))] + _as_envoy_sends(headers), body)
+        # Any other answer (v0.3.0's server.go sends an empty message for a body that is not JSON) is one
+        # Envoy calls spurious: it closes the stream and lets the response through as it stands.
+        processed = [answer for answer in answers if answer.kind in ("response_headers", "response_body")]
+        set_headers, remove_headers, new_body = _mutations(processed)
+        self.close()
+        return ResponseDecision(body if new_body is None else new_body, set_headers, remove_headers)
+
+    def close(self) -> None:
+        """Half-closes the stream and waits, at most the timeout, for the EPP to end it; then cancels it."""
+        if not self._open:
+            return
+        self._open = False
+        self._outgoing.put(_HALF_CLOSE)
+        try:
+            while True:
+                item = self._incoming.get(timeout=self._timeout)
+                if item is _STREAM_END or isinstance(item, grpc.RpcError):
+                    break
+        except queue.Empty:
+            pass
+        self._call.cancel()
+
+
+class ExtProcClient:
+    """The gateway's connection to one EPP address ("ip:port"); thread-safe, one session per HTTP request.
+
+    timeout bounds each wait for an answer, as Envoy's ext_proc message_timeout does (GKE's routing
+    extensions have one too: 1s in the GIE chart's GKE template for the body-based router).
+    """
+
+    def __init__(self, target: str, timeout: float):
+        self.target = target
+        self._timeout = timeout
+        # Straight to the EPP, never through an HTTP proxy from the environment; retry a restarted EPP soon.
+        self._channel = grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0),
+                                                               ("grpc.max_reconnect_backoff_ms", 2000)])
+        # No serializers: the messages are bytes already.
+        self._process = self._channel.stream_stream(_METHOD)
+
+    def session(self) -> ExtProcSession:
+        return ExtProcSession(self._process, self.target, self._timeout)
+
+    def close(self) -> None:
+        self._channel.close()
