@@ -87,7 +87,7 @@ def main(argv=None):
     kube = KubeClient(args.kubeconfig)
     fleet = ModelServerFleet(args.model_latency, pod_network)
     epps = EppRunner(kube, pod_network, host, args.state_dir, api_address, ca_data, epp_binary)
-    dataplane = DataPlane(args.address, fleet, listen_namespace=host, epps=epps)
+    dataplane = DataPlane(args.address, fleet, listen_namespace=host, epps=epps, tls_dir=args.state_dir / "epp-tls")
     controller = Controller(kube, dataplane, args.programming_delay.drawer(args.programming_delay_seed),
                             args.address, pods=(fleet, epps))
     ready = args.state_dir / READY_FILE

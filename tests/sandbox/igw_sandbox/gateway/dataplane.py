@@ -17,12 +17,15 @@ import logging
 import random
 import threading
 import time
+import uuid
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
 
 from ..modelserver import POD_HEADER, POOL_HEADER, SandboxHTTPServer
 from . import api, routing
 from .backends import Failure, PoolBackend
+from .epp_tls import TlsBridge
 from .extproc import ExtProcClient, ExtProcError
 
 log = logging.getLogger("igw_sandbox.gateway.dataplane")
@@ -162,7 +165,11 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ExtProcError(backend.epp_problem)
             target = backend.epp_targets[dataplane.rng.randrange(len(backend.epp_targets))]
             session = dataplane.ext_proc(target).session()
-            decision = session.request(self._request_headers(path, headers), body)
+            try:
+                decision = session.request(self._request_headers(path, headers), body)
+            except ExtProcError:
+                session.close()
+                raise
         except ExtProcError as error:
             if not backend.fails_open:
                 self._fail(Failure(503, "EndpointPickerUnavailable",
@@ -174,10 +181,13 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._finish(endpoint.address, endpoint.pod_id, pool_id, headers, body)
             return
+        if decision.immediate is not None or not decision.endpoint:
+            session.close()
         if decision.immediate is not None:
-            status, immediate_headers, immediate_body = decision.immediate
-            dataplane.stats.record(status, pool=pool_id, failure="EndpointPickerResponse")
-            self._reply(status, immediate_body, [*immediate_headers, (POOL_HEADER, pool_id)])
+            immediate = decision.immediate
+            dataplane.stats.record(immediate.status, pool=pool_id, failure="EndpointPickerResponse")
+            headers = [(k, v) for k, v in immediate.headers.set_headers if k.lower() not in _NOT_RELAYED]
+            self._reply(immediate.status, immediate.body, [*headers, (POOL_HEADER, pool_id)])
             return
         if not decision.endpoint:
             self._fail(Failure(503, "EndpointPickerUnavailable", f"EPP {target} named no endpoint"), pool_id)
@@ -185,16 +195,14 @@ class _Handler(BaseHTTPRequestHandler):
         host, _separator, port = decision.endpoint.rpartition(":")
         address = (host, int(port))
         endpoint = backend.endpoint_at(address)
-        for name in decision.remove_headers:
-            headers.pop(name.lower(), None)
-        for name, value in decision.set_headers:
-            if not name.startswith(":"):
-                headers[name.lower()] = value
+        _mutate(headers, decision.set_headers, decision.remove_headers)
         self._finish(address, endpoint.pod_id if endpoint else decision.endpoint, pool_id, headers,
                      body if decision.body is None else decision.body, session)
 
     def _request_headers(self, path, headers):
         """The request headers as Envoy hands them to ext_proc: pseudo-headers first, names in lower case."""
+        # Envoy's connection manager gives every request an id; the EPPs log it.
+        headers.setdefault("x-request-id", str(uuid.uuid4()))
         pseudo = [(":method", self.command), (":path", self.path), (":scheme", "http"),
                   (":authority", headers.get("host", ""))]
         return pseudo + [(name, value) for name, value in headers.items() if name != "host"]
@@ -213,9 +221,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if session is not None:
             try:
-                response_body = session.response(status, response_headers, response_body)
+                answer = session.response(status, [(k.lower(), v) for k, v in response_headers], response_body)
+                response_body = answer.body
+                kept = dict((k.lower(), v) for k, v in response_headers)
+                _mutate(kept, answer.set_headers, answer.remove_headers)
+                response_headers = list(kept.items())
             except ExtProcError as error:
                 log.warning("response phase of %s: %s", pool_id, error)
+            finally:
+                session.close()
         dataplane.stats.record(status, pool=pool_id, pod=pod_id)
         relayed = [(k, v) for k, v in response_headers if k.lower() not in _NOT_RELAYED]
         relayed.append((POD_HEADER, pod_id))
@@ -226,9 +240,22 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
 
+def _mutate(headers, set_headers, remove_headers):
+    """Apply an EPP's header mutation to {lower-case name: value}; pseudo-headers and Host stay the gateway's."""
+    for name in remove_headers:
+        headers.pop(name.lower(), None)
+    for name, value in set_headers:
+        if not name.startswith(":") and name.lower() != "host":
+            headers[name.lower()] = value
+
+
 class DataPlane:
-    def __init__(self, address, fleet, listen_namespace=None, epps=None):
-        """``listen_namespace``: the network namespace the listeners are made in (the host's), None for this one."""
+    def __init__(self, address, fleet, listen_namespace=None, epps=None, tls_dir=None):
+        """``listen_namespace``: the network namespace the listeners are made in (the host's), None for this one;
+        ``tls_dir``: where the TLS bridges to the EPPs keep their sockets; None speaks plaintext to EPPs (the
+        unit tests' fake EPP)."""
+        self.tls_dir = tls_dir
+        self._bridges = []
         self.address = address
         self.fleet = fleet
         self.listen_namespace = listen_namespace
@@ -252,7 +279,13 @@ class DataPlane:
         with self._ext_proc_lock:
             client = self._ext_proc.get(target)
             if client is None:
-                client = self._ext_proc[target] = ExtProcClient(target, EXT_PROC_TIMEOUT_SECONDS)
+                via = None
+                if self.tls_dir is not None:
+                    host, _separator, port = target.rpartition(":")
+                    bridge = TlsBridge((host, int(port)), Path(self.tls_dir) / f"{host}_{port}.sock")
+                    self._bridges.append(bridge)
+                    via = bridge.target
+                client = self._ext_proc[target] = ExtProcClient(target, EXT_PROC_TIMEOUT_SECONDS, via)
             return client
 
     def sync_ports(self, ports):
@@ -303,6 +336,10 @@ class DataPlane:
     def close(self):
         for port in list(self._servers):
             self._close(port)
+        for client in self._ext_proc.values():
+            client.close()
+        for bridge in self._bridges:
+            bridge.close()
 
 
 def is_loopback(address):

@@ -500,11 +500,12 @@ class ExtProcClient:
     extensions have one too: 1s in the GIE chart's GKE template for the body-based router).
     """
 
-    def __init__(self, target: str, timeout: float):
+    def __init__(self, target: str, timeout: float, via: str | None = None):
+        """``via``: the grpcio target that carries the stream to ``target`` (a TLS bridge), if not ``target`` itself."""
         self.target = target
         self._timeout = timeout
         # Straight to the EPP, never through an HTTP proxy from the environment; retry a restarted EPP soon.
-        self._channel = grpc.insecure_channel(target, options=[("grpc.enable_http_proxy", 0),
+        self._channel = grpc.insecure_channel(via or target, options=[("grpc.enable_http_proxy", 0),
                                                                ("grpc.max_reconnect_backoff_ms", 2000)])
         # No serializers: the messages are bytes already.
         self._process = self._channel.stream_stream(_METHOD)
