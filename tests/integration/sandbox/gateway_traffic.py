@@ -59,6 +59,11 @@ def gateway_stats(sandbox):
     return json.loads(send(sandbox, model=None, path=api.STATS_PATH, method="GET").body)["stats"]
 
 
+def gateway_epps(sandbox):
+    """{pod id: state, release, exit code, restarts, log} of the real EPPs the gateway runs."""
+    return json.loads(send(sandbox, model=None, path=api.STATS_PATH, method="GET").body)["epps"]
+
+
 def programming_delay(sandbox):
     """The longest a change takes to be programmed: the delay, or the upper bound of LOW:HIGH."""
     return float(sandbox.env["SANDBOX_PROGRAMMING_DELAY"].split(":")[-1])
@@ -114,12 +119,15 @@ def pool_ref(name, group, weight=None):
     return ref if weight is None else {**ref, "weight": weight}
 
 
-def install_ga_pool(sandbox):
+def install_ga_pool(sandbox, objectives=True):
     """The v1 pool of the zero-downtime guide: the real GIE v1.0.0 chart as release <name>-ga,
-    selecting the same model-server pods. Installs the v1 InferencePool CRD if the flavour lacks it."""
+    selecting the same model-server pods. Installs the v1 InferencePool CRD if the flavour lacks it,
+    and the InferenceObjective CRD that its EPP needs unless `objectives` is false."""
     kube = sandbox.kube()
     if kube.kubectl("get", "crd", GA_POOLS, check=False).returncode != 0:
         kube.apply(load_documents(upstream.inference_pool_v1_crd()), server_side=True)
+    if objectives:
+        kube.apply(load_documents(upstream.inference_objective_crd()), server_side=True)
     chart = upstream.module_dir(upstream.INFERENCE_EXTENSION, versions.GIE_GA) / "config/charts/inferencepool"
     kube.helm("install", GA_POOL, str(chart), "--namespace", "default",
               "--set", f"inferencePool.modelServers.matchLabels.app={MODEL_SERVER_DEPLOYMENT}",
@@ -149,3 +157,9 @@ def stats_delta(before, after):
     by_status = {code: n - before["by_status"].get(code, 0) for code, n in after["by_status"].items()}
     return {"requests": after["requests"] - before["requests"], "by_pool": by_pool,
             "by_status": {code: n for code, n in by_status.items() if n}}
+
+
+def epp_log(sandbox, deployment):
+    """Everything the real EPPs of `deployment` have logged so far (every pod, every start)."""
+    return "".join(path.read_text(errors="replace")
+                   for path in sorted(sandbox.layout.logs.glob(f"epp-default-{deployment}-*.log")))

@@ -8,7 +8,7 @@ import time
 import pytest
 from gateway_traffic import (
     ALPHA_POOL, ALPHA_POOL_ID, ALPHA_POOLS, GA_POOL, GA_POOL_ID, GA_POOLS, MODEL_SERVER_DEPLOYMENT, ROUTE,
-    epp_args, install_ga_pool, pool_ref, programming_delay, route_resolved_at_current_generation, route_status,
+    epp_args, epp_log, gateway_epps, install_ga_pool, pool_ref, programming_delay, route_resolved_at_current_generation, route_status,
     send, set_epp_args, set_route_backends, wait_for, wait_reply, wait_serving,
 )
 
@@ -55,11 +55,11 @@ def test_seeded_gateway_is_programmed_and_a_model_server_pod_answers_curl(alpha_
     assert {c["type"]: c["status"] for c in parent["conditions"]} == {"Accepted": "True", "ResolvedRefs": "True"}
 
 
-def test_unknown_model_is_rejected_with_404_as_the_v0_epp_does(alpha_basic):
+def test_unknown_model_gets_the_real_v0_epps_own_404(alpha_basic):
     wait_serving(alpha_basic)
     reply = send(alpha_basic, model="no-such-model")
-    assert (reply.status, reply.failure) == (404, "ModelNotFound")
-    assert b"no-such-model" in reply.body
+    assert (reply.status, reply.failure) == (404, "EndpointPickerResponse")
+    assert "no-such-model" in epp_log(alpha_basic, EPP), "the v0.3.0 EPP logs the model it has no InferenceModel for"
 
 
 def test_deleting_the_alpha_pool_fails_requests_and_resolved_refs(alpha_basic):
@@ -96,7 +96,7 @@ def test_scaling_the_epp_to_zero_fails_a_failclose_pool(alpha_basic):
     assert kube.get_json(ALPHA_POOLS, ALPHA_POOL)["spec"]["extensionRef"].get("failureMode", "FailClose") == \
         "FailClose"
     kube.kubectl("scale", "deployment", EPP, "--replicas=0")
-    reply = _failing(alpha_basic, "EndpointPickerUnavailable", "no available replicas")
+    reply = _failing(alpha_basic, "EndpointPickerUnavailable", "selects no ready pod")
     assert reply.status == 503 and reply.pool == ALPHA_POOL_ID
     # GKE cannot see that the EPP is down: the route's status stays healthy.
     assert route_resolved_at_current_generation(kube)
@@ -128,21 +128,25 @@ def test_route_change_has_no_effect_before_the_programming_delay(alpha_basic):
     assert send(alpha_basic, headers={"x-canary": "1"}).status == 200
 
 
-def test_epp_naming_another_pool_or_group_fails_the_pool(alpha_basic):
+def test_epp_naming_another_pool_or_started_with_the_other_releases_flags_fails_the_pool(alpha_basic):
     kube = alpha_basic.kube()
     wait_serving(alpha_basic)
     original = epp_args(kube, EPP)
     assert original[:2] == ["-poolName", ALPHA_POOL]
 
     set_epp_args(kube, EPP, ["-poolName", "another-pool", *original[2:]])
-    _failing(alpha_basic, "EndpointPickerUnavailable", f"serves pool {api.ALPHA_GROUP}/default/another-pool")
+    _failing(alpha_basic, "EndpointPickerUnavailable", "failureMode FailClose")
 
-    # A v1.0 EPP (kebab-case flags) without --pool-group watches the GA group, not this alpha pool.
-    v1_flags = ["--pool-name", ALPHA_POOL, "--pool-namespace", "default"]
-    set_epp_args(kube, EPP, v1_flags)
-    _failing(alpha_basic, "EndpointPickerUnavailable", f"serves pool {api.GA_GROUP}/default/{ALPHA_POOL}")
+    # The v0.3.0 binary does not know the v1.0 flags: it exits, and the sandbox says so.
+    set_epp_args(kube, EPP, ["--pool-name", ALPHA_POOL, "--pool-namespace", "default"])
+    _failing(alpha_basic, "EndpointPickerUnavailable", "failureMode FailClose")
+    exited = wait_for("the EPP to be reported exited", lambda: [
+        e for pod, e in gateway_epps(alpha_basic).items() if pod.startswith(f"default/{EPP}-")
+        and e["state"] == "exited" and e["exit_code"] == 2])
+    assert "flag provided but not defined: -pool-name" in epp_log(alpha_basic, EPP)
+    assert exited[0]["release"] == "v0.3.0"
 
-    set_epp_args(kube, EPP, [*v1_flags, "--pool-group", api.ALPHA_GROUP])
+    set_epp_args(kube, EPP, original)
     wait_reply(alpha_basic, "the pool to serve again", lambda reply: reply.status == 200)
 
 
@@ -162,3 +166,15 @@ def test_fifty_fifty_weights_split_a_thousand_requests_across_two_pools(alpha_ba
     assert set(summary["per_pool"]) == {ALPHA_POOL_ID, GA_POOL_ID}
     for pool in (ALPHA_POOL_ID, GA_POOL_ID):
         assert 400 <= summary["per_pool"][pool] <= 600, summary["per_pool"]
+
+
+def test_a_v1_epp_without_the_inference_objective_crd_does_not_serve_and_its_failclose_pool_answers_503(
+        alpha_basic):
+    kube = alpha_basic.kube()
+    wait_serving(alpha_basic)
+    install_ga_pool(alpha_basic, objectives=False)
+    set_route_backends(kube, [pool_ref(GA_POOL, api.GA_GROUP)])
+    reply = _failing(alpha_basic, "EndpointPickerUnavailable", "failureMode FailClose")
+    assert reply.status == 503 and reply.pool == GA_POOL_ID
+    # The v1.0 EPP logs JSON, so the quotes around the kind are escaped.
+    assert 'no matches for kind \\"InferenceObjective\\"' in epp_log(alpha_basic, f"{GA_POOL}-epp")

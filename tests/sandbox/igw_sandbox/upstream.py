@@ -52,6 +52,12 @@ def inference_pool_v1_crd():
             / "config/crd/bases/inference.networking.k8s.io_inferencepools.yaml")
 
 
+def inference_objective_crd():
+    """The InferenceObjective CRD of the v1 release: the v1.0 EPP will not start without it."""
+    return (module_dir(INFERENCE_EXTENSION, versions.GIE_GA)
+            / "config/crd/bases/inference.networking.x-k8s.io_inferenceobjectives.yaml")
+
+
 def cluster_pod_monitoring_crd():
     return (module_dir(PROMETHEUS_ENGINE, versions.PROMETHEUS_ENGINE)
             / "charts/operator/crds/monitoring.googleapis.com_clusterpodmonitorings.yaml")

@@ -36,7 +36,8 @@ _HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriz
 _NOT_RELAYED = _HOP_BY_HOP | {"server", "date", POOL_HEADER, POD_HEADER}
 UPSTREAM_TIMEOUT_SECONDS = 60
 EXT_PROC_TIMEOUT_SECONDS = 10
-DESTINATION_HEADER = "x-gateway-destination-endpoint"
+# The reason the sandbox gives (x-sandbox-failure) when the EPP answered a request itself.
+EPP_RESPONSE = "EndpointPickerResponse"
 
 
 class Stats:
@@ -185,9 +186,11 @@ class _Handler(BaseHTTPRequestHandler):
             session.close()
         if decision.immediate is not None:
             immediate = decision.immediate
-            dataplane.stats.record(immediate.status, pool=pool_id, failure="EndpointPickerResponse")
+            dataplane.stats.record(immediate.status, pool=pool_id, failure=EPP_RESPONSE)
             headers = [(k, v) for k, v in immediate.headers.set_headers if k.lower() not in _NOT_RELAYED]
-            self._reply(immediate.status, immediate.body, [*headers, (POOL_HEADER, pool_id)])
+            # The EPP answered itself (an unknown model, a shed request): say so, as GKE's logs would.
+            self._reply(immediate.status, immediate.body,
+                        [*headers, (POOL_HEADER, pool_id), (api.FAILURE_HEADER, EPP_RESPONSE)])
             return
         if not decision.endpoint:
             self._fail(Failure(503, "EndpointPickerUnavailable", f"EPP {target} named no endpoint"), pool_id)
