@@ -44,16 +44,21 @@ OUTPUT_TAIL = 8000
 TIMED_OUTPUT = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"}
 
 
-def answer_of(sandbox):
+def completion(sandbox, model=BASE_MODEL):
+    """(status, response headers, body) of one completion request through the sandbox's Gateway."""
     connection = http.client.HTTPConnection(sandbox.address, 80, timeout=10)
     try:
-        body = json.dumps({"model": BASE_MODEL, "prompt": "hi", "max_tokens": 10, "temperature": 0})
+        body = json.dumps({"model": model, "prompt": "hi", "max_tokens": 10, "temperature": 0})
         connection.request("POST", "/v1/completions", body=body, headers={"Content-Type": "application/json"})
         response = connection.getresponse()
-        response.read()
-        return response.status, response.getheader(POOL_HEADER)
+        return response.status, dict((k.lower(), v) for k, v in response.getheaders()), response.read()
     finally:
         connection.close()
+
+
+def answer_of(sandbox):
+    status, headers, _body = completion(sandbox)
+    return status, headers.get(POOL_HEADER)
 
 
 class PlaybookRun:

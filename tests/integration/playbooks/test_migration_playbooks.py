@@ -15,7 +15,7 @@ import time
 
 import pytest
 from migration_harness import (
-    ALPHA_POOL, ALPHA_SERVED_BY, GA_EPP, GA_POOL, GA_SERVED_BY, api, assert_migrated, read_reports,
+    ALPHA_POOL, ALPHA_SERVED_BY, GA_EPP, GA_POOL, GA_SERVED_BY, api, assert_migrated, completion, read_reports,
 )
 
 pytestmark = pytest.mark.sandbox
@@ -45,7 +45,7 @@ def assert_no_failed_request(summary):
 
 @pytest.mark.parametrize("flavour", ["old", "new"])
 def test_zero_downtime_migrates_alpha_basic_under_load_and_a_second_run_changes_nothing(
-        flavour, view, load, start_playbook, report_dir):
+        flavour, serving, view, load, start_playbook, report_dir):
     first = start_playbook(ZERO_DOWNTIME, "first")
     assert first.wait(PLAYBOOK_TIMEOUT) == 0, first.tail()
     assert first.recap()["changed"] > 0
@@ -70,6 +70,19 @@ def test_zero_downtime_migrates_alpha_basic_under_load_and_a_second_run_changes_
     assert traffic["sent"] >= 0.9 * traffic["settings"]["rate"] * (second.finished - first.started)
     assert_no_failed_request(traffic)
     assert set(traffic["per_pool"]) == {ALPHA_SERVED_BY, GA_SERVED_BY}
+    # Each pool's real endpoint picker spread the load over the ready pods, not one.
+    records = [json.loads(line) for line in load.records_path.read_text().splitlines()]
+    for pool in (ALPHA_SERVED_BY, GA_SERVED_BY):
+        assert len({r["pod"] for r in records if r["pool"] == pool}) >= 2, pool
+
+    # Through the real v1.0.0 EPP the adapter keeps its name (alpha-basic's food-review model maps to
+    # itself, so the preflight had no rewrite to warn about), and a model that had no InferenceModel
+    # is no longer refused by the EPP (the v0.3.0 EPP's 404) but passed through to vLLM, which refuses it.
+    status, headers, body = completion(serving, "food-review")
+    assert (status, headers["x-sandbox-pool"], json.loads(body)["model"]) == (200, GA_SERVED_BY, "food-review")
+    status, headers, body = completion(serving, "no-such-model")
+    assert (status, headers.get("x-sandbox-failure")) == (404, None)
+    assert json.loads(body)["message"] == "The model `no-such-model` does not exist."
 
 
 @pytest.mark.parametrize("flavour", ["old", "new"])

@@ -14,6 +14,10 @@ from pathlib import Path
 import ansible_runner
 import pytest
 from runner import ansible_env, run_task
+from sandbox.gateway_traffic import (
+    GA_POOL, GA_POOL_ID, epp_log, install_ga_pool, pool_ref, route_resolved_at_current_generation,
+    set_route_backends, wait_for, wait_reply,
+)
 
 pytestmark = pytest.mark.sandbox
 
@@ -139,6 +143,34 @@ def test_the_probe_gate_fails_with_its_measurements_when_the_epp_is_gone(alpha_b
     assert run.stats["pools_migrated"] == []
     assert "### alpha-basic without EPP: FAILED" in run.markdown
     assert "threshold not met: success ratio 0.0" in run.markdown
+
+
+def test_a_v1_epp_whose_role_lacks_inference_objectives_fails_the_probe_gate_naming_the_epp(alpha_basic, tmp_path):
+    ga_epp = f"{GA_POOL}-epp"
+    kube = alpha_basic.kube()
+    install_ga_pool(alpha_basic)
+    rules = kube.get_json("role", ga_epp)["rules"]
+    for rule in rules:
+        rule["resources"] = [r for r in rule["resources"] if r != "inferenceobjectives"]
+    kube.kubectl("patch", "role", ga_epp, "--type=json",
+                 "-p", json.dumps([{"op": "replace", "path": "/rules", "value": rules}]))
+    # A running EPP keeps the watch it has; the one a new pod starts is refused.
+    kube.kubectl("delete", "pod", "-l", f"inferencepool={ga_epp}")
+    set_route_backends(kube, [pool_ref(GA_POOL, "inference.networking.k8s.io")])
+    wait_for("the route to the v1 pool to be programmed", lambda: route_resolved_at_current_generation(kube))
+    wait_reply(alpha_basic, "the v1 pool's EPP to refuse requests", lambda reply: reply.status == 503
+               and reply.pool == GA_POOL_ID)
+
+    run = Run(alpha_basic, tmp_path, verify_pools=[{"group": "inference.networking.k8s.io", "name": GA_POOL,
+                                                    "namespace": "default"}],
+              verify_epp_deployments=[{"name": ga_epp, "namespace": "default"}], verify_probe_requests=10)
+
+    assert run.gate["passed"] is False
+    assert run.checks() == [("Gateway", True), ("HTTPRoutes", True), ("endpoint", False)]
+    assert run.gate["probe"]["status_codes"] == {"503": 10}
+    assert f"check the EPP Deployment default/{ga_epp} (its log" in run.report["error"]
+    log = epp_log(alpha_basic, ga_epp)
+    assert 'cannot list resource \\"inferenceobjectives\\"' in log, "the EPP's own RBAC error"
 
 
 def test_the_epp_gate_fails_an_unavailable_epp_when_the_probe_is_off(alpha_basic, tmp_path):
