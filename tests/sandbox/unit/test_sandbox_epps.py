@@ -4,7 +4,7 @@ from pathlib import Path
 
 from sandbox_fakes import epp, model_pod, v0_epp_args
 
-from igw_sandbox import netns
+from igw_sandbox import build, netns
 from igw_sandbox.gateway import epps
 
 
@@ -41,3 +41,14 @@ def test_each_sandbox_state_directory_gets_its_own_short_namespace_prefix():
     assert one != other and one == netns.prefix_of("/work/a/.sandbox/x")
     # ip netns names become file names and veth names stay under the 15-character limit.
     assert len(one) == len("igw-") + 8
+
+
+def test_an_image_of_a_release_the_sandbox_does_not_build_is_reported_naming_the_release(tmp_path):
+    _service, _deployment, pod = epp("pool-epp", v0_epp_args("pool"))
+    pod["spec"]["containers"][0]["image"] = "registry.k8s.io/gateway-api-inference-extension/epp:v9.9.9"
+    runner = epps.EppRunner(kube=None, pod_network=None, host=None, state_dir=tmp_path, api_address=None,
+                            ca_data=None, binary_for=build.epp_binary)
+    runner.sync([pod])
+    (state,) = runner.describe().values()
+    assert (state["release"], state["state"], state["pid"]) == ("v9.9.9", "error", None)
+    assert "v9.9.9" in state["error"] and "GIE_RELEASES" in state["error"]
