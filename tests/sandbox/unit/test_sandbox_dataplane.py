@@ -28,9 +28,8 @@ def _free_port():
 
 # ProcessingResponse as the v1.0.0 EPP writes it; field numbers as in extproc.py's sources.
 def _header_mutation(headers):
-    return b"".join(extproc._len_field(1, extproc._len_field(1, extproc._len_field(1, k.encode())
-                                                               + extproc._len_field(3, v.encode())))
-                    for k, v in headers)
+    values = [extproc._len_field(1, k.encode()) + extproc._len_field(3, v.encode()) for k, v in headers]
+    return b"".join(extproc._len_field(1, extproc._len_field(1, value)) for value in values)
 
 
 def _headers_answer(endpoint):

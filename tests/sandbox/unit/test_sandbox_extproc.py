@@ -241,7 +241,6 @@ def test_malformed_bytes_raise_value_error(data):
         extproc.decode_processing_response(data)
 
 
-
 # ---- The client against in-process ext_proc servers that replay each release's answers ----
 
 # ProcessingRequest's oneof field numbers, read from the first byte of what the gateway sends.
@@ -425,7 +424,7 @@ def test_sessions_on_one_client_from_many_threads_get_their_own_answers(client_f
                             "v1_request_body_answer_2"]}
 
     def process(requests, context):
-        first = next(requests)
+        first = next(requests, b"")
         yield from FakeEpp(two if b"/two" in first else V1_0_0).process(itertools.chain([first], requests), context)
 
     client = client_for(process)
@@ -453,7 +452,7 @@ def _failure(client, request_body=REQUEST_BODY):
 
 def test_a_grpc_error_names_the_status_and_details(client_for):
     def process(requests, context):
-        next(requests)
+        next(requests, None)
         context.abort(grpc.StatusCode.UNAVAILABLE, "epp is draining")
         yield  # a generator, as the handler must be
 
@@ -462,7 +461,7 @@ def test_a_grpc_error_names_the_status_and_details(client_for):
 
 def test_a_stream_that_ends_before_the_answers_fails(client_for):
     def process(requests, context):
-        next(requests)
+        next(requests, None)
         yield golden("v030_request_headers_answer")  # and no body answer
 
     assert "stream ended before the answer to the request body" in _failure(client_for(process))

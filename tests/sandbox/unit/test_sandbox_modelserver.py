@@ -145,7 +145,7 @@ def parse_exposition(text):
     families = {}
     for line in text.splitlines():
         if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ", 3)
+            _type, _hash, name, kind = line.split(" ", 3)
             assert name not in families, f"second TYPE line for {name}"
             families[name] = {"type": kind, "samples": []}
         elif line and not line.startswith("#"):
@@ -186,8 +186,8 @@ def test_an_idle_pod_serves_every_metric_the_release_reads_and_is_a_candidate_fo
     for name in wanted.values():
         assert families[name]["type"] == "gauge" and families[name]["samples"], name
     # The EPP reads one series of each (without label selectors, the first): there must be exactly one.
-    [(_, queued)] = families[wanted["queued"]]["samples"]
-    [(_, kv_cache)] = families[wanted["kv_cache"]]["samples"]
+    [(_labels, queued)] = families[wanted["queued"]]["samples"]
+    [(_kv_labels, kv_cache)] = families[wanted["kv_cache"]]["samples"]
     [(lora_info, stamp)] = families[wanted["lora_info"]]["samples"]
     assert (queued, kv_cache) == (0, 0)
     assert set(lora_info) == LORA_LABELS

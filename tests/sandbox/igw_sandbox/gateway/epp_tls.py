@@ -66,6 +66,7 @@ class TlsBridge:
             log.info("EPP %s:%d unreachable over TLS: %s", *self.address, error)
             client.close()
             return
+
         # HTTP/2 never half-closes a connection: when either side ends it, both ends go.
         def pump(source, sink):
             try:

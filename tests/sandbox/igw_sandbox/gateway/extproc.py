@@ -156,7 +156,7 @@ def _read_field(data, position):
 
 def _skip_group(data, position, number):
     while position < len(data):
-        inner_number, wire_type, _, position = _read_field(data, position)
+        inner_number, wire_type, _value, position = _read_field(data, position)
         if wire_type == _END_GROUP:
             if inner_number != number:
                 raise ValueError(f"group {number} ended by {inner_number}")
@@ -506,7 +506,7 @@ class ExtProcClient:
         self._timeout = timeout
         # Straight to the EPP, never through an HTTP proxy from the environment; retry a restarted EPP soon.
         self._channel = grpc.insecure_channel(via or target, options=[("grpc.enable_http_proxy", 0),
-                                                               ("grpc.max_reconnect_backoff_ms", 2000)])
+                                                                      ("grpc.max_reconnect_backoff_ms", 2000)])
         # No serializers: the messages are bytes already.
         self._process = self._channel.stream_stream(_METHOD)
 
