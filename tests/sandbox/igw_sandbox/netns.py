@@ -201,7 +201,7 @@ class Relay:
             except OSError:
                 client.close()
                 continue
-            _Pair(client, upstream).start()
+            join(client, upstream)
 
     def close(self):
         self._closed = True
@@ -211,6 +211,11 @@ class Relay:
             if error.errno != errno.ENOTCONN:
                 raise
         self._listener.close()
+
+
+def join(one, other):
+    """Carry bytes both ways between two connected sockets until both directions end, then close both."""
+    _Pair(one, other).start()
 
 
 class _Pair:

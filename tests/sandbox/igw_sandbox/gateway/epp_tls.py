@@ -14,7 +14,7 @@ import ssl
 import threading
 from pathlib import Path
 
-from ..netns import RELAY_CHUNK
+from ..netns import join
 
 log = logging.getLogger("igw_sandbox.gateway.epp_tls")
 CONNECT_TIMEOUT_SECONDS = 5
@@ -66,29 +66,7 @@ class TlsBridge:
             log.info("EPP %s:%d unreachable over TLS: %s", *self.address, error)
             client.close()
             return
-
-        # HTTP/2 never half-closes a connection: when either side ends it, both ends go.
-        def pump(source, sink):
-            try:
-                while True:
-                    data = source.recv(RELAY_CHUNK)
-                    if not data:
-                        break
-                    sink.sendall(data)
-            except OSError:
-                pass
-            for sock in (source, sink):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-        back = threading.Thread(target=pump, args=(upstream, client), daemon=True)
-        back.start()
-        pump(client, upstream)
-        back.join()
-        upstream.close()
-        client.close()
+        join(client, upstream)
 
     def close(self):
         self._closed = True
