@@ -23,6 +23,7 @@ from ansible_collections.inference_gateway.migration.plugins.module_utils.object
     group_of,
     helm_release,
     is_type,
+    qualified_name,
 )
 
 # Labels and annotations that tools put on the preview objects. Copied onto a new
@@ -95,13 +96,14 @@ def _facts_from_pool(pool):
     """PoolFacts of an InferencePool object of either group; the two differ only in where each fact sits."""
     metadata = pool["metadata"]
     spec = pool.get("spec") or {}
+    where = qualified_name(pool)
     if is_type(pool, api.ALPHA_POOL):
-        what = "alpha InferencePool %s/%s" % (metadata.get("namespace"), metadata["name"])
+        what = "alpha InferencePool %s" % where
         selector, ports, picker = spec.get("selector"), [spec.get("targetPortNumber")], extension_ref(pool)
-        migrated_from = "%s/%s" % (metadata.get("namespace"), metadata["name"])
+        migrated_from = where
         status = v1_pool_status(pool.get("status"))
     else:
-        what = "InferencePool %s/%s" % (metadata.get("namespace"), metadata["name"])
+        what = "InferencePool %s" % where
         selector = (spec.get("selector") or {}).get("matchLabels")
         ports = [p.get("number") for p in spec.get("targetPorts") or []]
         picker = endpoint_picker_ref(pool)

@@ -31,6 +31,7 @@ from ansible_collections.inference_gateway.migration.plugins.module_utils.object
     model_rewrites,
     name_of,
     namespace_of,
+    qualified,
     sorted_by_name,
 )
 
@@ -296,7 +297,7 @@ def touched_objects(index, snapshot, pool, entry, backed_up=False):
 def ownership(index, snapshot, pools):
     """(managed_objects, last_applied) over ``pools``, a list of (raw preview pool, its entry, read from a backup)."""
     return managers.ownership(
-        ("%s/%s" % (entry["namespace"], entry["name"]), kind, obj)
+        (qualified(entry), kind, obj)
         for pool, entry, backed_up in pools for kind, obj in touched_objects(index, snapshot, pool, entry, backed_up))
 
 

@@ -7,9 +7,12 @@ STATE_ROOT = REPO_ROOT / ".sandbox"
 
 
 def state_root():
-    if not STATE_ROOT.exists():
-        STATE_ROOT.mkdir()
-        (STATE_ROOT / ".gitignore").write_text("*\n")
+    # The integration workers and molecule start side by side on a fresh clone: whoever comes
+    # second finds the directory made, which is no error.
+    STATE_ROOT.mkdir(exist_ok=True)
+    ignore = STATE_ROOT / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n")
     return STATE_ROOT
 
 

@@ -3,7 +3,9 @@ certificates, env files, address allocation and scenario files."""
 
 import ipaddress
 import os
+import shutil
 import socket
+import threading
 import time
 
 import pytest
@@ -160,3 +162,26 @@ def test_scenario_versions_come_from_versions_py():
     assert scenarios._module("sigs.k8s.io/gateway-api-inference-extension@{GIE_ALPHA}").endswith("@v0.3.0")
     with pytest.raises(SandboxError, match="NOPE"):
         scenarios._module("example.com/x@{NOPE}")
+
+
+def test_processes_that_start_together_on_a_fresh_clone_all_get_the_state_root(tmp_path, monkeypatch):
+    monkeypatch.setattr(layout, "STATE_ROOT", tmp_path / ".sandbox")
+    errors = []
+    for _round in range(50):
+        shutil.rmtree(layout.STATE_ROOT, ignore_errors=True)
+        barrier = threading.Barrier(4)
+
+        def claim():
+            barrier.wait()
+            try:
+                layout.state_root()
+            except OSError as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=claim) for _thread in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+    assert (layout.STATE_ROOT / ".gitignore").read_text() == "*\n"
