@@ -6,6 +6,7 @@ builds afresh. Progress goes to stderr with the step and the time it took.
 """
 
 import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ from . import upstream, versions
 from .waits import SandboxError
 
 GO_MODULE_DIR = Path(__file__).resolve().parent.parent / "go"
+EPP_RELAY_DIR = Path(__file__).resolve().parent.parent / "epp-relay"
 HEARTBEAT_SECONDS = 60
 
 
@@ -44,9 +46,13 @@ def _version_ldflags(git_version):
     return " ".join(flags)
 
 
+def go_env(**extra):
+    """The environment every go command of the sandbox runs in: static binaries, the local toolchain."""
+    return dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod", GOTOOLCHAIN="local", **extra)
+
+
 def _go(args, cwd=None, env_extra=None):
-    env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod", GOTOOLCHAIN="local")
-    env.update(env_extra or {})
+    env = go_env(**(env_extra or {}))
     started = time.monotonic()
     log("running go " + " ".join(args[:2]) + " ... " + args[-1])
     process = subprocess.Popen(["go", *args], cwd=cwd, env=env)
@@ -176,6 +182,25 @@ def epp_binary(release):
     return build_if_missing(target, build)
 
 
+def epp_relay_sources():
+    """The files the epp-relay binary is built from (its tests excluded)."""
+    return sorted(p for p in EPP_RELAY_DIR.iterdir()
+                  if p.name in ("go.mod", "go.sum") or (p.suffix == ".go" and not p.name.endswith("_test.go")))
+
+
+def epp_relay():
+    """The gateway's ext_proc data plane (tests/sandbox/epp-relay), cached under a digest of its sources."""
+    digest = hashlib.sha256()
+    for path in epp_relay_sources():
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    target = cache_root() / f"epp-relay-{digest.hexdigest()[:12]}" / "epp-relay"
+
+    def build(out):
+        _go(["build", "-trimpath", "-ldflags", "-s -w", "-o", str(out), "."], cwd=EPP_RELAY_DIR)
+
+    return build_if_missing(target, build)
+
+
 def all_binaries(flavours=None):
     """Build (or find) every binary; return a name -> path mapping."""
     bins = {"kube-apiserver-" + f: apiserver(f) for f in (flavours or versions.GKE_FLAVOURS)}
@@ -186,6 +211,7 @@ def all_binaries(flavours=None):
     bins["registry"] = registry()
     for release in versions.GIE_RELEASES:
         bins["epp-" + release] = epp_binary(release)
+    bins["epp-relay"] = epp_relay()
     return bins
 
 

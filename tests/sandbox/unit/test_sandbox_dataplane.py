@@ -1,23 +1,26 @@
-"""The data plane end to end on loopback sockets, fed a programme built from fake objects (no cluster),
-with a fake endpoint picker speaking ext_proc (the real EPPs are in the integration tests)."""
+"""The data plane end to end on loopback sockets, fed a programme built from fake objects (no cluster), with a
+fake epp-relay that keeps the relay's contract (epp_relay.py); the relay itself is tested in Go
+(test_sandbox_epp_relay.py) and the real EPPs are in the integration tests."""
 
 import http.client
 import json
 import socket
-from concurrent import futures
+import socketserver
+import threading
+from http.server import BaseHTTPRequestHandler
 
-import grpc
 import pytest
 from sandbox_fakes import EPP_IP, alpha_stack, gateway, model_pod, pool_ref, route, snapshot
 
 from igw_sandbox import modelserver
-from igw_sandbox.gateway import api, extproc, programme
+from igw_sandbox.gateway import api, epp_relay, programme
 from igw_sandbox.gateway.dataplane import DataPlane
 
 POOL = "vllm-llama3-8b-instruct-preview"
 POOL_ID = f"{api.ALPHA_GROUP}/default/{POOL}"
 CHOSEN_POD = "vllm-1"
 CHOSEN_IP = model_pod(CHOSEN_POD)["status"]["podIP"]
+EPP_TARGET = f"{EPP_IP}:9002"
 
 
 def _free_port():
@@ -26,69 +29,61 @@ def _free_port():
         return probe.getsockname()[1]
 
 
-# ProcessingResponse as the v1.0.0 EPP writes it; field numbers as in extproc.py's sources.
-def _header_mutation(headers):
-    values = [extproc._len_field(1, k.encode()) + extproc._len_field(3, v.encode()) for k, v in headers]
-    return b"".join(extproc._len_field(1, extproc._len_field(1, value)) for value in values)
+class FakeRelay(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """Plays the relay with an EPP at EPP_TARGET that sends model food-review to CHOSEN_POD (forwarding it there)
+    and answers any other model 404 itself; any other EPP address fails as an unreachable EPP would."""
+
+    daemon_threads = True
+
+    def __init__(self, path):
+        self.requests = []
+        super().__init__(str(path), _FakeRelayHandler)
 
 
-def _headers_answer(endpoint):
-    common = extproc._len_field(2, _header_mutation([("x-gateway-destination-endpoint", endpoint)]))
-    return extproc._len_field(1, extproc._len_field(1, common))
+class _FakeRelayHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
 
+    def log_message(self, format, *args):  # noqa: A002 - signature fixed by the base class
+        pass
 
-def _body_answer(body):
-    streamed = extproc._len_field(1, body) + extproc._bool_field(2, True)
-    common = extproc._len_field(3, extproc._len_field(3, streamed))
-    return extproc._len_field(3, extproc._len_field(1, common))
+    def do_POST(self):  # noqa: N802 - name fixed by the base class
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.requests.append(dict(self.headers.items()))
+        if self.headers[epp_relay.RELAY_EPP_HEADER] != EPP_TARGET:
+            self._answer(502, epp_relay.EPP_FAILED, b"ext_proc stream to EPP: gRPC status Unavailable: refused")
+        elif json.loads(body)["model"] != "food-review":
+            self._answer(404, epp_relay.IMMEDIATE, b"no InferenceModel for this model")
+        else:
+            upstream = http.client.HTTPConnection(CHOSEN_IP, 8000, timeout=5)
+            upstream.request("POST", self.path, body=body, headers={modelserver.POOL_HEADER: POOL_ID})
+            response = upstream.getresponse()
+            self._answer(response.status, epp_relay.FORWARDED, response.read(),
+                         [(epp_relay.RELAY_ENDPOINT_HEADER, f"{CHOSEN_IP}:8000")])
+            upstream.close()
 
-
-def _immediate_answer(status, body):
-    return extproc._len_field(7, extproc._len_field(1, extproc._varint(1 << 3) + extproc._varint(status))
-                              + extproc._len_field(3, body))
-
-
-class FakeEpp:
-    """Sends every request for model food-review to CHOSEN_POD and answers any other model 404 itself."""
-
-    def __init__(self):
-        self.requests = 0
-
-    def process(self, messages, context):
-        body = b""
-        for message in messages:
-            decoded = extproc._Fields(message)
-            if decoded.has(4, extproc._LEN):  # request_body
-                body += extproc._Fields(decoded.last(4, extproc._LEN, b"")).last(1, extproc._LEN, b"")
-                self.requests += 1
-                if json.loads(body).get("model") != "food-review":
-                    yield _immediate_answer(404, b"no InferenceModel for this model")
-                    return
-                yield _headers_answer(f"{CHOSEN_IP}:8000")
-                yield _body_answer(body)
-            elif decoded.has(3, extproc._LEN) or decoded.has(5, extproc._LEN):  # response headers or body
-                yield extproc._len_field(2 if decoded.has(3, extproc._LEN) else 4, b"")
+    def _answer(self, status, outcome, body, headers=()):
+        self.send_response(status)
+        for name, value in [(epp_relay.RELAY_OUTCOME_HEADER, outcome), *headers]:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
 
 @pytest.fixture
-def fake_epp():
-    """A fake EPP at the EPP pod's address of the fakes, port 9002."""
-    epp = FakeEpp()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
-        "envoy.service.ext_proc.v3.ExternalProcessor", {"Process": grpc.stream_stream_rpc_method_handler(
-            epp.process)})])
-    server.add_insecure_port(f"{EPP_IP}:9002")
-    server.start()
-    yield epp
-    server.stop(grace=None)
+def relay(tmp_path):
+    server = FakeRelay(tmp_path / "relay.sock")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture
-def serve():
+def serve(relay):
     """serve(*objects) programs a data plane on 127.0.0.1 and returns a request function."""
     fleet = modelserver.ModelServerFleet(latency=0)
-    dataplane = DataPlane("127.0.0.1", fleet)
+    dataplane = DataPlane("127.0.0.1", fleet, relay_socket=relay.server_address)
     port = _free_port()
 
     def program(*objects):
@@ -117,7 +112,7 @@ def _route(*rules):
     return route("llm-route", list(rules))
 
 
-def test_the_request_goes_to_the_pod_the_epp_names(serve, fake_epp):
+def test_the_request_goes_to_the_pod_the_epp_names(serve, relay):
     request = serve(*alpha_stack(), _route({"backendRefs": [pool_ref(POOL)]}))
     for _attempt in range(5):
         response, body = request()
@@ -125,10 +120,11 @@ def test_the_request_goes_to_the_pod_the_epp_names(serve, fake_epp):
         assert response.getheader(modelserver.POD_HEADER) == f"default/{CHOSEN_POD}"
         assert response.getheader(modelserver.POOL_HEADER) == POOL_ID
         assert json.loads(body)["sandbox"]["pool"] == POOL_ID
-    assert fake_epp.requests == 5
+    assert len(relay.requests) == 5
+    assert {r[epp_relay.RELAY_EPP_HEADER] for r in relay.requests} == {EPP_TARGET}
 
 
-def test_the_epps_own_answer_reaches_the_client_marked_as_the_epps(serve, fake_epp):
+def test_the_epps_own_answer_reaches_the_client_marked_as_the_epps(serve, relay):
     request = serve(*alpha_stack(), _route({"backendRefs": [pool_ref(POOL)]}))
     response, body = request(model="no-such-model")
     assert response.status == 404 and body == b"no InferenceModel for this model"
@@ -149,19 +145,37 @@ def test_failures_say_why_in_status_body_and_header(serve):
     assert request(path="/elsewhere")[0].status == 404
 
 
+def _epp_elsewhere(objects):
+    """The stack with its EPP pod at an address where (for the fake relay) no EPP answers."""
+    for obj in objects:
+        if obj["kind"] == "Pod" and obj["status"].get("podIP") == EPP_IP:
+            obj["status"]["podIP"] = "127.0.3.2"
+    return objects
+
+
 def test_an_epp_that_does_not_answer_fails_a_failclose_pool_and_a_failopen_pool_goes_to_a_ready_pod(serve):
-    # No fake EPP runs: the EPP pod exists but nothing listens at its address.
-    request = serve(*alpha_stack(), _route({"backendRefs": [pool_ref(POOL)]}))
+    request = serve(*_epp_elsewhere(alpha_stack()), _route({"backendRefs": [pool_ref(POOL)]}))
     response, body = request()
-    assert response.status == 503 and b"UNAVAILABLE" in body
-    request = serve(*alpha_stack(failure_mode=api.FAIL_OPEN), _route({"backendRefs": [pool_ref(POOL)]}))
+    assert response.status == 503 and response.getheader(api.FAILURE_HEADER) == "EndpointPickerUnavailable"
+    assert b"gRPC status Unavailable" in body and b"failureMode FailClose" in body
+    request = serve(*_epp_elsewhere(alpha_stack(failure_mode=api.FAIL_OPEN)), _route({"backendRefs": [pool_ref(POOL)]}))
     response, body = request(model="not-registered-anywhere")
     assert response.status == 404 and response.getheader(api.FAILURE_HEADER) is None, \
         "FailOpen forwards the request unchanged, and vLLM answers an unknown model 404 itself"
     assert json.loads(body)["message"] == "The model `not-registered-anywhere` does not exist."
 
 
-def test_stats_count_what_was_served_per_pool_and_failure(serve, fake_epp):
+def test_a_relay_that_does_not_answer_counts_as_an_unreachable_epp(serve, relay):
+    request = serve(*alpha_stack(), _route({"backendRefs": [pool_ref(POOL)]}))
+    relay.shutdown()
+    relay.server_close()
+    relay.socket.close()
+    response, body = request()
+    assert response.status == 503 and response.getheader(api.FAILURE_HEADER) == "EndpointPickerUnavailable"
+    assert b"EPP relay" in body and relay.server_address.encode() in body
+
+
+def test_stats_count_what_was_served_per_pool_and_failure(serve, relay):
     request = serve(*alpha_stack(), _route({"backendRefs": [pool_ref(POOL)]}))
     for _request in range(3):
         request()

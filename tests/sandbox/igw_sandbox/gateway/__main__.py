@@ -22,12 +22,13 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from ..build import epp_binary
+from ..build import epp_binary, epp_relay
 from ..modelserver import ModelServerFleet
 from ..netns import Namespace, PodNetwork, Relay
 from .controller import Controller, KubeClient
 from .dataplane import DataPlane, is_loopback
 from .delay import DEFAULT_SEED, ProgrammingDelay
+from .epp_relay import EppRelay
 from .epps import EppRunner
 
 READY_FILE = "gateway.ready"
@@ -84,10 +85,11 @@ def main(argv=None):
     pod_network.create()
     pod_network.pods.enter()
     api_relay = Relay(pod_network.pods, host, api_address)
+    relay = EppRelay(epp_relay(), args.state_dir / "epp-relay.sock", args.state_dir / "logs" / "epp-relay.log")
     kube = KubeClient(args.kubeconfig)
     fleet = ModelServerFleet(args.model_latency, pod_network)
     epps = EppRunner(kube, pod_network, host, args.state_dir, api_address, ca_data, epp_binary)
-    dataplane = DataPlane(args.address, fleet, listen_namespace=host, epps=epps, tls_dir=args.state_dir / "epp-tls")
+    dataplane = DataPlane(args.address, fleet, listen_namespace=host, epps=epps, relay_socket=relay.socket_path)
     controller = Controller(kube, dataplane, args.programming_delay.drawer(args.programming_delay_seed),
                             args.address, pods=(fleet, epps))
     ready = args.state_dir / READY_FILE
@@ -103,6 +105,7 @@ def main(argv=None):
     finally:
         ready.unlink(missing_ok=True)
         dataplane.close()
+        relay.close()
         epps.close()
         fleet.close()
         api_relay.close()

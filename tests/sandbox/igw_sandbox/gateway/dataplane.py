@@ -2,12 +2,12 @@
 
 Each request is matched against the active Programme's route table for its port and sent to a
 backend chosen by weight. For an InferencePool the pool's endpoint picker decides, over Envoy's
-ext_proc protocol as GKE's load balancer asks it through its service extension: the request's
-headers and body go to the EPP, which names the pod (x-gateway-destination-endpoint) and may
-change headers and body or answer itself; the model server's response goes back through the
-EPP. When the EPP cannot be reached or fails, the pool's failureMode decides: FailClose answers
-503, FailOpen forwards to a ready pod. The listeners are loopback sockets of the host; pods and
-EPPs are dialled at their addresses inside the sandbox's pod network (netns.py).
+ext_proc protocol as GKE's load balancer asks it through its service extension: the epp-relay
+process (epp_relay.py) holds that exchange, forwards to the pod the EPP names and answers with
+what the client gets. When the EPP cannot be reached or fails, the pool's failureMode decides
+here: FailClose answers 503, FailOpen forwards to a ready pod. The listeners are loopback sockets
+of the host; pods and EPPs are dialled at their addresses inside the sandbox's pod network
+(netns.py).
 """
 
 import http.client
@@ -15,27 +15,27 @@ import ipaddress
 import json
 import logging
 import random
+import socket
 import threading
 import time
-import uuid
-from pathlib import Path
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
 
 from ..modelserver import POD_HEADER, POOL_HEADER, SandboxHTTPServer
 from . import api, routing
 from .backends import Failure, PoolBackend
-from .epp_tls import TlsBridge
-from .extproc import ExtProcClient, ExtProcError
+from .epp_relay import (EPP_FAILED, IMMEDIATE, MESSAGE_TIMEOUT_SECONDS, RELAY_ENDPOINT_HEADER, RELAY_EPP_HEADER,
+                        RELAY_HEADERS, RELAY_OUTCOME_HEADER, RELAY_WARNING_HEADER, UPSTREAM_FAILED)
 
 log = logging.getLogger("igw_sandbox.gateway.dataplane")
 
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                "transfer-encoding", "upgrade", "content-length", "host"}
 # The gateway writes these itself.
-_NOT_RELAYED = _HOP_BY_HOP | {"server", "date", POOL_HEADER, POD_HEADER}
+_NOT_RELAYED = _HOP_BY_HOP | {"server", "date", POOL_HEADER, POD_HEADER} | RELAY_HEADERS
 UPSTREAM_TIMEOUT_SECONDS = 60
-EXT_PROC_TIMEOUT_SECONDS = 10
+# The relay answers within both ext_proc phases and the upstream request.
+RELAY_TIMEOUT_SECONDS = UPSTREAM_TIMEOUT_SECONDS + 4 * MESSAGE_TIMEOUT_SECONDS
 # The reason the sandbox gives (x-sandbox-failure) when the EPP answered a request itself.
 EPP_RESPONSE = "EndpointPickerResponse"
 
@@ -71,18 +71,36 @@ class Stats:
                     "by_pod": dict(self.by_pod), "failures": dict(self.failures)}
 
 
-class _Upstreams(threading.local):
-    """Per-thread keep-alive connections to the model-server simulators."""
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout):
+        super().__init__("localhost", timeout=timeout)
+        self._path = str(path)
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self._path)
+
+
+class _Connections(threading.local):
+    """Per-thread keep-alive connections: to the model-server simulators at (ip, port) and to the EPP relay at
+    the path of its Unix socket."""
 
     def __init__(self):
         self.connections = {}
 
+    @staticmethod
+    def _connect(address):
+        if isinstance(address, tuple):
+            return http.client.HTTPConnection(*address, timeout=UPSTREAM_TIMEOUT_SECONDS)
+        return _UnixHTTPConnection(address, RELAY_TIMEOUT_SECONDS)
+
     def request(self, address, method, path, body, headers):
+        """(status, [(name, value)], body); retried once on a fresh connection when a kept one fails."""
         for attempt in (1, 2):
             connection = self.connections.get(address)
             if connection is None:
-                connection = http.client.HTTPConnection(*address, timeout=UPSTREAM_TIMEOUT_SECONDS)
-                self.connections[address] = connection
+                connection = self.connections[address] = self._connect(address)
             try:
                 connection.request(method, path, body=body, headers=headers)
                 response = connection.getresponse()
@@ -149,7 +167,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._fail(chosen.backend)
             return
         if isinstance(chosen.backend, PoolBackend):
-            self._through_epp(chosen.backend, path, headers, body)
+            self._through_epp(chosen.backend, headers, body)
             return
         endpoint = chosen.backend.any_endpoint(dataplane.rng)
         if isinstance(endpoint, Failure):
@@ -157,24 +175,29 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._finish(endpoint.address, endpoint.pod_id, None, headers, body)
 
-    def _through_epp(self, backend, path, headers, body):
-        """Ask the pool's EPP which pod serves the request, as GKE's load balancer does over ext_proc."""
+    def _through_epp(self, backend, headers, body):
+        """Ask the pool's EPP which pod serves the request (through the relay), or apply the pool's failureMode."""
         dataplane = self.server.dataplane
         pool_id = backend.pool_id
-        try:
-            if not backend.epp_targets:
-                raise ExtProcError(backend.epp_problem)
+        if backend.epp_targets:
             target = backend.epp_targets[dataplane.rng.randrange(len(backend.epp_targets))]
-            session = dataplane.ext_proc(target).session()
+            relayed = {k: v for k, v in headers.items() if k not in _HOP_BY_HOP or k == "host"}
+            relayed.update({POOL_HEADER: pool_id, RELAY_EPP_HEADER: target})
             try:
-                decision = session.request(self._request_headers(path, headers), body)
-            except ExtProcError:
-                session.close()
-                raise
-        except ExtProcError as error:
+                status, response_headers, response_body = dataplane.connections.request(
+                    dataplane.relay_socket, self.command, self.path, body, relayed)
+            except (OSError, http.client.HTTPException) as error:
+                status, response_headers, response_body = 502, [], f"EPP relay {dataplane.relay_socket}: {error}"
+                response_headers = [(RELAY_OUTCOME_HEADER, EPP_FAILED)]
+                response_body = response_body.encode()
+            outcome = _header(response_headers, RELAY_OUTCOME_HEADER)
+            problem = response_body.decode(errors="replace")
+        else:
+            outcome, problem = EPP_FAILED, backend.epp_problem
+        if outcome == EPP_FAILED:
             if not backend.fails_open:
                 self._fail(Failure(503, "EndpointPickerUnavailable",
-                                   f"{error} (failureMode {backend.spec.failure_mode})"), pool_id)
+                                   f"{problem} (failureMode {backend.spec.failure_mode})"), pool_id)
                 return
             endpoint = backend.any_endpoint(dataplane.rng)
             if isinstance(endpoint, Failure):
@@ -182,92 +205,65 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._finish(endpoint.address, endpoint.pod_id, pool_id, headers, body)
             return
-        if decision.immediate is not None or not decision.endpoint:
-            session.close()
-        if decision.immediate is not None:
-            immediate = decision.immediate
-            dataplane.stats.record(immediate.status, pool=pool_id, failure=EPP_RESPONSE)
-            headers = [(k, v) for k, v in immediate.headers.set_headers if k.lower() not in _NOT_RELAYED]
+        if outcome == IMMEDIATE:
             # The EPP answered itself (an unknown model, a shed request): say so, as GKE's logs would.
-            self._reply(immediate.status, immediate.body,
-                        [*headers, (POOL_HEADER, pool_id), (api.FAILURE_HEADER, EPP_RESPONSE)])
+            dataplane.stats.record(status, pool=pool_id, failure=EPP_RESPONSE)
+            self._relay_reply(status, response_headers, response_body,
+                              [(POOL_HEADER, pool_id), (api.FAILURE_HEADER, EPP_RESPONSE)])
             return
-        if not decision.endpoint:
-            self._fail(Failure(503, "EndpointPickerUnavailable", f"EPP {target} named no endpoint"), pool_id)
+        named = _header(response_headers, RELAY_ENDPOINT_HEADER) or ""
+        host, _separator, port = named.rpartition(":")
+        endpoint = backend.endpoint_at((host, int(port))) if port.isdigit() else None
+        pod_id = endpoint.pod_id if endpoint else named
+        if outcome == UPSTREAM_FAILED:
+            self._fail(Failure(503, "UpstreamUnavailable", f"pod {pod_id} at {named}: {problem}"), pool_id)
             return
-        host, _separator, port = decision.endpoint.rpartition(":")
-        address = (host, int(port))
-        endpoint = backend.endpoint_at(address)
-        _mutate(headers, decision.set_headers, decision.remove_headers)
-        self._finish(address, endpoint.pod_id if endpoint else decision.endpoint, pool_id, headers,
-                     body if decision.body is None else decision.body, session)
+        warning = _header(response_headers, RELAY_WARNING_HEADER)
+        if warning:
+            log.warning("%s: %s", pool_id, warning)
+        dataplane.stats.record(status, pool=pool_id, pod=pod_id)
+        self._relay_reply(status, response_headers, response_body, [(POD_HEADER, pod_id), (POOL_HEADER, pool_id)])
 
-    def _request_headers(self, path, headers):
-        """The request headers as Envoy hands them to ext_proc: pseudo-headers first, names in lower case."""
-        # Envoy's connection manager gives every request an id; the EPPs log it.
-        headers.setdefault("x-request-id", str(uuid.uuid4()))
-        pseudo = [(":method", self.command), (":path", self.path), (":scheme", "http"),
-                  (":authority", headers.get("host", ""))]
-        return pseudo + [(name, value) for name, value in headers.items() if name != "host"]
-
-    def _finish(self, address, pod_id, pool_id, headers, body, session=None):
+    def _finish(self, address, pod_id, pool_id, headers, body):
+        """Forward to the pod at `address` without asking an EPP (a Service backend, or FailOpen)."""
         dataplane = self.server.dataplane
         upstream_headers = {k: v for k, v in headers.items() if k not in _HOP_BY_HOP}
         if pool_id:
             upstream_headers[POOL_HEADER] = pool_id
         try:
-            status, response_headers, response_body = dataplane.upstreams.request(
+            status, response_headers, response_body = dataplane.connections.request(
                 address, self.command, self.path, body, upstream_headers)
         except (OSError, http.client.HTTPException) as error:
             self._fail(Failure(503, "UpstreamUnavailable", f"pod {pod_id} at {address[0]}:{address[1]}: {error}"),
                        pool_id)
             return
-        if session is not None:
-            try:
-                answer = session.response(status, [(k.lower(), v) for k, v in response_headers], response_body)
-                response_body = answer.body
-                kept = dict((k.lower(), v) for k, v in response_headers)
-                _mutate(kept, answer.set_headers, answer.remove_headers)
-                response_headers = list(kept.items())
-            except ExtProcError as error:
-                log.warning("response phase of %s: %s", pool_id, error)
-            finally:
-                session.close()
         dataplane.stats.record(status, pool=pool_id, pod=pod_id)
+        self._relay_reply(status, response_headers, response_body,
+                          [(POD_HEADER, pod_id)] + ([(POOL_HEADER, pool_id)] if pool_id else []))
+
+    def _relay_reply(self, status, response_headers, body, own_headers):
         relayed = [(k, v) for k, v in response_headers if k.lower() not in _NOT_RELAYED]
-        relayed.append((POD_HEADER, pod_id))
-        if pool_id:
-            relayed.append((POOL_HEADER, pool_id))
-        self._reply(status, response_body, relayed)
+        self._reply(status, body, relayed + own_headers)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
 
-def _mutate(headers, set_headers, remove_headers):
-    """Apply an EPP's header mutation to {lower-case name: value}; pseudo-headers and Host stay the gateway's."""
-    for name in remove_headers:
-        headers.pop(name.lower(), None)
-    for name, value in set_headers:
-        if not name.startswith(":") and name.lower() != "host":
-            headers[name.lower()] = value
+def _header(headers, name):
+    return next((v for k, v in headers if k.lower() == name), None)
 
 
 class DataPlane:
-    def __init__(self, address, fleet, listen_namespace=None, epps=None, tls_dir=None):
+    def __init__(self, address, fleet, listen_namespace=None, epps=None, relay_socket=None):
         """``listen_namespace``: the network namespace the listeners are made in (the host's), None for this one;
-        ``tls_dir``: where the TLS bridges to the EPPs keep their sockets; None speaks plaintext to EPPs (the
-        unit tests' fake EPP)."""
-        self.tls_dir = tls_dir
-        self._bridges = []
+        ``relay_socket``: the Unix socket of the epp-relay that asks the EPPs (epp_relay.py)."""
         self.address = address
         self.fleet = fleet
         self.listen_namespace = listen_namespace
         self.epps = epps
-        self._ext_proc = {}
-        self._ext_proc_lock = threading.Lock()
+        self.relay_socket = relay_socket and str(relay_socket)
         self.stats = Stats()
         self.rng = random.Random()
-        self.upstreams = _Upstreams()
+        self.connections = _Connections()
         self.programme = None
         self.programmed_at = None
         self._servers = {}
@@ -276,20 +272,6 @@ class DataPlane:
         """Serve `programme` from now on; returns {port: error} for ports that could not be bound."""
         self.programme, self.programmed_at = programme, time.time()
         return self.sync_ports(programme.port_owners)
-
-    def ext_proc(self, target):
-        """The ext_proc client of the EPP at ``target`` ("ip:port"), one channel per EPP."""
-        with self._ext_proc_lock:
-            client = self._ext_proc.get(target)
-            if client is None:
-                via = None
-                if self.tls_dir is not None:
-                    host, _separator, port = target.rpartition(":")
-                    bridge = TlsBridge((host, int(port)), Path(self.tls_dir) / f"{host}_{port}.sock")
-                    self._bridges.append(bridge)
-                    via = bridge.target
-                client = self._ext_proc[target] = ExtProcClient(target, EXT_PROC_TIMEOUT_SECONDS, via)
-            return client
 
     def sync_ports(self, ports):
         for port in [p for p in self._servers if p not in ports]:
@@ -339,10 +321,6 @@ class DataPlane:
     def close(self):
         for port in list(self._servers):
             self._close(port)
-        for client in self._ext_proc.values():
-            client.close()
-        for bridge in self._bridges:
-            bridge.close()
 
 
 def is_loopback(address):
