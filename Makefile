@@ -15,11 +15,12 @@ FLAVOUR ?=
 PROGRAMMING_DELAY ?=
 
 .PHONY: help venv collection test lint sanity unit integration molecule collection-build docs \
-        sandbox-build sandbox-up sandbox-seed sandbox-down sandbox-status demo clean
+        sandbox-build sandbox-up sandbox-seed sandbox-down sandbox-status demo bench clean
 
 help:
 	@echo "make demo          build (or reuse) the sandbox and run the zero-downtime migration on it"
 	@echo "make test          set up everything and run every test suite"
+	@echo "make bench         run the benchmarks on the sandbox and rewrite docs/benchmarks.md (not part of make test)"
 	@echo "make venv          create .venv from the pinned requirements (cached outside the repo)"
 	@echo "make docs          render the collection's documentation site into build/docs (offline)"
 	@echo "make sandbox-up    start the local GKE-like sandbox (FLAVOUR=old|new NAME=... PROGRAMMING_DELAY=2 or LOW:HIGH, e.g. 2:8)"
@@ -74,6 +75,9 @@ sandbox-down: venv
 
 demo: venv
 	@hack/demo.sh
+
+bench: venv sandbox-build
+	@PYTHONPATH=$(CURDIR)/tests/sandbox $(VENV_BIN)/python benchmarks/run.py
 
 clean:
 	rm -rf .collections build reports
