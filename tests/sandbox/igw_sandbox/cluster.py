@@ -204,7 +204,7 @@ class Sandbox:
 
     def seed(self, scenario):
         progress = Progress(self.name)
-        scenarios.run(self.kube(), scenario, progress, logs=self.layout.logs)
+        scenarios.run(self.kube(), scenario, progress, logs=self.layout.logs, state_dir=self.layout.root)
         progress.say(f"scenario {scenario} seeded")
 
     def reset(self):

@@ -56,6 +56,11 @@ def prefix_of(state_dir):
     return "igw-" + hashlib.sha1(str(Path(state_dir).resolve()).encode()).hexdigest()[:8]
 
 
+def pod_namespace_name(prefix, uid):
+    """The namespace of the pod ``uid`` among those named ``prefix`` (see prefix_of)."""
+    return f"{prefix}-{uid[:13]}"
+
+
 class Namespace:
     """A network namespace, by name (``ip netns``) or by an open file descriptor (the host's)."""
 
@@ -163,7 +168,7 @@ class PodNetwork:
 
     def pod_namespace(self, uid, address):
         """A namespace of its own for the pod ``uid`` with ``address``, linked to the pod network by a veth pair."""
-        pod = Namespace(f"{self.prefix}-{uid[:13]}")
+        pod = Namespace(pod_namespace_name(self.prefix, uid))
         link = "v" + uid.replace("-", "")[:12]
         pod.delete()
         pod.create()

@@ -16,7 +16,8 @@ Each step is a mapping with exactly one of these keys:
     set: {key: value, ...}
   wait:
     namespace: NS
-    deployments: [name, ...]     until every replica is updated and available
+    deployments: [name, ...]     until every replica is updated and available, and the endpoint
+                                 picker of each of its pods listens for ext_proc
     gateways: [name, ...]        until Programmed with an address
     routes: [name, ...]          until every parent reports Accepted and ResolvedRefs
 
@@ -31,7 +32,8 @@ from typing import NamedTuple
 import jsonpatch
 import yaml
 
-from . import upstream, versions
+from . import netns, processes, upstream, versions
+from .gateway import epps
 from .kube import load_documents
 from .waits import SandboxError, wait_until
 
@@ -43,6 +45,7 @@ WAIT_TIMEOUT = 120
 class Context(NamedTuple):
     directory: Path
     logs: str
+    state_dir: Path
 
 
 def available():
@@ -96,6 +99,15 @@ def _deployment_done(kube, namespace, name):
             and status.get("updatedReplicas", 0) == wanted and status.get("availableReplicas", 0) == wanted)
 
 
+def _epps_listening(kube, namespace, name, state_dir):
+    """The kubelet marks an EPP pod Ready on its health probe; kwok at once. So the seed also waits until
+    the endpoint picker that the sandbox runs for each pod serves, as a real pod would before it is Ready."""
+    selector = kube.get_json("deployment", name, "-n", namespace)["spec"]["selector"].get("matchLabels", {})
+    pods = kube.get_json("pods", "-n", namespace, "-l", ",".join(f"{k}={v}" for k, v in selector.items()))["items"]
+    sockets = processes.tcp_sockets(processes.sandbox_pids(state_dir))
+    return not epps.not_listening(pods, sockets, netns.prefix_of(state_dir))
+
+
 def _condition_true(status, kind):
     return any(c.get("type") == kind and c.get("status") == "True" for c in status.get("conditions") or [])
 
@@ -113,7 +125,10 @@ def _route_resolved(kube, namespace, name):
 
 def _wait(kube, context, namespace, deployments=(), gateways=(), routes=()):
     """A scenario is seeded once what it waits for serves: tests may send requests straight away."""
+    listening = functools.partial(_epps_listening, state_dir=context.state_dir)
     waits = ([(f"deployment {namespace}/{n} to be available", _deployment_done, n) for n in deployments]
+             + [(f"the endpoint pickers of deployment {namespace}/{n} to listen for ext_proc", listening, n)
+                for n in deployments]
              + [(f"gateway {namespace}/{n} to be programmed with an address", _gateway_serving, n) for n in gateways]
              + [(f"httproute {namespace}/{n} to be accepted with resolved refs", _route_resolved, n) for n in routes])
     for what, done, name in waits:
@@ -123,9 +138,9 @@ def _wait(kube, context, namespace, deployments=(), gateways=(), routes=()):
 STEPS = {"apply": _apply, "apply_upstream": _apply_upstream, "helm_install": _helm_install, "wait": _wait}
 
 
-def run(kube, name, progress, logs):
-    """Run scenario `name`; `logs` names the logs to read when a wait times out."""
-    context = Context(SCENARIOS_DIR / name, logs)
+def run(kube, name, progress, logs, state_dir):
+    """Run scenario `name` on the sandbox of `state_dir`; `logs` names the logs to read when a wait times out."""
+    context = Context(SCENARIOS_DIR / name, logs, Path(state_dir))
     for number, step in enumerate(load(name).get("steps") or [], start=1):
         if len(step) != 1 or next(iter(step)) not in STEPS:
             raise SandboxError(f"scenario {name} step {number}: expected one of {sorted(STEPS)}, got {step}")

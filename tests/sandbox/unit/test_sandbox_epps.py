@@ -1,10 +1,11 @@
 """How a pod's EPP container becomes a command line (no process is started here)."""
 
+import ipaddress
 from pathlib import Path
 
 from sandbox_fakes import epp, model_pod, v0_epp_args
 
-from igw_sandbox import build, netns
+from igw_sandbox import build, netns, processes
 from igw_sandbox.gateway import epps
 
 
@@ -52,3 +53,30 @@ def test_an_image_of_a_release_the_sandbox_does_not_build_is_reported_naming_the
     (state,) = runner.describe().values()
     assert (state["release"], state["state"], state["pid"]) == ("v9.9.9", "error", None)
     assert "v9.9.9" in state["error"] and "GIE_RELEASES" in state["error"]
+
+
+def _socket(namespace, port, listening=True):
+    return processes.TcpSocket(pid=1, protocol="tcp6", listening=listening, address=ipaddress.ip_address("::"),
+                               port=port, peer=ipaddress.ip_address("::"), peer_port=0, namespace=namespace)
+
+
+def test_an_epp_pod_serves_once_its_own_namespace_listens_on_the_port_named_grpc():
+    _service, _deployment, first, second = epp("pool-epp", v0_epp_args("pool"), available=2)
+    second["metadata"]["uid"] = "second-uid-0000"
+    container = dict(second["spec"]["containers"][0], ports=[{"name": "grpc", "containerPort": 9102}])
+    second["spec"] = {"containers": [container]}
+    prefix = "igw-0123abcd"
+    first_ns = netns.pod_namespace_name(prefix, first["metadata"]["uid"])
+    second_ns = netns.pod_namespace_name(prefix, second["metadata"]["uid"])
+    pods = [first, second, model_pod("vllm-0")]
+
+    assert epps.not_listening(pods, [], prefix) == ["pool-epp-0", "pool-epp-1"]
+    # A socket on the right port in another pod's namespace, on the health port, or a connection: not serving.
+    near_misses = [_socket(second_ns, 9002), _socket(first_ns, 9003), _socket(first_ns, 9002, listening=False)]
+    assert epps.not_listening(pods, near_misses, prefix) == ["pool-epp-0", "pool-epp-1"]
+    assert epps.not_listening(pods, [_socket(first_ns, 9002), _socket(second_ns, 9102)], prefix) == []
+
+
+def test_a_container_without_a_port_named_grpc_serves_on_the_default_ext_proc_port():
+    assert epps.ext_proc_port({"ports": [{"name": "metrics", "containerPort": 9090}]}) == 9002
+    assert epps.ext_proc_port({"ports": [{"name": "grpc", "containerPort": 9102}]}) == 9102

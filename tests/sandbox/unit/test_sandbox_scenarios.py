@@ -1,6 +1,9 @@
-import pytest
+import ipaddress
 
-from igw_sandbox import scenarios
+import pytest
+from sandbox_fakes import epp, v0_epp_args
+
+from igw_sandbox import netns, processes, scenarios
 from igw_sandbox.waits import SandboxError
 
 
@@ -52,7 +55,41 @@ def test_a_route_resolves_once_every_parent_accepts_it_with_resolved_refs():
 def test_wait_gives_up_naming_the_gateway_that_never_serves(monkeypatch):
     monkeypatch.setattr(scenarios, "WAIT_TIMEOUT", 0.2)
     kube = FakeKube({(GATEWAY, "inference-gateway"): _status(("Programmed", "False"))})
-    context = scenarios.Context(directory=None, logs="the gateway log")
+    context = scenarios.Context(directory=None, logs="the gateway log", state_dir=None)
     with pytest.raises(SandboxError, match="gateway default/inference-gateway to be programmed with an address"):
         scenarios._wait(kube, context, "default", gateways=["inference-gateway"])
     assert kube.reads >= 1
+
+
+class DeploymentKube:
+    """A Deployment and its pods, as kubectl get answers for them."""
+
+    def __init__(self, deployment, pods):
+        self.deployment, self.pods = deployment, pods
+
+    def get_json(self, resource, *args):
+        if resource == "deployment":
+            return self.deployment
+        assert resource == "pods" and args[-2:] == ("-l", "inferencepool=pool-epp"), args
+        return {"items": self.pods}
+
+
+def test_the_seed_waits_until_the_endpoint_picker_of_an_available_deployment_listens(monkeypatch, tmp_path):
+    _service, deployment, pod = epp("pool-epp", v0_epp_args("pool"))
+    deployment["spec"]["selector"] = {"matchLabels": {"inferencepool": "pool-epp"}}
+    deployment["metadata"]["generation"] = 1
+    deployment["status"] = {"observedGeneration": 1, "updatedReplicas": 1, "availableReplicas": 1}
+    kube = DeploymentKube(deployment, [pod])
+    context = scenarios.Context(directory=None, logs="the gateway log", state_dir=tmp_path)
+    sockets = []
+    monkeypatch.setattr(scenarios.processes, "sandbox_pids", lambda state_dir: [1])
+    monkeypatch.setattr(scenarios.processes, "tcp_sockets", lambda pids: sockets)
+    monkeypatch.setattr(scenarios, "WAIT_TIMEOUT", 0.2)
+
+    with pytest.raises(SandboxError, match="the endpoint pickers of deployment default/pool-epp to listen"):
+        scenarios._wait(kube, context, "default", deployments=["pool-epp"])
+
+    namespace = netns.pod_namespace_name(netns.prefix_of(tmp_path), pod["metadata"]["uid"])
+    sockets.append(processes.TcpSocket(1, "tcp6", True, ipaddress.ip_address("::"), 9002,
+                                       ipaddress.ip_address("::"), 0, namespace))
+    scenarios._wait(kube, context, "default", deployments=["pool-epp"])

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import yaml
 
-from .. import processes
+from .. import netns, processes
 from ..netns import Relay
+from . import api
 
 log = logging.getLogger("igw_sandbox.gateway.epps")
 
@@ -53,6 +54,22 @@ def epp_container(pod):
         if match:
             return container, match.group(1)
     return None, None
+
+
+def ext_proc_port(container):
+    """The port the EPP container serves ext_proc on: its port named grpc, as every chart release names it."""
+    for port in container.get("ports", []):
+        if port.get("name") == "grpc":
+            return port["containerPort"]
+    return api.DEFAULT_EPP_PORT
+
+
+def not_listening(pods, sockets, prefix):
+    """Names of the ready EPP pods among ``pods`` whose EPP has no listening socket on its ext_proc port in
+    the pod's own network namespace (``sockets``: processes.TcpSocket of the sandbox's processes)."""
+    listening = {(s.namespace, s.port) for s in sockets if s.listening}
+    return sorted(pod["metadata"]["name"] for uid, pod in wanted_epps(pods).items()
+                  if (netns.pod_namespace_name(prefix, uid), ext_proc_port(epp_container(pod)[0])) not in listening)
 
 
 def _pod_ready(pod):
