@@ -7,7 +7,7 @@ import http.client
 import json
 from dataclasses import dataclass
 
-from igw_sandbox import upstream, versions
+from igw_sandbox import scenarios, upstream, versions
 from igw_sandbox.gateway import api
 from igw_sandbox.kube import load_documents
 from igw_sandbox.modelserver import POD_HEADER, POOL_HEADER
@@ -122,7 +122,8 @@ def pool_ref(name, group, weight=None):
 def install_ga_pool(sandbox, objectives=True):
     """The v1 pool of the zero-downtime guide: the real GIE v1.0.0 chart as release <name>-ga,
     selecting the same model-server pods. Installs the v1 InferencePool CRD if the flavour lacks it,
-    and the InferenceObjective CRD that its EPP needs unless `objectives` is false."""
+    and the InferenceObjective CRD that its EPP needs unless `objectives` is false; with it, returns once
+    the EPP listens for ext_proc, as a kubelet would hold the pod un-Ready until then."""
     kube = sandbox.kube()
     if kube.kubectl("get", "crd", GA_POOLS, check=False).returncode != 0:
         kube.apply(load_documents(upstream.inference_pool_v1_crd()), server_side=True)
@@ -134,6 +135,9 @@ def install_ga_pool(sandbox, objectives=True):
               "--set", "provider.name=gke")
     wait_for(f"deployment {GA_POOL}-epp available",
              lambda: kube.get_json("deployment", f"{GA_POOL}-epp").get("status", {}).get("availableReplicas"))
+    if objectives:
+        wait_for(f"the EPP of {GA_POOL}-epp to listen for ext_proc",
+                 lambda: scenarios.epps_listening(kube, "default", f"{GA_POOL}-epp", state_dir=sandbox.layout.root))
 
 
 def epp_args(kube, deployment):

@@ -113,19 +113,17 @@ def _key(item):
     return "/".join([group, item["kind"], item["metadata"].get("namespace", ""), item["metadata"]["name"]])
 
 
-def _list(kube, types, namespace=None):
-    args = ["get", ",".join(types), "-o", "json"] + (["-n", namespace] if namespace else [])
+def _list_scope(kube, namespaced):
+    namespace = ["-n", INVENTORY_NAMESPACE] if namespaced else []
     for _attempt in range(LIST_ATTEMPTS):
-        # A CRD that is going away makes `kubectl get` fail for its resource only; ask again.
-        result = kube.kubectl(*args, check=False)
+        # A CRD that is going away makes `kubectl get` fail for its resource only: ask again, with the
+        # resource types read again, since discovery may still have listed the type that just went.
+        types = _resource_types(kube, namespaced)
+        result = kube.kubectl("get", ",".join(types), "-o", "json", *namespace, check=False)
         if result.returncode == 0:
             return json.loads(result.stdout)["items"]
         time.sleep(1)
     raise SandboxError(f"could not list the sandbox's objects: {result.stderr.strip()}")
-
-
-def _list_scope(kube, namespaced):
-    return _list(kube, _resource_types(kube, namespaced), INVENTORY_NAMESPACE if namespaced else None)
 
 
 def inventory(kube):

@@ -99,7 +99,7 @@ def _deployment_done(kube, namespace, name):
             and status.get("updatedReplicas", 0) == wanted and status.get("availableReplicas", 0) == wanted)
 
 
-def _epps_listening(kube, namespace, name, state_dir):
+def epps_listening(kube, namespace, name, state_dir):
     """The kubelet marks an EPP pod Ready on its health probe; kwok at once. So the seed also waits until
     the endpoint picker that the sandbox runs for each pod serves, as a real pod would before it is Ready."""
     selector = kube.get_json("deployment", name, "-n", namespace)["spec"]["selector"].get("matchLabels", {})
@@ -125,7 +125,7 @@ def _route_resolved(kube, namespace, name):
 
 def _wait(kube, context, namespace, deployments=(), gateways=(), routes=()):
     """A scenario is seeded once what it waits for serves: tests may send requests straight away."""
-    listening = functools.partial(_epps_listening, state_dir=context.state_dir)
+    listening = functools.partial(epps_listening, state_dir=context.state_dir)
     waits = ([(f"deployment {namespace}/{n} to be available", _deployment_done, n) for n in deployments]
              + [(f"the endpoint pickers of deployment {namespace}/{n} to listen for ext_proc", listening, n)
                 for n in deployments]
