@@ -47,8 +47,9 @@ def _version_ldflags(git_version):
 
 
 def go_env(**extra):
-    """The environment every go command of the sandbox runs in: static binaries, the local toolchain."""
-    return dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod", GOTOOLCHAIN="local", **extra)
+    """The environment every go command of the sandbox runs in: static binaries, the local toolchain;
+    `extra` overrides any of them (`go install` of a module outside ours needs GOFLAGS empty)."""
+    return {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local", **extra}
 
 
 def _go(args, cwd=None, env_extra=None):

@@ -69,3 +69,22 @@ def test_a_missing_picker_is_built_in_a_writable_copy_of_the_module(cache, tmp_p
     assert sorted(p.name for p in binary.parent.iterdir()) == ["epp", "epp.lock"]
     build.epp_binary("v0.5.1")
     assert len(calls) == 1
+
+
+def test_a_go_install_outside_our_module_runs_with_goflags_overridden(cache, monkeypatch):
+    commands = []
+
+    class FinishedGo:
+        def __init__(self, args, cwd=None, env=None):
+            commands.append((args, env))
+            gobin = env["GOBIN"]
+            with open(f"{gobin}/kwok", "wb") as binary:
+                binary.write(b"\x7fELF")
+
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(build.subprocess, "Popen", FinishedGo)
+    assert build.kwok().read_bytes() == b"\x7fELF"
+    [(args, env)] = commands
+    assert args[:2] == ["go", "install"] and env["GOFLAGS"] == "" and env["CGO_ENABLED"] == "0"
