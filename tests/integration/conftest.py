@@ -6,8 +6,11 @@
 - `sandbox_factory(name, flavour="old", programming_delay=2.0)`: another sandbox, up, side by
   side with the first (`programming_delay` as for `up --programming-delay`, e.g. "1:4").
 
-Every sandbox the session brought up is stopped at the end unless IGW_SANDBOX_KEEP
-is set (then the next session finds them up and reuses them). Sandboxes are named
+An idle sandbox costs an eighth of a core (docs/testing.md), so a factory sandbox is stopped
+as soon as the worker's next test is in another module than the one that last asked for it;
+the next request brings it up again in about 15 seconds. The session's own sandbox, and every
+sandbox at the end, is stopped at the end unless IGW_SANDBOX_KEEP is set (then nothing is
+stopped and the next session finds them up and reuses them). Sandboxes are named
 after IGW_SANDBOX_NAME (default "pytest") and the pytest-xdist worker (pytest-gw0, ...),
 so a session never touches the `default` sandbox of `make sandbox-up` and parallel
 workers never share one; a lock keeps two sessions of one name apart.
@@ -52,6 +55,28 @@ def _sandbox_session():
                 sandbox.down()
 
 
+# full name of a factory sandbox that is up -> (the sandbox, the test module that last asked for it)
+_factory_sandboxes_up = {}
+_running = {}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _running["module"] = item.path
+    yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield  # after the fixtures' own teardown
+    if KEEP or (nextitem is not None and nextitem.path == item.path):
+        return
+    for full_name, (sandbox, module) in list(_factory_sandboxes_up.items()):
+        if module == item.path:
+            del _factory_sandboxes_up[full_name]
+            sandbox.down()
+
+
 @pytest.fixture(scope="session")
 def sandbox_factory(_sandbox_session):
     def make(name, flavour="old", programming_delay=DEFAULT_PROGRAMMING_DELAY):
@@ -62,6 +87,7 @@ def sandbox_factory(_sandbox_session):
         if sandbox.flavour != flavour:
             raise ValueError(f"sandbox {name} was made with flavour {sandbox.flavour}, not {flavour}")
         _sandbox_session[full_name] = sandbox
+        _factory_sandboxes_up[full_name] = (sandbox, _running["module"])
         sandbox.up()
         return sandbox
 
