@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Where a test run's CPU goes, by kind of process. Needs root and the acct package (accton).
 
-    hack/cpu-by-kind.py --until-file reports/cpu.stop --out reports/cpu-by-kind.md &
+    python3 hack/cpu-by-kind.py --until-file reports/cpu.stop --out reports/cpu-by-kind.md &
     make test; touch reports/cpu.stop
 
 BSD process accounting records the CPU time of every process that ends, however short it lived
@@ -96,7 +95,8 @@ def measure(stop_file, interval):
     try:
         while not os.path.exists(stop_file):
             for pid, (ppid, _ticks, command) in own_ticks().items():
-                seen[pid] = command  # the latest: a fork that exec'd is what it exec'd
+                if command:  # the latest: a fork that exec'd is what it exec'd; an exiting one has none
+                    seen[pid] = command
                 parents[pid] = ppid
             time.sleep(interval)
     finally:
@@ -128,7 +128,8 @@ def measure(stop_file, interval):
     for pid, _ppid, cpu, name in ended:
         seconds[classify(pid, name)] += max(cpu - at_start.get(pid, (0, 0))[1] / tick, 0)
     for pid, (_ppid, ticks, command) in at_end.items():
-        seen.setdefault(pid, command)
+        if command:
+            seen[pid] = command
         seconds[classify(pid, "")] += max(ticks - at_start.get(pid, (0, 0))[1], 0) / tick
     return seconds, elapsed
 
