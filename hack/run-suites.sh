@@ -28,8 +28,9 @@ run_suite() {
     collection) pytest_suite tests/packaging ;;
     # Parallel workers, each with its own sandbox (IGW_TEST_WORKERS=0 runs one process); worksteal
     # keeps both busy until the end although full migrations take minutes and status checks seconds.
+    # Every setup, call and teardown of 2 s or more is listed at the end (docs/testing.md, "Time").
     integration) hack/ensure-sandbox-binaries.sh &&
-      pytest_suite -n "${IGW_TEST_WORKERS:-2}" --dist worksteal --durations=30 tests/integration ;;
+      pytest_suite -n "${IGW_TEST_WORKERS:-2}" --dist worksteal --durations=0 --durations-min=2 tests/integration ;;
     molecule) hack/molecule.sh ;;
     *) echo "unknown suite $1"; return 2 ;;
   esac

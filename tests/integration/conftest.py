@@ -8,9 +8,9 @@
 
 An idle sandbox costs an eighth of a core (docs/testing.md), so a factory sandbox is stopped
 as soon as the worker's next test is in another module than the one that last asked for it;
-the next request brings it up again in about 15 seconds. The session's own sandbox, and every
-sandbox at the end, is stopped at the end unless IGW_SANDBOX_KEEP is set (then nothing is
-stopped and the next session finds them up and reuses them). Sandboxes are named
+the next request brings it up again in about 15 seconds. Every sandbox still up is stopped at
+the end of the session. IGW_SANDBOX_KEEP stops none of them, during or after the session (the
+next session finds them up and reuses them). Sandboxes are named
 after IGW_SANDBOX_NAME (default "pytest") and the pytest-xdist worker (pytest-gw0, ...),
 so a session never touches the `default` sandbox of `make sandbox-up` and parallel
 workers never share one; a lock keeps two sessions of one name apart.

@@ -7,6 +7,7 @@ import shutil
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -51,13 +52,18 @@ def test_a_started_process_is_found_by_its_marker_at_once(tmp_path):
 
 def test_stop_ends_children_and_processes_that_ignore_sigterm(tmp_path, monkeypatch):
     monkeypatch.setattr(processes, "STOP_GRACE_SECONDS", 1)
-    processes.start("forks", ["sh", "-c", "sleep 300 & sleep 300"], tmp_path)
-    processes.start("stubborn", ["sh", "-c", "trap '' TERM; sleep 300 & wait"], tmp_path)
+    forks = processes.start("forks", ["sh", "-c", "sleep 300 & sleep 300"], tmp_path)
+    stubborn = processes.start("stubborn", ["sh", "-c", "trap '' TERM; sleep 300 & wait"], tmp_path)
+
+    def children(pid):
+        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+
     deadline = time.monotonic() + 10
-    while len(processes.sandbox_pids(tmp_path)) < 5 and time.monotonic() < deadline:
+    while (len(children(forks)), len(children(stubborn))) != (2, 1) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert len(processes.sandbox_pids(tmp_path)) >= 5
-    assert processes.recorded_pid(tmp_path, "forks")
+    assert (len(children(forks)), len(children(stubborn))) == (2, 1)
+    assert set(processes.sandbox_pids(tmp_path)) >= {forks, stubborn}
+    assert processes.recorded_pid(tmp_path, "forks") == forks
 
     processes.stop(tmp_path, ["stubborn", "forks"])
 
