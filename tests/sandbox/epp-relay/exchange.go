@@ -84,6 +84,8 @@ type session struct {
 	answers chan received
 	done    chan struct{} // closed once the reader has seen the stream end
 	open    bool
+	// timedOut: the EPP gave no answer within the timeout (rather than an error or the end of the stream).
+	timedOut bool
 }
 
 func openSession(client extprocv3.ExternalProcessorClient, target string, timeout time.Duration) (*session, error) {
@@ -141,6 +143,7 @@ func (s *session) receive(awaited string) (*extprocv3.ProcessingResponse, error)
 		}
 		return r.answer, nil
 	case <-timer.C:
+		s.timedOut = true
 		return nil, s.fail(fmt.Sprintf("no answer to the %s within %s", awaited, s.timeout))
 	}
 }

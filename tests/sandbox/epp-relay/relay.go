@@ -53,7 +53,12 @@ type relay struct {
 	upstream    *http.Client
 
 	mu      sync.Mutex
-	clients map[string]extprocv3.ExternalProcessorClient
+	clients map[string]*eppConn
+}
+
+type eppConn struct {
+	conn   *grpc.ClientConn
+	client extprocv3.ExternalProcessorClient
 }
 
 // newRelay speaks TLS to the EPPs without verifying them: each release serves a self-signed certificate
@@ -68,12 +73,12 @@ func newRelay(timeout time.Duration) *relay {
 				DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		clients: map[string]extprocv3.ExternalProcessorClient{},
+		clients: map[string]*eppConn{},
 	}
 }
 
 // client is one connection per EPP address, shared by every request; a restarted EPP is dialled again soon.
-func (r *relay) client(target string) (extprocv3.ExternalProcessorClient, error) {
+func (r *relay) client(target string) (*eppConn, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if c, ok := r.clients[target]; ok {
@@ -86,9 +91,21 @@ func (r *relay) client(target string) (extprocv3.ExternalProcessorClient, error)
 	if err != nil {
 		return nil, err
 	}
-	c := extprocv3.NewExternalProcessorClient(conn)
+	c := &eppConn{conn: conn, client: extprocv3.NewExternalProcessorClient(conn)}
 	r.clients[target] = c
 	return c, nil
+}
+
+// forget stops sharing a connection on which an EPP gave no answer in time. When a pod's EPP is replaced by
+// one at the same address, the old TCP connection can hang rather than fail, and gRPC would keep every later
+// stream on it; the next request dials afresh. Streams still on the old connection get their timeout to end.
+func (r *relay) forget(target string, c *eppConn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.clients[target] == c {
+		delete(r.clients, target)
+		time.AfterFunc(r.timeout, func() { _ = c.conn.Close() })
+	}
 }
 
 func requestID() string {
@@ -167,7 +184,7 @@ func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		replyFailure(w, outcomeEPPFailed, "", err)
 		return
 	}
-	s, err := openSession(client, target, r.timeout)
+	s, err := openSession(client.client, target, r.timeout)
 	if err != nil {
 		replyFailure(w, outcomeEPPFailed, "", err)
 		return
@@ -175,6 +192,9 @@ func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	defer s.close()
 	decision, err := s.request(append(pseudo, headerList(req.Header, nil)...), body)
 	if err != nil {
+		if s.timedOut {
+			r.forget(target, client)
+		}
 		replyFailure(w, outcomeEPPFailed, "", err)
 		return
 	}

@@ -300,6 +300,54 @@ func TestAnEPPThatDoesNotAnswerTimesOut(t *testing.T) {
 	expectEPPFailure(t, epp, 300*time.Millisecond, "no answer to the request headers within 300ms")
 }
 
+// countingListener counts the connections a server accepted.
+type countingListener struct {
+	net.Listener
+	mu       sync.Mutex
+	accepted int
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	conn, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.accepted++
+		l.mu.Unlock()
+	}
+	return conn, err
+}
+
+func (l *countingListener) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.accepted
+}
+
+func TestAConnectionOnWhichTheEPPGaveNoAnswerIsNotReused(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listener := &countingListener{Listener: inner}
+	server := grpc.NewServer()
+	extprocv3.RegisterExternalProcessorServer(server, &fakeEPP{answer: func(stream extprocv3.ExternalProcessor_ProcessServer) error {
+		<-stream.Context().Done()
+		return nil
+	}})
+	go func() { _ = server.Serve(listener) }()
+	t.Cleanup(server.Stop)
+	relayURL := startRelay(t, 300*time.Millisecond).URL
+	for attempt := 1; attempt <= 2; attempt++ {
+		resp, body := post(t, relayURL, inner.Addr().String(), `{"model":"food-review"}`, nil)
+		if resp.Header.Get(headerOutcome) != outcomeEPPFailed || !strings.Contains(body, "within 300ms") {
+			t.Fatalf("attempt %d: outcome %q body %q", attempt, resp.Header.Get(headerOutcome), body)
+		}
+		if listener.count() != attempt {
+			t.Fatalf("after attempt %d the EPP accepted %d connections, want one per attempt", attempt, listener.count())
+		}
+	}
+}
+
 func TestAGRPCErrorNamesTheStatus(t *testing.T) {
 	epp := startEPP(t, func(extprocv3.ExternalProcessor_ProcessServer) error {
 		return status.Error(codes.Internal, "datastore not synced")
