@@ -179,12 +179,12 @@ func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	pseudo := []header{{":method", req.Method}, {":path", req.URL.RequestURI()}, {":scheme", "http"},
 		{":authority", req.Host}}
-	client, err := r.client(target)
+	epp, err := r.client(target)
 	if err != nil {
 		replyFailure(w, outcomeEPPFailed, "", err)
 		return
 	}
-	s, err := openSession(client.client, target, r.timeout)
+	s, err := openSession(epp.client, target, r.timeout)
 	if err != nil {
 		replyFailure(w, outcomeEPPFailed, "", err)
 		return
@@ -193,7 +193,7 @@ func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	decision, err := s.request(append(pseudo, headerList(req.Header, nil)...), body)
 	if err != nil {
 		if s.timedOut {
-			r.forget(target, client)
+			r.forget(target, epp)
 		}
 		replyFailure(w, outcomeEPPFailed, "", err)
 		return

@@ -56,13 +56,17 @@ def test_stop_ends_children_and_processes_that_ignore_sigterm(tmp_path, monkeypa
     stubborn = processes.start("stubborn", ["sh", "-c", "trap '' TERM; sleep 300 & wait"], tmp_path)
 
     def children(pid):
-        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+    def started():
+        return {forks, stubborn, *children(forks), *children(stubborn)}
 
     deadline = time.monotonic() + 10
-    while (len(children(forks)), len(children(stubborn))) != (2, 1) and time.monotonic() < deadline:
+    while not (len(started()) == 5 and set(processes.sandbox_pids(tmp_path)) >= started()) \
+            and time.monotonic() < deadline:
         time.sleep(0.05)
     assert (len(children(forks)), len(children(stubborn))) == (2, 1)
-    assert set(processes.sandbox_pids(tmp_path)) >= {forks, stubborn}
+    assert set(processes.sandbox_pids(tmp_path)) >= started()  # every one of the five carries the marker
     assert processes.recorded_pid(tmp_path, "forks") == forks
 
     processes.stop(tmp_path, ["stubborn", "forks"])
