@@ -17,6 +17,7 @@ FILTERS = (
     report.cluster_report,
     report.route_change,
     report.split_routes,
+    report.with_written_weights,
     detect_summary.detect_summary,
     leftovers.preview_leftovers,
     leftovers.leftovers_message,

@@ -103,6 +103,9 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MIGRATION_LABEL = "inference-gateway.migration/managed"
 MIGRATED_FROM_ANNOTATION = "inference-gateway.migration/migrated-from"
 MIGRATION_LABEL_VALUE = "true"
+# The field manager of every write the collection's modules make: metadata.managedFields then tells
+# the migration's own edits from those of another writer (GitOps self-heal, a controller, a person).
+FIELD_MANAGER = "inference-gateway-migration"
 
 GA_RELEASE = "v1.0.0"
 # GIE releases whose v1 stack this collection builds: each publishes the endpoint picker image and the

@@ -16,6 +16,8 @@ __metaclass__ = type
 
 import json
 
+from ansible_collections.inference_gateway.migration.plugins.module_utils.api import FIELD_MANAGER
+
 try:
     from kubernetes.dynamic.exceptions import ConflictError, DynamicApiError
 except ImportError:  # AnsibleK8SModule reports the missing library before any call is made
@@ -176,12 +178,13 @@ class Cluster:
 
     def create(self, rtype, body):
         namespace = body.get("metadata", {}).get("namespace")
-        return self._request("post", _collection_path(rtype, namespace), body=body)
+        return self._request("post", _collection_path(rtype, namespace), body=body, field_manager=FIELD_MANAGER)
 
     def replace(self, rtype, body):
         """Write a whole object; the API refuses it if metadata.resourceVersion is stale."""
         metadata = body["metadata"]
-        return self._request("put", _object_path(rtype, metadata["name"], metadata.get("namespace")), body=body)
+        return self._request("put", _object_path(rtype, metadata["name"], metadata.get("namespace")), body=body,
+                             field_manager=FIELD_MANAGER)
 
     def delete(self, rtype, name, namespace=None, resource_version=None, propagation_policy="Background"):
         """Delete one object; True if a delete was sent, False if it was already gone."""

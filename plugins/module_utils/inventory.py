@@ -27,6 +27,7 @@ from ansible_collections.inference_gateway.migration.plugins.module_utils.object
     endpoint_picker_ref,
     extension_ref,
     helm_release,
+    identity,
     model_pool_key,
     model_rewrites,
     name_of,
@@ -138,7 +139,7 @@ def model_entry(model):
     spec = model["spec"]
     target_models = [dict(target) for target in spec.get("targetModels") or []]
     pool_key = model_pool_key(model)
-    return {
+    return dict(identity(model), **{
         "namespace": namespace_of(model),
         "name": name_of(model),
         "model_name": spec.get("modelName"),
@@ -146,7 +147,7 @@ def model_entry(model):
         "target_models": target_models,
         "rewrites": model_rewrites(spec.get("modelName"), target_models),
         "pool_ref": {"group": pool_key.group, "name": pool_key.name},
-    }
+    })
 
 
 def objective_entry(objective):
@@ -204,7 +205,7 @@ def alpha_pool_entry(index, pool, ga_pool, models):
     ga_key = refs.pool_key(ga_pool) if ga_pool else None
     routes, weights = route_usage(index.routes, refs.pool_key(pool), ga_key)
     ref = extension_ref(pool)
-    return {
+    return dict(identity(pool), **{
         "namespace": namespace_of(pool),
         "name": name_of(pool),
         "selector": spec.get("selector") or {},
@@ -220,7 +221,7 @@ def alpha_pool_entry(index, pool, ga_pool, models):
         ),
         "phase": pool_phase(ga_pool is not None, weights),
         "weights": weights,
-    }
+    })
 
 
 def ga_pool_entry(index, pool, paired):

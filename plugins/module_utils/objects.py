@@ -29,6 +29,33 @@ def qualified_name(obj):
     return "%s/%s" % (namespace_of(obj), name_of(obj))
 
 
+def last_writer(obj, owning=(), ignore=api.FIELD_MANAGER):
+    """Who last wrote the object, or with ``owning`` (a fieldsV1 path such as ("f:spec", "f:rules")) that part of
+    it, other than ``ignore`` (the migration), from metadata.managedFields: "field manager <name> (<operation> at
+    <time>)", or None when no other manager is recorded. Writes to the status subresource do not count."""
+    def owns(entry):
+        fields = entry.get("fieldsV1") or {}
+        for step in owning:
+            fields = fields.get(step)
+            if fields is None:
+                return False
+        return True
+
+    writers = [entry for entry in obj["metadata"].get("managedFields") or []
+               if entry.get("manager") != ignore and not entry.get("subresource") and owns(entry)]
+    if not writers:
+        return None
+    latest = max(writers, key=lambda entry: entry.get("time") or "")
+    return "field manager %s (%s at %s)" % (latest.get("manager"), latest.get("operation"), latest.get("time"))
+
+
+def identity(obj):
+    """uid, creation time and last writer of an object, as detect reports them: enough to tell an object that was
+    deleted and created again from the one that was there before."""
+    metadata = obj["metadata"]
+    return {"uid": metadata.get("uid"), "created": metadata.get("creationTimestamp"), "last_writer": last_writer(obj)}
+
+
 def qualified(entry):
     """namespace/name of a detect entry (or anything with namespace and name keys)."""
     return "%s/%s" % (entry["namespace"], entry["name"])

@@ -99,14 +99,32 @@ def last_applied_objects(detect, pools):
 
 
 def remaining_alpha(detect, pools):
-    """Which of the migrated preview pools, or InferenceModels pointing at them, still exist."""
+    """Which of the migrated preview pools, or InferenceModels pointing at them, still exist.
+
+    ``pools`` are the detect entries read before the removal. An object whose uid is not the one read then was
+    created again after this run deleted it (GitOps self-heal, a controller): it says when and, from its
+    managedFields, by whom.
+    """
     wanted = set(qualified(p) for p in pools)
-    left = [describe_pool(p) for p in detect.get("alpha_pools") or [] if qualified(p) in wanted]
+    read_before = dict((qualified(entry), entry.get("uid")) for pool in pools
+                       for entry in [pool] + list(pool.get("models") or []))
+    left = [describe_pool(p) + _created_since(p, read_before) for p in detect.get("alpha_pools") or []
+            if qualified(p) in wanted]
     for model in detect.get("inference_models") or []:
         pool_ref = model.get("pool_ref") or {}
         if pool_ref.get("group") == api.ALPHA_GROUP and "%s/%s" % (model["namespace"], pool_ref.get("name")) in wanted:
-            left.append("%s %s/%s" % (api.INFERENCE_MODEL.kind, model["namespace"], model["name"]))
+            left.append("%s %s/%s%s" % (api.INFERENCE_MODEL.kind, model["namespace"], model["name"],
+                                        _created_since(model, read_before)))
     return left
+
+
+def _created_since(entry, read_before):
+    uid, name = entry.get("uid"), qualified(entry)
+    if not uid or (name in read_before and read_before[name] in (uid, None)):
+        return ""
+    when = "created again at %s after this run deleted it" if name in read_before else \
+        "created at %s while this run went on"
+    return " (%s, last written by %s)" % (when % entry.get("created"), entry.get("last_writer") or "an unrecorded writer")
 
 
 def describe_pool(pool):

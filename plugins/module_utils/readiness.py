@@ -16,6 +16,7 @@ import time
 
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api, conditions, waiting
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
+from ansible_collections.inference_gateway.migration.plugins.module_utils.route_traffic import reverted_rules
 
 POOL_STATUS_MODES = ("strict", "tolerant")
 
@@ -45,14 +46,21 @@ def gateway_readiness(cluster, name, namespace):
     return _judged(state, problems, "%s is programmed, address %s" % (who, state["address"]))
 
 
-def route_readiness(cluster, name, namespace):
+def route_readiness(cluster, name, namespace, written=None):
+    """``written``: the rules the migration last wrote ([{index, weights}]); a route whose traffic another writer
+    changed since is not ready and never will be by waiting (``reverted``)."""
     who = "%s %s/%s" % (api.HTTP_ROUTE.kind, namespace, name)
     route = cluster.get(api.HTTP_ROUTE, name, namespace)
     if route is None:
-        return _judged(dict(name=name, namespace=namespace, found=False, generation=None), ["%s not found" % who], None)
-    state = dict(name=name, namespace=namespace, found=True, generation=route["metadata"].get("generation"))
-    return _judged(state, conditions.route_parent_problems(route), "%s is accepted with resolved refs by every parent "
-                   "at generation %s" % (who, state["generation"]))
+        return _judged(dict(name=name, namespace=namespace, found=False, generation=None, reverted=[]),
+                       ["%s not found" % who], None)
+    reverted = reverted_rules(route, written or [])
+    state = dict(name=name, namespace=namespace, found=True, generation=route["metadata"].get("generation"),
+                 reverted=reverted)
+    healthy = "%s is accepted with resolved refs by every parent at generation %s" % (who, state["generation"])
+    if written:
+        healthy += " and sends the traffic the migration wrote"
+    return _judged(state, reverted + conditions.route_parent_problems(route), healthy)
 
 
 def pool_readiness(cluster, group, name, namespace, mode):
@@ -101,7 +109,7 @@ def deployment_readiness(cluster, name, namespace):
 
 def readiness(cluster, gateway=None, routes=(), pools=(), deployments=(), pool_status_mode="tolerant"):
     """The readiness of every object named, and overall: ready only when each one is."""
-    result = dict(routes=[route_readiness(cluster, r["name"], r["namespace"]) for r in routes],
+    result = dict(routes=[route_readiness(cluster, r["name"], r["namespace"], r.get("rules")) for r in routes],
                   pools=[pool_readiness(cluster, p["group"], p["name"], p["namespace"], pool_status_mode) for p in pools],
                   epp_deployments=[deployment_readiness(cluster, d["name"], d["namespace"]) for d in deployments])
     objects = result["routes"] + result["pools"] + result["epp_deployments"]
@@ -111,13 +119,16 @@ def readiness(cluster, gateway=None, routes=(), pools=(), deployments=(), pool_s
     result["problems"] = [problem for state in objects for problem in state["problems"]]
     result["summary"] = [state["summary"] for state in objects]
     result["tolerated"] = [pool["tolerated"] for pool in result["pools"] if pool["tolerated"]]
+    result["reverted"] = [problem for route in result["routes"] for problem in route["reverted"]]
     result["ready"] = not result["problems"]
     return result
 
 
 def wait_until_ready(read, timeout, clock=time.monotonic, sleep=time.sleep):
-    """Call ``read()`` until its result is ready or ``timeout`` seconds have passed; return the last result."""
-    polled = waiting.poll(read, lambda state: state["ready"], timeout, clock=clock, sleep=sleep)
+    """Call ``read()`` until its result is ready, a route was reverted (waiting cannot undo that), or ``timeout``
+    seconds have passed; return the last result."""
+    polled = waiting.poll(read, lambda state: state["ready"] or state.get("reverted"), timeout, clock=clock,
+                          sleep=sleep)
     state = polled.value
     state["waited_seconds"] = round(polled.waited, 1)
     return state

@@ -12,9 +12,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from collections import OrderedDict
 from datetime import datetime
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import distinct_refs, qualified_names
+from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import qualified_names
 
 SUCCEEDED = "succeeded"
 # The outcomes a cluster report can have.
@@ -52,15 +53,31 @@ def _derived_pools(found, outcome, path_kind):
 
 
 def split_routes(split):
-    """The routes (namespace, name) a ``traffic_split`` task selected, each once, in order.
+    """The routes a ``traffic_split`` task selected, each once, in order, as {namespace, name, rules}: ``rules`` holds
+    the backend weights the task left in each rule it wrote ([{index, weights}], the last write of a rule winning).
 
     The task is usually registered over a loop of pool pairs; a skipped task (no pools) and a
-    single result are read as well.
+    single result are read as well. Pools that share a route write it one after the other, each on
+    the route as the previous one left it, so the last write of a rule holds every pool's weights.
     """
     results = split.get("results")
     if results is None:
         results = [split] if "routes" in split else []
-    return distinct_refs(route for result in results for route in result.get("routes") or [])
+    written = OrderedDict()
+    for route in (route for result in results for route in result.get("routes") or []):
+        rules = written.setdefault((route["namespace"], route["name"]), {})
+        rules.update((rule["index"], rule["after"]) for rule in route.get("rules") or [])
+    return [{"namespace": namespace, "name": name,
+             "rules": [{"index": index, "weights": weights} for index, weights in sorted(rules.items())]}
+            for (namespace, name), rules in written.items()]
+
+
+def with_written_weights(routes, split):
+    """``routes`` ({namespace, name}), each with the ``rules`` a ``traffic_split`` task wrote in it, if it wrote any:
+    what a gate holds the live route against."""
+    written = dict(((route["namespace"], route["name"]), route["rules"]) for route in split_routes(split))
+    return [dict(route, rules=written[(route["namespace"], route["name"])])
+            if (route["namespace"], route["name"]) in written else route for route in routes]
 
 
 def route_change(split, phase, step, action):

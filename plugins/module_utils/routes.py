@@ -21,6 +21,11 @@ from collections import namedtuple
 
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api, conditions, refs
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
+from ansible_collections.inference_gateway.migration.plugins.module_utils.route_traffic import (
+    route_label,
+    rule_label,
+    rule_weights,
+)
 
 READY_CONDITIONS = ("Accepted", "ResolvedRefs")
 
@@ -101,29 +106,6 @@ def refusal(problems):
     )
 
 
-def route_label(route):
-    return "HTTPRoute %s/%s" % (route["metadata"].get("namespace"), route["metadata"]["name"])
-
-
-def rule_label(index, rule):
-    name = rule.get("name")
-    return "rule %d (%s)" % (index, name) if name else "rule %d" % index
-
-
-def key_id(key):
-    """How results name a backend: "<group>/<kind>/<namespace>/<name>" (core group is empty)."""
-    return "/".join(key)
-
-
-def rule_weights(rule, route_namespace):
-    """Every backend of a rule as key_id -> weight, defaults applied (duplicate refs add up)."""
-    weights = {}
-    for ref in rule.get("backendRefs") or []:
-        key = key_id(refs.backend_key(ref, route_namespace))
-        weights[key] = weights.get(key, 0) + refs.weight_of(ref)
-    return weights
-
-
 def references_any(route, split):
     """Whether any rule of the route references a listed backend."""
     wanted = split.weights(route["metadata"].get("namespace"))
@@ -184,8 +166,11 @@ def _reweighted_refs(rule, wanted, split, route_namespace, where):
                 "%s references backend %s %d times; traffic_split weights one backendRef per backend, so merge "
                 "them by hand first" % (where, key, len(found))
             )
-    # A listed backend that remove_zero would drop is already where it should be when absent.
-    missing = [key for key in wanted if key not in positions and not _dropped(wanted[key], split)]
+    # A listed backend at weight 0 is already where it should be when absent, unless add_missing asks for the ref
+    # (to prepare a rule for a later shift): rolling back to 0 % on a route that someone put back to the preview
+    # pool alone has nothing left to do.
+    missing = [key for key in wanted if key not in positions
+               and not (wanted[key] == 0 and (split.remove_zero or not split.add_missing))]
     if missing and not split.add_missing:
         problems.extend(
             "%s does not reference backend %s; add it to the rule or set add_missing: true" % (where, key)

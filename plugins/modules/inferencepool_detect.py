@@ -197,6 +197,18 @@ alpha_pools:
       description: Name of the pool.
       type: str
       sample: vllm-llama3-8b-instruct-preview
+    uid:
+      description: C(metadata.uid); a pool deleted and created again has another.
+      type: str
+    created:
+      description: C(metadata.creationTimestamp).
+      type: str
+      sample: "2026-12-04T09:00:00Z"
+    last_writer:
+      description: The latest writer in C(metadata.managedFields) other than the migration (field manager
+        C(inference-gateway-migration)) and status writes, as C(field manager NAME (OPERATION at TIME)); null when none is recorded.
+      type: str
+      sample: field manager helm (Update at 2026-12-04T09:00:00Z)
     selector:
       description: The pool's pod selector (a plain label map).
       type: dict
@@ -264,6 +276,15 @@ alpha_pools:
           description: Name of the InferenceModel.
           type: str
           sample: food-review
+        uid:
+          description: C(metadata.uid).
+          type: str
+        created:
+          description: C(metadata.creationTimestamp).
+          type: str
+        last_writer:
+          description: The latest writer other than the migration, as for the pool; null when none is recorded.
+          type: str
         model_name:
           description: C(spec.modelName), the model name clients send.
           type: str

@@ -56,6 +56,26 @@ options:
         description: Namespace of the HTTPRoute.
         type: str
         default: default
+      rules:
+        description:
+          - The rules the migration last wrote in this route, as the
+            P(inference_gateway.migration.split_routes#filter) and
+            P(inference_gateway.migration.with_written_weights#filter) filters return them.
+          - When given, the route is also not ready if any of these rules now sends another share of its traffic
+            to any backend than these weights give (another writer put the route back, for example GitOps
+            self-heal). Such a route is listed in RV(reverted), the problem names the writer from
+            C(metadata.managedFields), and O(wait_timeout) stops waiting at once.
+        type: list
+        elements: dict
+        suboptions:
+          index:
+            description: Position of the rule in C(spec.rules).
+            type: int
+            required: true
+          weights:
+            description: Backend (C(<group>/<kind>/<namespace>/<name>)) to weight, as written.
+            type: dict
+            required: true
   pools:
     description:
       - The InferencePools to check.
@@ -156,6 +176,13 @@ summary:
   type: list
   elements: str
   sample: ["Gateway default/inference-gateway is programmed, address 203.0.113.10"]
+reverted:
+  description: One sentence per route whose traffic another writer changed after the migration wrote the O(routes[].rules),
+    naming the rules, the shares now and as written, and the writer.
+  returned: always
+  type: list
+  elements: str
+  sample: []
 tolerated:
   description: Pools that passed only because O(pool_status_mode) is V(tolerant) and no gateway wrote their status.
   returned: always
@@ -217,8 +244,13 @@ routes:
     generation:
       description: The route's C(metadata.generation).
       type: int
+    reverted:
+      description: How another writer changed the rules given in O(routes[].rules), empty when none did.
+      type: list
+      elements: str
     ready:
-      description: Whether every parent accepted the route and resolved its refs at this generation.
+      description: Whether every parent accepted the route and resolved its refs at this generation and, with
+        O(routes[].rules), it sends the traffic written.
       type: bool
     problems:
       description: Why it is not ready.
@@ -227,7 +259,8 @@ routes:
     summary:
       description: What was seen when ready, the problems otherwise.
       type: str
-  sample: [{"name": "llm-route", "namespace": "default", "found": true, "generation": 3, "ready": true, "problems": []}]
+  sample: [{"name": "llm-route", "namespace": "default", "found": true, "generation": 3, "reverted": [], "ready": true,
+            "problems": []}]
 pools:
   description: Each InferencePool's state, in the order given.
   returned: always
@@ -304,7 +337,9 @@ OPTIONS = dict(
     gateway=dict(type="dict", options=dict(name=dict(type="str", required=True),
                                            namespace=dict(type="str", default="default"))),
     routes=dict(type="list", elements="dict", default=[], options=dict(
-        name=dict(type="str", required=True), namespace=dict(type="str", default="default"))),
+        name=dict(type="str", required=True), namespace=dict(type="str", default="default"),
+        rules=dict(type="list", elements="dict", options=dict(
+            index=dict(type="int", required=True), weights=dict(type="dict", required=True))))),
     pools=dict(type="list", elements="dict", default=[], options=dict(
         group=dict(type="str", required=True), name=dict(type="str", required=True),
         namespace=dict(type="str", default="default"))),

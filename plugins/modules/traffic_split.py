@@ -53,7 +53,8 @@ options:
   backends:
     description:
       - The backends to weight. Every listed backend must be referenced by every rule in scope, unless
-        O(add_missing) is set.
+        O(add_missing) is set. A backend listed at weight 0 may be absent (it already gets nothing); with
+        O(add_missing) and without O(remove_zero) it is added at 0.
       - At least one listed backend must keep a weight above 0.
     type: list
     elements: dict

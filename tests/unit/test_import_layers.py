@@ -33,6 +33,7 @@ LAYERS = {
     "gateway_address": (MECHANISMS, "Gateway URL"),
     "backup_files": (MECHANISMS, "backup directory"),
     "managers": (MECHANISMS, "object managers"),
+    "route_traffic": (MECHANISMS, "route traffic"),
     "inventory": (CONCERNS, "detect"),
     "inventory_crds": (CONCERNS, "detect"),
     "inventory_warnings": (CONCERNS, "detect"),

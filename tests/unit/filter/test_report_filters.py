@@ -14,7 +14,7 @@ FILTERS = report_filters.FilterModule().filters()
 
 def test_the_report_filters_are_exposed():
     assert sorted(FILTERS) == ["cluster_report", "detect_summary", "leftovers_message", "preview_leftovers",
-                               "qualified_names", "route_change", "split_routes"]
+                               "qualified_names", "route_change", "split_routes", "with_written_weights"]
 
 
 @pytest.mark.parametrize("function", report_filters.FILTERS, ids=lambda f: f.__name__)

@@ -166,6 +166,7 @@ def test_alpha_basic_reports_one_pool_with_its_models_route_release_and_ready_ep
     assert pool["helm_release"] == {"name": ALPHA, "namespace": NAMESPACE}
     assert [m["name"] for m in pool["models"]] == ["base-model", "food-review"]
     assert pool["models"][1] == {
+        "uid": None, "created": None, "last_writer": None,  # the snapshot's objects carry no such metadata
         "namespace": NAMESPACE, "name": "food-review", "model_name": "food-review", "criticality": "Standard",
         "target_models": [{"name": "food-review", "weight": 100}], "rewrites": False,
         "pool_ref": {"group": api.ALPHA_GROUP, "name": ALPHA},

@@ -6,9 +6,9 @@ from ansible_collections.inference_gateway.migration.plugins.module_utils.errors
 POOL_A = {"namespace": "default", "name": "a-preview", "phase": "not_started", "weights": {"alpha": 1, "ga": 0},
           "extension_ref": {"name": "a-preview-epp"},
           "epp": {"deployment": "a-preview-epp", "service_found": True},
-          "models": [{"name": "food-review", "model_name": "food-review", "rewrites": False,
+          "models": [{"namespace": "default", "name": "food-review", "model_name": "food-review", "rewrites": False,
                       "target_models": [{"name": "food-review", "weight": 100}]},
-                     {"name": "chat", "model_name": "chat", "rewrites": True,
+                     {"namespace": "default", "name": "chat", "model_name": "chat", "rewrites": True,
                       "target_models": [{"name": "chat-v1", "weight": 90}, {"name": "chat-v2", "weight": 10}]}]}
 POOL_B = {"namespace": "team", "name": "b", "phase": "shifting", "weights": {"alpha": 50, "ga": 50}, "models": []}
 DETECT = {"alpha_pools": [POOL_A, POOL_B],
@@ -164,6 +164,24 @@ def test_remaining_alpha_names_pools_and_models_of_the_migrated_pools_only():
     left = plan.remaining_alpha(after, [POOL_A, POOL_B])
     assert left == ["InferencePool %s team/b" % api.ALPHA_GROUP, "InferenceModel default/food-review"]
     assert plan.remaining_alpha({"alpha_pools": [], "inference_models": []}, [POOL_A]) == []
+
+
+def test_a_preview_object_created_again_after_its_removal_says_when_and_by_whom():
+    read_before = dict(POOL_B, uid="pool-uid-1", models=[
+        {"namespace": "team", "name": "chat", "uid": "model-uid-1"}])
+    healer = "field manager argocd-controller (Update at 2026-12-04T10:00:07Z)"
+    after = {"alpha_pools": [dict(POOL_B, uid="pool-uid-2", created="2026-12-04T10:00:07Z", last_writer=healer)],
+             "inference_models": [
+                 {"namespace": "team", "name": "chat", "uid": "model-uid-1",
+                  "pool_ref": {"group": api.ALPHA_GROUP, "name": "b"}},
+                 {"namespace": "team", "name": "new", "uid": "model-uid-9", "created": "2026-12-04T10:00:08Z",
+                  "pool_ref": {"group": api.ALPHA_GROUP, "name": "b"}}]}
+    assert plan.remaining_alpha(after, [read_before]) == [
+        "InferencePool %s team/b (created again at 2026-12-04T10:00:07Z after this run deleted it, last written by "
+        "%s)" % (api.ALPHA_GROUP, healer),
+        "InferenceModel team/chat",  # the same object: its deletion has not gone through
+        "InferenceModel team/new (created at 2026-12-04T10:00:08Z while this run went on, last written by an "
+        "unrecorded writer)"]
 
 
 def test_cluster_gate_targets_cover_both_groups():

@@ -193,3 +193,49 @@ def test_no_timeout_reads_once():
     result = readiness.wait_until_ready(lambda: {"ready": False}, timeout=0, clock=clock, sleep=clock.sleep)
 
     assert result["ready"] is False and clock.sleeps == []
+
+
+def route_with_backends(weights, generation=3):
+    rtype, body = route(generation, condition("Accepted", generation=generation),
+                        condition("ResolvedRefs", generation=generation))
+    body["spec"] = {"rules": [{"backendRefs": [
+        {"group": group, "kind": "InferencePool", "name": "llm-%s" % suffix, "weight": weight}
+        for group, suffix, weight in weights]}]}
+    body["metadata"]["managedFields"] = [{"manager": "argocd-controller", "operation": "Update",
+                                          "time": "2026-12-04T10:00:07Z", "fieldsV1": {"f:spec": {"f:rules": {}}}}]
+    return rtype, body
+
+
+WRITTEN_50_50 = [{"index": 0, "weights": {"%s/InferencePool/default/llm-preview" % api.ALPHA_GROUP: 50,
+                                          "%s/InferencePool/default/llm-ga" % api.GA_GROUP: 50}}]
+
+
+def test_a_route_that_sends_what_was_written_is_ready():
+    cluster = MemoryCluster(route_with_backends([(api.ALPHA_GROUP, "preview", 1), (api.GA_GROUP, "ga", 1)]))
+
+    result = readiness.readiness(cluster, routes=[dict(ROUTE, rules=WRITTEN_50_50)])
+
+    assert result["ready"] and result["reverted"] == []
+    assert result["summary"] == ["HTTPRoute default/llm-route is accepted with resolved refs by every parent at "
+                                 "generation 3 and sends the traffic the migration wrote"]
+
+
+def test_a_reverted_route_is_not_ready_names_its_writer_and_ends_the_wait_at_once():
+    cluster = MemoryCluster(route_with_backends([(api.ALPHA_GROUP, "preview", 1)]))
+    clock = Clock()
+
+    result = readiness.wait_until_ready(
+        lambda: readiness.readiness(cluster, routes=[dict(ROUTE, rules=WRITTEN_50_50)]), timeout=60, clock=clock,
+        sleep=clock.sleep)
+
+    assert not result["ready"] and clock.sleeps == []
+    [reverted] = result["reverted"]
+    assert result["problems"] == [reverted] and result["routes"][0]["reverted"] == [reverted]
+    assert "field manager argocd-controller (Update at 2026-12-04T10:00:07Z)" in reverted
+    assert "now sends %s/InferencePool/default/llm-preview 100 %%" % api.ALPHA_GROUP in reverted
+
+
+def test_without_written_rules_only_the_status_counts():
+    cluster = MemoryCluster(route_with_backends([(api.ALPHA_GROUP, "preview", 1)]))
+
+    assert readiness.readiness(cluster, routes=[ROUTE])["ready"]

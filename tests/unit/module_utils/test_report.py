@@ -59,11 +59,31 @@ def test_a_traffic_split_loop_is_logged_with_each_route_once():
     first = {"routes": [{"namespace": "a", "name": "llm-route"}, {"namespace": "a", "name": "other"}]}
     second = {"routes": [{"namespace": "a", "name": "llm-route"}, {"namespace": "b", "name": "other"}]}
     split = {"changed": True, "results": [first, second]}
-    assert report.split_routes(split) == [{"namespace": "a", "name": "llm-route"}, {"namespace": "a", "name": "other"},
-                                          {"namespace": "b", "name": "other"}]
+    assert report.split_routes(split) == [{"namespace": "a", "name": "llm-route", "rules": []},
+                                          {"namespace": "a", "name": "other", "rules": []},
+                                          {"namespace": "b", "name": "other", "rules": []}]
     assert report.route_change(split, 2, "50 %", "weights preview 50 / v1 50") == {
         "phase": 2, "step": "50 %", "action": "weights preview 50 / v1 50", "object": "llm-route, other, other",
         "changed": True}
+
+
+def written(index, **weights):
+    return {"index": index, "name": None, "before": {}, "after": weights}
+
+
+def test_the_weights_a_loop_left_in_each_rule_are_those_of_its_last_write():
+    # Two pools in rule 0 of one route: the second write re-read the route, so its rule 0 holds both changes.
+    first = {"routes": [{"namespace": "a", "name": "llm-route", "rules": [written(0, p1=50, g1=50, p2=1)]}]}
+    second = {"routes": [{"namespace": "a", "name": "llm-route",
+                          "rules": [written(0, p1=50, g1=50, p2=50, g2=50), written(2, p2=50, g2=50)]}]}
+    split = {"changed": True, "results": [first, second]}
+    expected = [{"index": 0, "weights": {"p1": 50, "g1": 50, "p2": 50, "g2": 50}},
+                {"index": 2, "weights": {"p2": 50, "g2": 50}}]
+    assert report.split_routes(split) == [{"namespace": "a", "name": "llm-route", "rules": expected}]
+    gate_routes = [{"namespace": "a", "name": "llm-route"}, {"namespace": "b", "name": "untouched"}]
+    assert report.with_written_weights(gate_routes, split) == [
+        {"namespace": "a", "name": "llm-route", "rules": expected}, {"namespace": "b", "name": "untouched"}]
+    assert report.with_written_weights(gate_routes, {}) == gate_routes
 
 
 def test_a_skipped_or_single_traffic_split_is_logged_too():

@@ -339,3 +339,12 @@ def test_references_any_matches_on_the_normalised_key():
     assert routes.references_any(live_route(), split(dict(kind="Service", name="svc", weight=1)))
     assert not routes.references_any(live_route(), split(dict(group=GA, name="svc", weight=1)))
     assert not routes.references_any(live_route(), split(pool(ALPHA, 1, namespace="other")))
+
+
+def test_a_backend_listed_at_zero_may_be_absent_unless_add_missing_asks_for_it():
+    # Rule 0 references only the preview pool, as a route put back to its Git version does.
+    back_to_preview = routes.plan_route(live_route(), split(pool(ALPHA, 100), pool(GA, 0), rules=[0]))
+    assert back_to_preview.problems == []
+    assert back_to_preview.after["spec"]["rules"][0]["backendRefs"][0]["weight"] == 100
+    prepared = routes.plan_route(live_route(), split(pool(ALPHA, 100), pool(GA, 0), rules=[0], add_missing=True))
+    assert prepared.rules[0]["after"] == {ALPHA_ID: 100, GA_ID: 0}
