@@ -44,8 +44,9 @@ class Reply:
         return self.headers.get(api.FAILURE_HEADER)
 
 
-def send(sandbox, model="food-review", headers=None, path="/v1/completions", method="POST"):
-    connection = http.client.HTTPConnection(sandbox.address, 80, timeout=10)
+def send(sandbox, model="food-review", headers=None, path="/v1/completions", method="POST", address=None):
+    """One request to the Gateway at `address` (the sandbox's own, where its oldest Gateway listens, by default)."""
+    connection = http.client.HTTPConnection(address or sandbox.address, 80, timeout=10)
     try:
         body = json.dumps({"model": model, "prompt": "hi", "max_tokens": 10, "temperature": 0}) if model else None
         connection.request(method, path, body=body, headers={"Content-Type": "application/json", **(headers or {})})
@@ -73,9 +74,9 @@ def wait_for(what, check, timeout=SETTLE_SECONDS):
     return wait_until(what, check, timeout, interval=0.2)
 
 
-def route_status(kube, name=ROUTE):
+def route_status(kube, name=ROUTE, namespace="default"):
     """(generation, {condition type: condition}) of the route under the GKE controller."""
-    route = kube.get_json("httproute", name)
+    route = kube.get_json("httproute", name, "-n", namespace)
     for parent in route.get("status", {}).get("parents", []):
         if parent["controllerName"] == api.CONTROLLER_NAME:
             return route["metadata"]["generation"], {c["type"]: c for c in parent["conditions"]}

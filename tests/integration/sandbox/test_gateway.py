@@ -178,3 +178,56 @@ def test_a_v1_epp_without_the_inference_objective_crd_does_not_serve_and_its_fai
     assert reply.status == 503 and reply.pool == GA_POOL_ID
     # The v1.0 EPP logs JSON, so the quotes around the kind are escaped.
     assert 'no matches for kind \\"InferenceObjective\\"' in epp_log(alpha_basic, f"{GA_POOL}-epp")
+
+
+def _internal_gateway_and_route(namespace):
+    """An internal Gateway of its own and a route in `namespace` to alpha-basic's preview pool in default."""
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+        {"apiVersion": api.GATEWAY_API_VERSION, "kind": "Gateway",
+         "metadata": {"name": "internal-gateway", "namespace": namespace},
+         "spec": {"gatewayClassName": "gke-l7-rilb",
+                  "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]}},
+        {"apiVersion": api.GATEWAY_API_VERSION, "kind": "HTTPRoute",
+         "metadata": {"name": "internal-route", "namespace": namespace},
+         "spec": {"parentRefs": [{"name": "internal-gateway"}],
+                  "rules": [{"backendRefs": [{**pool_ref(ALPHA_POOL, api.ALPHA_GROUP), "namespace": "default"}]}]}},
+    ]
+
+
+def test_a_second_gateway_gets_its_own_address_and_a_reference_grant_opens_a_pool_in_another_namespace(alpha_basic):
+    kube = alpha_basic.kube()
+    wait_serving(alpha_basic)
+    team = "team-internal"
+    kube.apply(_internal_gateway_and_route(team))
+
+    def internal_address():
+        gateway = kube.get_json("gateway", "internal-gateway", "-n", team)
+        conditions = {c["type"]: c["status"] for c in gateway.get("status", {}).get("conditions", [])}
+        addresses = gateway.get("status", {}).get("addresses") or []
+        return conditions.get("Programmed") == "True" and addresses and addresses[0]["value"]
+
+    address = wait_for("the internal Gateway to be programmed with an address", internal_address)
+    assert address != alpha_basic.address
+    assert address.rsplit(".", 1)[0] == alpha_basic.address.rsplit(".", 1)[0]  # the sandbox's own /24
+    first = kube.get_json("gateway", "inference-gateway")["status"]
+    assert first["addresses"][0]["value"] == alpha_basic.address
+    assert {c["type"]: c["status"] for c in first["conditions"]}["Programmed"] == "True"
+
+    # Cross-namespace: refused until the pool's namespace grants it.
+    wait_for("internal-route ResolvedRefs=False/RefNotPermitted",
+             lambda: route_status(kube, "internal-route", team)[1].get("ResolvedRefs", {}).get("reason")
+             == "RefNotPermitted")
+    refused = wait_reply(alpha_basic, "a 500 RefNotPermitted from the internal Gateway",
+                         lambda reply: reply.failure == "RefNotPermitted", address=address)
+    assert refused.status == 500
+    kube.apply([{"apiVersion": f"{api.GATEWAY_GROUP}/v1beta1", "kind": "ReferenceGrant",
+                 "metadata": {"name": "internal-routes", "namespace": "default"},
+                 "spec": {"from": [{"group": api.GATEWAY_GROUP, "kind": "HTTPRoute", "namespace": team}],
+                          "to": [{"group": api.ALPHA_GROUP, "kind": "InferencePool"}]}}])
+    served = wait_reply(alpha_basic, "a 200 from the preview pool through the internal Gateway",
+                        lambda reply: reply.status == 200, address=address)
+    assert served.pool == ALPHA_POOL_ID
+    assert route_status(kube, "internal-route", team)[1]["ResolvedRefs"]["status"] == "True"
+    # The first Gateway still serves its own route on its own address.
+    assert send(alpha_basic).pool == ALPHA_POOL_ID

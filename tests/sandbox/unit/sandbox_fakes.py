@@ -1,7 +1,7 @@
 """Cluster objects shaped as the API server returns them, for the gateway's unit tests."""
 
 from igw_sandbox.gateway import api
-from igw_sandbox.gateway.snapshot import POOL_KEYS, Snapshot
+from igw_sandbox.gateway.snapshot import KEYS, POOL_KEYS, Snapshot
 
 CLASS_NAME = "gke-l7-regional-external-managed"
 MODEL_LABELS = {"app": "vllm-llama3-8b-instruct"}
@@ -26,6 +26,15 @@ def gateway(name="inference-gateway", port=80, class_name=CLASS_NAME, created=OL
     return {"apiVersion": api.GATEWAY_API_VERSION, "kind": "Gateway", "metadata": meta(name, created=created),
             "spec": {"gatewayClassName": class_name,
                      "listeners": [{"name": "http", "port": port, "protocol": "HTTP", **listener}]}}
+
+
+def reference_grant(name, namespace, from_namespace, to_group, to_kind, to_name=None):
+    """A ReferenceGrant in `namespace` letting HTTPRoutes of `from_namespace` refer to objects of that kind."""
+    target = {"group": to_group, "kind": to_kind, **({"name": to_name} if to_name else {})}
+    return {"apiVersion": f"{api.GATEWAY_GROUP}/{api.REFERENCE_GRANT_VERSION}", "kind": "ReferenceGrant",
+            "metadata": meta(name, namespace),
+            "spec": {"from": [{"group": api.GATEWAY_GROUP, "kind": api.HTTPROUTE_KIND, "namespace": from_namespace}],
+                     "to": [target]}}
 
 
 def pool_ref(name, group=api.ALPHA_GROUP, weight=None):
@@ -113,8 +122,7 @@ def _key(obj):
 
 def listings(*objects, missing=()):
     """Raw list results per snapshot key; kinds in `missing` answer 404 (CRD absent)."""
-    result = {key: [] for key in ("gatewayclasses", "gateways", "httproutes", "inferencemodels", "services",
-                                  "deployments", "pods", *POOL_KEYS.values())}
+    result = {key: [] for key in KEYS}
     for obj in objects:
         result[_key(obj)].append(obj)
     for key in missing:

@@ -1,7 +1,9 @@
 import random
 
 import pytest
-from sandbox_fakes import EPP_IP, alpha_pool, alpha_stack, epp, model_pod, pool_ref, snapshot, v0_epp_args
+from sandbox_fakes import (
+    EPP_IP, alpha_pool, alpha_stack, epp, model_pod, pool_ref, reference_grant, snapshot, v0_epp_args,
+)
 
 from igw_sandbox.gateway import api, backends
 from igw_sandbox.gateway.snapshot import POOL_KEYS
@@ -43,6 +45,24 @@ def test_unresolvable_refs_report_the_gateway_api_reason_and_answer_500(objects,
     problem, failure = _resolve(snapshot(*objects, missing=missing), ref)
     assert problem.reason == reason
     assert (failure.status, failure.reason) == (500, reason)
+
+
+@pytest.mark.parametrize("grant, resolves", [
+    (reference_grant("llm", "default", "team-a", api.ALPHA_GROUP, api.POOL_KIND), True),
+    (reference_grant("llm", "default", "team-a", api.ALPHA_GROUP, api.POOL_KIND, POOL), True),
+    (reference_grant("llm", "default", "team-a", api.ALPHA_GROUP, api.POOL_KIND, "another-pool"), False),
+    (reference_grant("llm", "default", "team-b", api.ALPHA_GROUP, api.POOL_KIND), False),
+    (reference_grant("llm", "default", "team-a", api.GA_GROUP, api.POOL_KIND), False),
+    (reference_grant("llm", "team-a", "team-a", api.ALPHA_GROUP, api.POOL_KIND), False),  # in the route's namespace
+])
+def test_a_cross_namespace_backend_resolves_only_with_a_reference_grant_in_its_namespace(grant, resolves):
+    problem, backend = _resolve(snapshot(*alpha_stack(), grant), {**pool_ref(POOL), "namespace": "default"},
+                                namespace="team-a")
+    if resolves:
+        assert problem is None and backend.pool_id == f"{api.ALPHA_GROUP}/default/{POOL}"
+    else:
+        assert problem.reason == "RefNotPermitted"
+        assert "no ReferenceGrant in namespace default lets HTTPRoutes of namespace team-a" in problem.message
 
 
 def test_missing_epp_service_is_an_unresolved_backend_with_gke_wording():

@@ -83,13 +83,13 @@ def relay(tmp_path):
 def serve(relay):
     """serve(*objects) programs a data plane on 127.0.0.1 and returns a request function."""
     fleet = modelserver.ModelServerFleet(latency=0)
-    dataplane = DataPlane("127.0.0.1", fleet, relay_socket=relay.server_address)
+    dataplane = DataPlane(fleet, relay_socket=relay.server_address)
     port = _free_port()
 
     def program(*objects):
         objects = [gateway(port=port) if o["kind"] == "Gateway" else o for o in objects]
         fleet.sync([o for o in objects if o["kind"] == "Pod"])
-        assert dataplane.activate(programme.build(snapshot(*objects))) == {}
+        assert dataplane.activate(programme.build(snapshot(*objects), "127.0.0.1")) == {}
 
         def request(model="food-review", path="/v1/completions", headers=None):
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)

@@ -31,8 +31,8 @@ def test_header_method_and_query_matches_must_all_hold():
 
 
 def _table(*routes):
-    built = programme.build(snapshot(*alpha_stack(), *routes))
-    return built.tables[80]
+    built = programme.build(snapshot(*alpha_stack(), *routes), "127.0.10.1")
+    return built.tables[("127.0.10.1", 80)]
 
 
 def _winner(table, path="/v1/completions", headers=None, method="POST", host="127.0.10.1"):

@@ -44,7 +44,8 @@ def _delay(text):
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m igw_sandbox.gateway", description=__doc__.splitlines()[0])
     parser.add_argument("--kubeconfig", required=True, help="admin kubeconfig of the sandbox")
-    parser.add_argument("--address", required=True, help="loopback address the Gateway listeners bind to")
+    parser.add_argument("--address", required=True, help="the sandbox's loopback address: its oldest Gateway listens there, "
+                        "the others on the next free hosts of its /24")
     parser.add_argument("--programming-delay", type=_delay, default=ProgrammingDelay.parse(2.0),
                         metavar="SECONDS|LOW:HIGH",
                         help="seconds before a configuration change reaches the data plane (default 2); "
@@ -89,7 +90,7 @@ def main(argv=None):
     kube = KubeClient(args.kubeconfig)
     fleet = ModelServerFleet(args.model_latency, pod_network)
     epps = EppRunner(kube, pod_network, host, args.state_dir, api_address, ca_data, epp_binary)
-    dataplane = DataPlane(args.address, fleet, listen_namespace=host, epps=epps, relay_socket=relay.socket_path)
+    dataplane = DataPlane(fleet, listen_namespace=host, epps=epps, relay_socket=relay.socket_path)
     controller = Controller(kube, dataplane, args.programming_delay.drawer(args.programming_delay_seed),
                             args.address, pods=(fleet, epps))
     ready = args.state_dir / READY_FILE

@@ -7,6 +7,7 @@ GATEWAY_VERSION = "v1"
 GATEWAY_API_VERSION = f"{GATEWAY_GROUP}/{GATEWAY_VERSION}"
 GATEWAY_KIND = "Gateway"
 HTTPROUTE_KIND = "HTTPRoute"
+REFERENCE_GRANT_VERSION = "v1beta1"
 
 ALPHA_GROUP = "inference.networking.x-k8s.io"
 GA_GROUP = "inference.networking.k8s.io"

@@ -187,8 +187,9 @@ def resolve(snapshot, route_namespace, ref):
     group, kind = ref.get("group", ""), ref.get("kind", api.SERVICE_KIND)
     namespace, name = ref.get("namespace", route_namespace), ref["name"]
     target = f"{group or 'core'}/{kind} {namespace}/{name}"
-    if namespace != route_namespace:
-        problem = RefProblem("RefNotPermitted", f"{target}: cross-namespace backendRefs are not supported")
+    if namespace != route_namespace and not snapshot.reference_granted(route_namespace, group, kind, namespace, name):
+        problem = RefProblem("RefNotPermitted", f"{target}: no ReferenceGrant in namespace {namespace} lets "
+                                                f"HTTPRoutes of namespace {route_namespace} refer to it")
     elif group == "" and kind == api.SERVICE_KIND:
         service = snapshot.get("services", namespace, name)
         if service is None:

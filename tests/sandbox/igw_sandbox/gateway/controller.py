@@ -18,6 +18,7 @@ RESOURCES = {
     "gatewayclasses": (api.GATEWAY_GROUP, api.GATEWAY_VERSION, "gatewayclasses", False),
     "gateways": (api.GATEWAY_GROUP, api.GATEWAY_VERSION, "gateways", True),
     "httproutes": (api.GATEWAY_GROUP, api.GATEWAY_VERSION, "httproutes", True),
+    "referencegrants": (api.GATEWAY_GROUP, api.REFERENCE_GRANT_VERSION, "referencegrants", True),
     "inferencemodels": (api.ALPHA_GROUP, api.POOL_VERSIONS[api.ALPHA_GROUP], "inferencemodels", True),
     **{key: (group, api.POOL_VERSIONS[group], "inferencepools", True) for group, key in POOL_KEYS.items()},
 }
@@ -85,8 +86,9 @@ class KubeClient:
 
 class Controller:
     def __init__(self, client, dataplane, delay, address, pods=()):
-        """`delay`: seconds, or a function drawing each change's delay (see DelayLine); `pods`: what runs
-        the pods (model servers, endpoint pickers), each with sync(raw pod list), kept in step at every poll."""
+        """`delay`: seconds, or a function drawing each change's delay (see DelayLine); `address`: the sandbox's
+        own, which its oldest Gateway gets (the others get their neighbours); `pods`: what runs the pods (model
+        servers, endpoint pickers), each with sync(raw pod list), kept in step at every poll."""
         self.client = client
         self.dataplane = dataplane
         self.pods = pods
@@ -97,10 +99,11 @@ class Controller:
         self.bind_errors = {}
 
     def _activate(self, snapshot):
-        self.programme = programme.build(snapshot)
+        self.programme = programme.build(snapshot, self.address, self.programme and self.programme.addresses)
         self.bind_errors = self.dataplane.activate(self.programme)
-        log.info("programmed: %d gateway(s), %d route(s), ports %s",
-                 len(self.programme.gateways), len(self.programme.attachments), sorted(self.programme.port_owners))
+        log.info("programmed: %d gateway(s), %d route(s), listening on %s",
+                 len(self.programme.gateways), len(self.programme.attachments),
+                 ", ".join("%s:%d" % endpoint for endpoint in sorted(self.programme.endpoints)))
 
     def poll_once(self, now, stop):
         """One poll; `now` is monotonic time, which the programming delay is measured in.
@@ -125,7 +128,7 @@ class Controller:
             if self.delay_line.advance(now):
                 self._activate(self.delay_line.active)
             elif self.bind_errors:
-                self.bind_errors = self.dataplane.sync_ports(self.programme.port_owners)
+                self.bind_errors = self.dataplane.sync_listeners(self.programme.endpoints)
         for update in self._status_updates(listings, time.time()):
             try:
                 self.client.patch_status(update)
@@ -138,7 +141,7 @@ class Controller:
 
     def _status_updates(self, listings, now):
         updates = [status.gateway_class(c, now) for c in listings["gatewayclasses"] or []]
-        updates += [status.gateway(self.programme, g, self.bind_errors, self.address, now)
+        updates += [status.gateway(self.programme, g, self.bind_errors, now)
                     for g in listings["gateways"] or []]
         updates += [status.http_route(self.programme, r, now) for r in listings["httproutes"] or []]
         for group, key in POOL_KEYS.items():

@@ -1,6 +1,6 @@
-"""The simulated load balancer: one HTTP listener per Gateway port on the sandbox address.
+"""The simulated load balancer: one HTTP listener per Gateway address and port.
 
-Each request is matched against the active Programme's route table for its port and sent to a
+Each request is matched against the active Programme's route table for its address and port and sent to a
 backend chosen by weight. For an InferencePool the pool's endpoint picker decides, over Envoy's
 ext_proc protocol as GKE's load balancer asks it through its service extension: the epp-relay
 process (epp_relay.py) holds that exchange, forwards to the pod the EPP names and answers with
@@ -151,7 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers[name] = f"{headers[name]},{value}" if name in headers else value
         host = headers.get("host", "").rsplit(":", 1)[0].lower()
         programme = dataplane.programme
-        candidate = routing.select(programme.tables.get(self.server.server_address[1], ()), host, self.command,
+        candidate = routing.select(programme.tables.get(self.server.server_address[:2], ()), host, self.command,
                                    path, {k: v[0] for k, v in parse_qs(query).items()}, headers)
         if candidate is None:
             self._fail(Failure(404, "NoMatchingRoute", f"no HTTPRoute rule matches {self.command} {path}"))
@@ -253,10 +253,9 @@ def _header(headers, name):
 
 
 class DataPlane:
-    def __init__(self, address, fleet, listen_namespace=None, epps=None, relay_socket=None):
+    def __init__(self, fleet, listen_namespace=None, epps=None, relay_socket=None):
         """``listen_namespace``: the network namespace the listeners are made in (the host's), None for this one;
         ``relay_socket``: the Unix socket of the epp-relay that asks the EPPs (epp_relay.py)."""
-        self.address = address
         self.fleet = fleet
         self.listen_namespace = listen_namespace
         self.epps = epps
@@ -269,43 +268,44 @@ class DataPlane:
         self._servers = {}
 
     def activate(self, programme):
-        """Serve `programme` from now on; returns {port: error} for ports that could not be bound."""
+        """Serve `programme` from now on; returns {(address, port): error} for listeners that could not be bound."""
         self.programme, self.programmed_at = programme, time.time()
-        return self.sync_ports(programme.port_owners)
+        return self.sync_listeners(programme.endpoints)
 
-    def sync_ports(self, ports):
-        for port in [p for p in self._servers if p not in ports]:
-            self._close(port)
+    def sync_listeners(self, endpoints):
+        """Listen on exactly `endpoints` ((address, port) pairs); returns {endpoint: error} for those that failed."""
+        for endpoint in [e for e in self._servers if e not in endpoints]:
+            self._close(endpoint)
         errors = {}
-        for port in ports:
-            if port in self._servers:
+        for endpoint in endpoints:
+            if endpoint in self._servers:
                 continue
             try:
-                server = self._listen(port)
+                server = self._listen(endpoint)
             except OSError as error:
-                errors[port] = str(error)
-                log.warning("cannot listen on %s:%d: %s", self.address, port, error)
+                errors[endpoint] = str(error)
+                log.warning("cannot listen on %s:%d: %s", *endpoint, error)
                 continue
             server.dataplane = self
             threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                             name=f"listener {port}", daemon=True).start()
-            self._servers[port] = server
-            log.info("listening on %s:%d", self.address, port)
+                             name="listener %s:%d" % endpoint, daemon=True).start()
+            self._servers[endpoint] = server
+            log.info("listening on %s:%d", *endpoint)
         return errors
 
-    def _listen(self, port):
+    def _listen(self, endpoint):
         if self.listen_namespace is None:
-            return SandboxHTTPServer((self.address, port), _Handler)
-        server = SandboxHTTPServer((self.address, port), _Handler, bind_and_activate=False)
+            return SandboxHTTPServer(endpoint, _Handler)
+        server = SandboxHTTPServer(endpoint, _Handler, bind_and_activate=False)
         server.socket.close()
-        server.socket = self.listen_namespace.server_socket((self.address, port), SandboxHTTPServer.request_queue_size)
+        server.socket = self.listen_namespace.server_socket(endpoint, SandboxHTTPServer.request_queue_size)
         return server
 
-    def _close(self, port):
-        server = self._servers.pop(port)
+    def _close(self, endpoint):
+        server = self._servers.pop(endpoint)
         server.shutdown()
         server.server_close()
-        log.info("closed listener %s:%d", self.address, port)
+        log.info("closed listener %s:%d", *endpoint)
 
     def describe(self):
         programme = self.programme
@@ -319,8 +319,8 @@ class DataPlane:
         }
 
     def close(self):
-        for port in list(self._servers):
-            self._close(port)
+        for endpoint in list(self._servers):
+            self._close(endpoint)
 
 
 def is_loopback(address):

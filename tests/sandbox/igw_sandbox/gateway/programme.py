@@ -1,7 +1,7 @@
 """Compile a snapshot into what the load balancer is programmed with.
 
-The same Programme drives the data plane (route tables per port, model servers to
-run) and the status the controller reports (route attachment, unresolved refs,
+The same Programme drives the data plane (route tables per listening address and port, model
+servers to run) and the status the controller reports (route attachment, unresolved refs,
 which pools hang under which Gateway), so what status says is what traffic gets.
 """
 
@@ -15,10 +15,11 @@ from .snapshot import POOL_KEYS
 class Programme:
     snapshot: object
     gateways: dict  # (namespace, name) -> Gateway, oldest first
-    port_owners: dict  # port -> gateway key
+    addresses: dict  # gateway key -> its address, None when none is left
+    endpoints: dict  # (address, port) -> gateway key
     attachments: dict  # route key -> [ParentResult]
     ref_problems: dict  # route key -> [RefProblem]
-    tables: dict  # port -> tuple of routing.Candidate in precedence order
+    tables: dict  # (address, port) -> tuple of routing.Candidate in precedence order
     pool_parents: dict  # (group, namespace, name) -> set of gateway keys
 
     def routes_attached(self, gateway_key, listener_name):
@@ -54,9 +55,12 @@ def _candidates(route, rules, listener):
                                     routing.precedence_key(match, age, rule.index, match_index))
 
 
-def build(snapshot):
+def build(snapshot, base_address, previous_addresses=None):
+    """The Programme of `snapshot`; each Gateway keeps the address it had in `previous_addresses` (the last
+    Programme's `addresses`), and a new one gets a free address next to `base_address`."""
     gateways = {topology.key_of(g): g for g in topology.our_gateways(snapshot)}
-    owners = topology.port_owners(gateways.values())
+    addresses = topology.gateway_addresses(list(gateways), base_address, previous_addresses)
+    endpoints = topology.listener_endpoints(gateways.values(), addresses)
     attachments, ref_problems, pool_parents, candidates = {}, {}, {}, {}
     for route in snapshot.items("httproutes"):
         key = topology.key_of(route)
@@ -71,9 +75,10 @@ def build(snapshot):
             for pool in pools:
                 pool_parents.setdefault(pool, set()).add(result.gateway)
             for listener in result.listeners:
-                if owners.get(listener.port) == listener.gateway:
-                    candidates.setdefault(listener.port, []).extend(_candidates(route, rules, listener))
-    tables = {port: tuple(sorted(found, key=lambda c: c.precedence)) for port, found in candidates.items()}
-    for port in owners:
-        tables.setdefault(port, ())
-    return Programme(snapshot, gateways, owners, attachments, ref_problems, tables, pool_parents)
+                endpoint = (addresses.get(listener.gateway), listener.port)
+                if endpoint in endpoints:
+                    candidates.setdefault(endpoint, []).extend(_candidates(route, rules, listener))
+    tables = {endpoint: tuple(sorted(found, key=lambda c: c.precedence)) for endpoint, found in candidates.items()}
+    for endpoint in endpoints:
+        tables.setdefault(endpoint, ())
+    return Programme(snapshot, gateways, addresses, endpoints, attachments, ref_problems, tables, pool_parents)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from . import api
 
 POOL_KEYS = {group: f"inferencepools.{group}" for group in api.POOL_VERSIONS}
-KEYS = ("gatewayclasses", "gateways", "httproutes", "inferencemodels", "services", "deployments", "pods",
-        *POOL_KEYS.values())
+KEYS = ("gatewayclasses", "gateways", "httproutes", "referencegrants", "inferencemodels", "services", "deployments",
+        "pods", *POOL_KEYS.values())
 
 _KEPT_METADATA = ("name", "namespace", "uid", "generation", "creationTimestamp", "labels", "deletionTimestamp")
 
@@ -103,6 +103,15 @@ class Snapshot:
 
     def in_namespace(self, key, namespace):
         return [obj for obj in self.items(key) if obj["metadata"].get("namespace") == namespace]
+
+    def reference_granted(self, route_namespace, group, kind, namespace, name):
+        """Whether a ReferenceGrant in `namespace` lets HTTPRoutes of `route_namespace` refer to the object."""
+        return any(
+            any(source.get("group") == api.GATEWAY_GROUP and source.get("kind") == api.HTTPROUTE_KIND
+                and source.get("namespace") == route_namespace for source in grant["spec"].get("from") or [])
+            and any(target.get("group", "") == group and target.get("kind") == kind
+                    and target.get("name") in (None, name) for target in grant["spec"].get("to") or [])
+            for grant in self.in_namespace("referencegrants", namespace))
 
 
 class DelayLine:

@@ -63,14 +63,14 @@ def gateway_class(live_class, now):
 
 
 def _listener_status(programme, gateway_key, listener, bind_errors, generation):
-    owner = programme.port_owners.get(listener.port)
-    if listener.protocol != "HTTP":
+    address = programme.addresses.get(gateway_key)
+    if address is None:
+        problem = ("AddressNotAssigned", "the sandbox has no loopback address left for this Gateway")
+    elif listener.protocol != "HTTP":
         problem = ("UnsupportedProtocol", f"the sandbox serves HTTP listeners only, not {listener.protocol}")
-    elif owner != gateway_key:
-        problem = ("PortUnavailable", f"port {listener.port} is served for Gateway {'/'.join(owner)}: all Gateways "
-                                      f"share the sandbox's one address")
-    elif bind_errors.get(listener.port):
-        problem = ("PortUnavailable", f"cannot listen on port {listener.port}: {bind_errors[listener.port]}")
+    elif bind_errors.get((address, listener.port)):
+        problem = ("PortUnavailable", f"cannot listen on {address}:{listener.port}: "
+                                      f"{bind_errors[(address, listener.port)]}")
     else:
         problem = None
     conditions = [
@@ -89,7 +89,7 @@ def _listener_status(programme, gateway_key, listener, bind_errors, generation):
     }
 
 
-def gateway(programme, live_gateway, bind_errors, address, now):
+def gateway(programme, live_gateway, bind_errors, now):
     key = topology.key_of(live_gateway)
     programmed = programme.gateways.get(key)
     if programmed is None:
@@ -98,15 +98,21 @@ def gateway(programme, live_gateway, bind_errors, address, now):
     listeners = [_listener_status(programme, key, listener, bind_errors, generation)
                  for listener in topology.listeners_of(programmed)]
     all_ready = bool(listeners) and all(ok for ok, _entry in listeners)
+    if programme.addresses.get(key) is None:
+        reason, message = "AddressNotAssigned", "the sandbox has no loopback address left for this Gateway"
+    elif all_ready:
+        reason, message = "Programmed", "Programmed"
+    else:
+        reason, message = "Invalid", "not every listener could be programmed"
     wanted = [
         condition("Accepted", True, "Accepted", "Accepted", generation),
-        condition("Programmed", all_ready, "Programmed" if all_ready else "Invalid",
-                  "Programmed" if all_ready else "not every listener could be programmed", generation),
+        condition("Programmed", all_ready, reason, message, generation),
     ]
     previous = live_gateway.get("status", {})
     previous_listeners = {entry["name"]: entry for entry in previous.get("listeners", [])}
     wanted_listeners = [entry for _ok, entry in listeners]
-    addresses = [{"type": "IPAddress", "value": address}]
+    address = programme.addresses.get(key)
+    addresses = [{"type": "IPAddress", "value": address}] if address else []
     if (_comparable(wanted) == _comparable(previous.get("conditions")) and previous.get("addresses") == addresses
             and _comparable_entries(wanted_listeners) == _comparable_entries(previous.get("listeners", []))):
         return None

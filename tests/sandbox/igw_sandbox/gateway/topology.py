@@ -67,14 +67,22 @@ def listeners_of(gateway):
     return result
 
 
-def port_owners(gateways):
-    """Port -> owning gateway key. All Gateways share the sandbox's one address, so the
-    oldest Gateway wins a port; on GKE each Gateway would get an address of its own."""
-    owners = {}
-    for gateway in gateways:
-        for listener in listeners_of(gateway):
-            owners.setdefault(listener.port, listener.gateway)
-    return owners
+def gateway_addresses(gateway_keys, base_address, previous=None):
+    """Gateway key -> an address of its own in the /24 of the sandbox's `base_address`, as GKE gives every
+    Gateway one. A Gateway keeps the address it had (`previous`); a new one, taken in the order given (oldest
+    first), gets the lowest free host, so the oldest Gateway of a fresh sandbox has `base_address` itself.
+    None when the /24 is used up."""
+    prefix = base_address.rsplit(".", 1)[0]
+    kept = {key: address for key, address in (previous or {}).items() if key in gateway_keys}
+    free = (address for address in (f"{prefix}.{host}" for host in range(1, 255)) if address not in kept.values())
+    return {key: kept[key] if key in kept else next(free, None) for key in gateway_keys}
+
+
+def listener_endpoints(gateways, addresses):
+    """(address, port) -> gateway key, for every listener of a Gateway that has an address. Listeners of one
+    Gateway on the same port share it (they differ by hostname)."""
+    return {(addresses[listener.gateway], listener.port): listener.gateway
+            for gateway in gateways for listener in listeners_of(gateway) if addresses.get(listener.gateway)}
 
 
 def hostnames_intersect(first, second):
