@@ -14,8 +14,8 @@ from ansible_collections.inference_gateway.migration.plugins.module_utils.object
 def route_usage(routes, alpha_key, ga_key):
     """The route rules that send to either pool of a pair, with the weight each side gets.
 
-    Returns (routes, weights): routes as [{namespace, name, generation, rules: [{index,
-    name, alpha_weight, ga_weight, other_weight}]}], weights as the {alpha, ga} totals.
+    Returns (routes, weights): routes as [{namespace, name, generation, hostnames, parents, rules: [{index,
+    name, alpha_weight, ga_weight, other_weight, matches}]}], weights as the {alpha, ga} totals.
     Either key may be None (no such pool on that side).
     """
     entries, totals = [], {"alpha": 0, "ga": 0}
@@ -37,11 +37,22 @@ def route_usage(routes, alpha_key, ga_key):
                 "alpha_weight": rule["alpha"],
                 "ga_weight": rule["ga"],
                 "other_weight": rule["other"],
+                "matches": route["spec"]["rules"][rule_index].get("matches") or [],
             })
         if used:
             entries.append({"namespace": namespace_of(route), "name": name_of(route),
-                            "generation": route["metadata"].get("generation"), "rules": used})
+                            "generation": route["metadata"].get("generation"),
+                            "hostnames": route["spec"].get("hostnames") or [], "parents": gateway_parents(route),
+                            "rules": used})
     return entries, totals
+
+
+def gateway_parents(route):
+    """The Gateways a route attaches to, with the Gateway API defaults explicit (namespace: the route's)."""
+    return [{"namespace": ref.get("namespace") or namespace_of(route), "name": ref["name"],
+             "section_name": ref.get("sectionName"), "port": ref.get("port")}
+            for ref in route["spec"].get("parentRefs") or []
+            if ref.get("group", api.GATEWAY_GROUP) == api.GATEWAY_GROUP and ref.get("kind", api.GATEWAY.kind) == api.GATEWAY.kind]
 
 
 def pool_phase(has_counterpart, weights):

@@ -12,7 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api, convert, convert_models, epp_manifests, managers, releases
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, convert, convert_models, epp_manifests, managers, probe, releases
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import distinct_refs, lookup_ref, object_stub, qualified, split_qualified
 
@@ -215,8 +215,92 @@ def leftover_models(detect, finished):
     ]
 
 
-def gate_targets(pools, pairs=None):
-    """What the verification gates check: the routes of the preview pools, the v1 pools and their EPPs."""
+def _request_matched(match):
+    """(path, headers) of a completion request that ``match`` (an HTTPRoute rule match) admits, or None when a
+    probe cannot follow it (a regular expression, a method other than POST)."""
+    if match.get("method", "POST") != "POST":
+        return None
+    path_match = match.get("path") or {"type": "PathPrefix", "value": "/"}
+    value = path_match.get("value", "/")
+    if path_match.get("type", "PathPrefix") == "Exact":
+        path = value
+    elif path_match.get("type", "PathPrefix") == "PathPrefix":
+        prefix = value.rstrip("/")
+        path = probe.DEFAULT_PATH if probe.DEFAULT_PATH == prefix or probe.DEFAULT_PATH.startswith(prefix + "/") \
+            else prefix + probe.DEFAULT_PATH
+    else:
+        return None
+    conditions = {}
+    for kind in ("headers", "queryParams"):
+        for condition in match.get(kind) or []:
+            if condition.get("type", "Exact") != "Exact":
+                return None
+            conditions.setdefault(kind, []).append((condition["name"], condition["value"]))
+    if conditions.get("queryParams"):
+        path += "?" + "&".join("%s=%s" % pair for pair in conditions["queryParams"])
+    return path, dict(conditions.get("headers") or [])
+
+
+def _served_model(pool):
+    """A model name the pool serves as it is: its first InferenceModel (by name) that needs no rewrite."""
+    models = sorted(pool.get("models") or [], key=lambda model: model["name"])
+    plain = [model for model in models if not model.get("rewrites")] or models
+    return plain[0]["model_name"] if plain else None
+
+
+def probe_target(pool):
+    """What a gate sends to prove one pool serves: a request its first route rule matches, through that route's
+    first Gateway (listener: the parentRef's sectionName), with the route's first hostname as Host (a wildcard
+    becomes probe.<domain>), and a model the pool serves (None: the probe's default model). A pool none of whose
+    rules a probe can follow gets ``unprobed`` instead, saying why."""
+    target = {"name": "pool %s" % qualified(pool), "pool": qualified(pool), "model": _served_model(pool)}
+    for route in pool.get("routes") or []:
+        for rule in route.get("rules") or []:
+            requests = [request for request in map(_request_matched, rule.get("matches") or [{}]) if request]
+            if not requests or not route.get("parents"):
+                continue
+            path, headers = requests[0]
+            hostnames = route.get("hostnames") or []
+            if hostnames:
+                headers = dict(headers, Host=hostnames[0].replace("*", "probe", 1))
+            parent = route["parents"][0]
+            target.update(
+                name="pool %s (HTTPRoute %s rule %d)" % (qualified(pool), qualified(route), rule["index"]),
+                route=qualified(route), gateway_name=parent["name"], gateway_namespace=parent["namespace"],
+                listener=parent["section_name"], path=path, headers=headers)
+            return target
+    target["unprobed"] = ("no rule of its HTTPRoutes has a match a probe can follow (a path that is exact or a "
+                          "prefix, exact headers and query parameters, POST) under a Gateway; give its target in "
+                          "the probe targets")
+    return target
+
+
+PROBE_TARGET_FIELDS = ("name", "url", "gateway_name", "gateway_namespace", "listener", "path", "headers", "model")
+
+
+def probe_targets(pools, overrides=None):
+    """(targets, unprobed): a probe target per pool (probe_target) in the shape of endpoint_probe's ``targets``,
+    with the operator's ``overrides`` applied (an entry naming a ``pool`` replaces those fields of that pool's
+    target; any other entry is probed as well), and a sentence per pool left without one."""
+    derived = [probe_target(pool) for pool in pools]
+    by_pool = dict((target["pool"], target) for target in derived)
+    added = []
+    for override in overrides or []:
+        if override.get("pool") in by_pool:
+            target = by_pool[override["pool"]]
+            target.pop("unprobed", None)
+            target.update(override)
+        else:
+            added.append(override)
+    unprobed = ["%s: %s" % (target["name"], target["unprobed"]) for target in derived if "unprobed" in target]
+    targets = [dict((key, target[key]) for key in PROBE_TARGET_FIELDS if key in target)
+               for target in derived + added if "unprobed" not in target]
+    return targets, unprobed
+
+
+def gate_targets(pools, pairs=None, probe_overrides=None):
+    """What the verification gates check: the routes of the preview pools, the v1 pools and their EPPs, and a
+    probe target per pool."""
     routes = distinct_refs(route for pool in pools for route in pool.get("routes") or [])
     v1_pools, epps = [], []
     for pair in pairs or []:
@@ -224,7 +308,8 @@ def gate_targets(pools, pairs=None):
         v1_pools.append({"group": api.GA_GROUP, "namespace": namespace, "name": name})
         if pair.get("epp_deployment"):
             epps.append({"namespace": namespace, "name": pair["epp_deployment"]})
-    return {"routes": routes, "pools": v1_pools, "epp_deployments": epps}
+    probes, unprobed = probe_targets(pools, probe_overrides)
+    return {"routes": routes, "pools": v1_pools, "epp_deployments": epps, "probes": probes, "unprobed": unprobed}
 
 
 def cluster_gate_targets(detect):

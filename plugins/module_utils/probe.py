@@ -315,3 +315,47 @@ def probe(url, model, prompt="Hi", max_tokens=10, temperature=0, headers=None, r
     result["passed"] = not result["reasons"]
     result["summary"] = describe(result, group_by_header)
     return result
+
+
+def _added(counts):
+    total = {}
+    for count in counts:
+        for key, value in count.items():
+            total[key] = total.get(key, 0) + value
+    return total
+
+
+def combine(named_results):
+    """One verdict over the probes of several targets, given as (name, result) pairs.
+
+    Counts add up, each latency figure is the worst target's, and the gate passes only when
+    every target passed. The summary names each target that failed, with what it measured,
+    before those that passed; ``targets`` keeps every target's own result.
+    """
+    results = [dict(result, name=name) for name, result in named_results]
+    failed = [result for result in results if not result["passed"]]
+    requests, ok = sum(r["requests"] for r in results), sum(r["ok"] for r in results)
+
+    def worst(key):
+        values = [r["latency_ms"][key] for r in results if r["latency_ms"][key] is not None]
+        return max(values) if values else None
+
+    return {
+        "url": ", ".join(dict.fromkeys(r["url"] for r in results)),
+        "requests": requests,
+        "sent": sum(r["sent"] for r in results),
+        "ok": ok,
+        "failed_requests": sum(r["failed_requests"] for r in results),
+        "success_ratio": round(ok / requests, 4) if requests else 0.0,
+        "latency_ms": dict((key, worst(key)) for key in ("p50", "p95", "p99", "max")),
+        "status_codes": _added(r["status_codes"] for r in results),
+        "by_header": _added(r["by_header"] for r in results),
+        "failure_samples": [dict(sample, target=r["name"]) for r in failed for sample in r["failure_samples"]]
+        [:FAILURE_SAMPLE_LIMIT],
+        "elapsed_seconds": round(sum(r["elapsed_seconds"] for r in results), 3),
+        "reasons": ["%s: %s" % (r["name"], reason) for r in failed for reason in r["reasons"]],
+        "passed": not failed,
+        "summary": "; ".join(("FAILED %s: %s" if not r["passed"] else "%s: %s") % (r["name"], r["summary"])
+                             for r in failed + [r for r in results if r["passed"]]),
+        "targets": results,
+    }

@@ -139,6 +139,8 @@ def gate_figures(gate):
     if probe.get("sent") is not None:
         figures["probe"] = dict((key, probe.get(key)) for key in PROBE_FIGURES)
         figures["probe"]["p95_ms"] = (probe.get("latency_ms") or {}).get("p95")
+        figures["probe"]["failed_targets"] = [target["name"] for target in probe.get("targets") or []
+                                              if not target.get("passed")]
     return figures
 
 

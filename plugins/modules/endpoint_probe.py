@@ -61,6 +61,44 @@ options:
         InferenceModel's C(modelName) or an InferenceObjective's model).
     type: str
     required: true
+  targets:
+    description:
+      - Probe several targets in one task, for example one per InferencePool of a migration (the
+        P(inference_gateway.migration.gate_targets#filter) filter derives them from detection). Each target is
+        probed on its own with the thresholds and request settings of this task; a field it leaves out takes
+        the value of the option of the same name.
+      - The result then adds up the counts, reports each latency figure of the worst target, passes only when
+        every target passes, names each failing target first in RV(summary), and lists every target's result in
+        RV(targets).
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: What the target proves, for messages (for example C(pool default/llm (HTTPRoute default/r rule 0))).
+        type: str
+        required: true
+      url:
+        description: As O(url).
+        type: str
+      gateway_name:
+        description: As O(gateway_name).
+        type: str
+      gateway_namespace:
+        description: As O(gateway_namespace).
+        type: str
+      listener:
+        description: As O(listener).
+        type: str
+      path:
+        description: As O(path).
+        type: str
+      headers:
+        description: Headers added to O(headers) (a header named in both takes this value), for example a C(Host)
+          and the headers the target's route rule matches.
+        type: dict
+      model:
+        description: As O(model).
+        type: str
   prompt:
     description:
       - The C(prompt) field of the request.
@@ -143,6 +181,17 @@ EXAMPLES = r"""
     model: meta-llama/Llama-3.1-8B-Instruct
     max_tokens: 100
   register: probe
+
+- name: Probe two pools, each through its own route rule, in one task
+  inference_gateway.migration.endpoint_probe:
+    gateway_name: inference-gateway
+    model: meta-llama/Llama-3.1-8B-Instruct
+    targets:
+      - name: pool default/llama
+      - name: pool default/qwen
+        headers:
+          x-team: qwen
+        model: Qwen/Qwen2.5-1.5B-Instruct
 
 - name: Probe a known address, count answers per pool, and fail below 99 % or above 800 ms p95
   inference_gateway.migration.endpoint_probe:
@@ -258,10 +307,18 @@ reasons:
   elements: str
   sample: ["success ratio 0.95 (19 of 20 requests answered 2xx) is below the minimum 1.0"]
 summary:
-  description: One line that says what was sent where and what came back, for logs and reports.
+  description: One line that says what was sent where and what came back, for logs and reports; with O(targets),
+    one such line per target, those that failed first and marked C(FAILED).
   returned: always
   type: str
   sample: "19/20 requests to http://203.0.113.10:80/v1/completions answered 2xx (success ratio 0.95); ..."
+targets:
+  description: With O(targets), the result of each target, in the order given, with its C(name) and the fields
+    above.
+  returned: when O(targets) is set
+  type: list
+  elements: dict
+  sample: [{"name": "pool default/llm-preview (HTTPRoute default/llm-route rule 0)", "passed": true, "ok": 20}]
 """
 
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api, probe
@@ -279,6 +336,10 @@ OPTIONS = dict(
     max_tokens=dict(type="int", default=10, no_log=False),
     temperature=dict(type="float", default=0),
     headers=dict(type="dict", default={}),
+    targets=dict(type="list", elements="dict", options=dict(
+        name=dict(type="str", required=True), url=dict(type="str"), gateway_name=dict(type="str"),
+        gateway_namespace=dict(type="str"), listener=dict(type="str"), path=dict(type="str"),
+        headers=dict(type="dict"), model=dict(type="str"))),
     requests=dict(type="int", default=20),
     concurrency=dict(type="int", default=4),
     timeout=dict(type="float", default=10),
@@ -293,6 +354,8 @@ def target_url(cluster, params):
     if params["url"]:
         return params["url"]
     name, namespace = params["gateway_name"], params["gateway_namespace"]
+    if not name:
+        raise MigrationError("give url or gateway_name (here or in the target)")
     gateway = cluster.get(api.GATEWAY, name, namespace)
     if gateway is None:
         raise MigrationError("%s %s/%s not found: give the name and namespace of the Gateway the routes attach to, "
@@ -300,14 +363,33 @@ def target_url(cluster, params):
     return probe.gateway_url(gateway, params["listener"], params["path"])
 
 
-def run_probe(module, cluster):
-    params = module.params
-    result = probe.probe(
+def probe_one(cluster, params):
+    return probe.probe(
         target_url(cluster, params), params["model"], prompt=params["prompt"], max_tokens=params["max_tokens"],
         temperature=params["temperature"], headers=params["headers"], requests=params["requests"],
         concurrency=params["concurrency"], timeout=params["timeout"], min_success_ratio=params["min_success_ratio"],
         max_p95_ms=params["max_p95_ms"], group_by_header=params["group_by_header"],
     )
+
+
+def target_params(params, target):
+    """The task's options with a target's own fields; a target that names its own Gateway does not inherit the
+    task's url."""
+    merged = dict(params)
+    if target.get("gateway_name") and not target.get("url"):
+        merged["url"] = None
+    merged.update((key, value) for key, value in target.items() if value is not None and key != "name")
+    merged["headers"] = dict(params["headers"] or {}, **(target.get("headers") or {}))
+    return merged
+
+
+def run_probe(module, cluster):
+    params = module.params
+    if params["targets"]:
+        result = probe.combine((target["name"], probe_one(cluster, target_params(params, target)))
+                               for target in params["targets"])
+    else:
+        result = probe_one(cluster, params)
     result["changed"] = False
     if params["fail_on_threshold"] and not result["passed"]:
         raise MigrationError("endpoint probe failed its thresholds: %s" % result["summary"], **result)

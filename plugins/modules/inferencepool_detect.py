@@ -321,10 +321,20 @@ alpha_pools:
         generation:
           description: C(metadata.generation) of the route when read.
           type: int
+        hostnames:
+          description: C(spec.hostnames) of the route.
+          type: list
+          elements: str
+        parents:
+          description: The Gateways the route attaches to, as C(namespace) (the route's when unset), C(name),
+            C(section_name) and C(port) of each Gateway parentRef.
+          type: list
+          elements: dict
         rules:
           description:
             - The rules involved, by index (and name, if the rule has one), with the summed weights of the refs to
-              the alpha pool, to its v1 counterpart and to any other backend. A ref without weight counts 1.
+              the alpha pool, to its v1 counterpart and to any other backend (a ref without weight counts 1), and
+              the rule's C(matches) as written.
           type: list
           elements: dict
     ga_counterpart:

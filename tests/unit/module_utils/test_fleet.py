@@ -45,7 +45,7 @@ def test_every_cluster_migrated():
     assert first["changed_count"] == 1 and len(first["changes"]) == 2
     assert first["gates"] == [{"name": PASSED_GATE["name"], "passed": True, "failed_checks": [],
                                "probe": {"sent": 20, "ok": 20, "failed_requests": 0, "success_ratio": 1.0,
-                                         "p95_ms": 23.5}}]
+                                         "p95_ms": 23.5, "failed_targets": []}}]
     assert first["backup_path"] == "/backups/a/20261121T224025Z"
 
 

@@ -171,8 +171,10 @@ def test_alpha_basic_reports_one_pool_with_its_models_route_release_and_ready_ep
         "target_models": [{"name": "food-review", "weight": 100}], "rewrites": False,
         "pool_ref": {"group": api.ALPHA_GROUP, "name": ALPHA},
     }
-    assert pool["routes"] == [{"namespace": NAMESPACE, "name": ROUTE, "generation": 1, "rules": [
-        {"index": 0, "name": None, "alpha_weight": 1, "ga_weight": 0, "other_weight": 0}]}]
+    assert pool["routes"] == [{
+        "namespace": NAMESPACE, "name": ROUTE, "generation": 1, "hostnames": [],
+        "parents": [{"namespace": NAMESPACE, "name": GATEWAY_NAME, "section_name": None, "port": None}],
+        "rules": [{"index": 0, "name": None, "alpha_weight": 1, "ga_weight": 0, "other_weight": 0, "matches": []}]}]
     assert pool["epp"] == {"service_found": True, "deployment": ALPHA + "-epp", "available_replicas": 1,
                            "ready": True, "args": ["-poolName", ALPHA]}
     assert pool["ga_counterpart"] is None
@@ -209,9 +211,9 @@ def test_missing_weight_counts_as_one_and_missing_group_or_kind_is_not_the_pool(
     result = inventory.report(alpha_basic(routes=[route(*rules)]))
     [used] = result["alpha_pools"][0]["routes"]
     assert used["rules"] == [
-        {"index": 0, "name": None, "alpha_weight": 1, "ga_weight": 0, "other_weight": 0},
+        {"index": 0, "name": None, "alpha_weight": 1, "ga_weight": 0, "other_weight": 0, "matches": []},
         # no group means core Service: the same name is another backend
-        {"index": 1, "name": None, "alpha_weight": 2, "ga_weight": 0, "other_weight": 5},
+        {"index": 1, "name": None, "alpha_weight": 2, "ga_weight": 0, "other_weight": 5, "matches": []},
     ]
     assert result["alpha_pools"][0]["weights"] == {"alpha": 3, "ga": 0}
     assert result["orphans"]["routes"] == []  # Services are not InferencePools, missing or not
@@ -279,7 +281,7 @@ def test_both_pools_weighted_is_shifting():
     result = migration_at(50, 50)
     assert phases(result) == (["shifting"], ["shifting"])
     assert result["alpha_pools"][0]["routes"][0]["rules"] == [
-        {"index": 0, "name": None, "alpha_weight": 50, "ga_weight": 50, "other_weight": 0}]
+        {"index": 0, "name": None, "alpha_weight": 50, "ga_weight": 50, "other_weight": 0, "matches": []}]
     assert result["summary"]["phases"]["shifting"] == 1
 
 
@@ -309,7 +311,7 @@ def test_deleted_alpha_pool_is_alpha_removed_on_the_annotated_v1_pool():
     [v1] = result["v1_pools"]
     assert v1["migrated_from"] == "%s/%s" % (NAMESPACE, ALPHA)
     assert v1["routes"][0]["rules"] == [
-        {"index": 0, "name": None, "alpha_weight": 0, "ga_weight": 100, "other_weight": 0}]
+        {"index": 0, "name": None, "alpha_weight": 0, "ga_weight": 100, "other_weight": 0, "matches": []}]
     assert result["migration_needed"] is False
     assert result["summary"]["phases"]["alpha_removed"] == 1
     # the leftover weight-0 ref to the deleted pool is an orphan

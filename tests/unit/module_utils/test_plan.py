@@ -148,7 +148,7 @@ def test_gate_targets_list_each_route_once_and_the_v1_pools_with_their_epps():
     assert targets["pools"] == [{"group": api.GA_GROUP, "namespace": "default", "name": "a-ga"},
                                 {"group": api.GA_GROUP, "namespace": "default", "name": "b-ga"}]
     assert targets["epp_deployments"] == [{"namespace": "default", "name": "a-ga-epp"}]
-    assert plan.gate_targets([]) == {"routes": [], "pools": [], "epp_deployments": []}
+    assert plan.gate_targets([]) == {"routes": [], "pools": [], "epp_deployments": [], "probes": [], "unprobed": []}
 
 
 def test_finished_pairs_come_from_v1_pools_whose_preview_is_gone():
@@ -232,3 +232,64 @@ def test_last_applied_objects_name_the_object_the_preview_pool_and_the_fix():
     assert plan.last_applied_objects(OWNED, [{"namespace": "default", "name": "a"}]) == [
         "HTTPRoute default/llm-route was last written with kubectl apply naming preview pool default/a: change it"]
     assert plan.last_applied_objects(OWNED, [{"namespace": "default", "name": "b"}]) == []
+
+
+def routed(pool, *rules, hostnames=(), parents=None, route="llm-route"):
+    """A detect pool entry reached by HTTPRoute default/<route> through the given rules (lists of matches)."""
+    parents = [{"namespace": "gateways", "name": "external", "section_name": None, "port": None}] \
+        if parents is None else parents
+    return dict(pool, routes=[{"namespace": "default", "name": route, "hostnames": list(hostnames),
+                               "parents": parents,
+                               "rules": [{"index": index, "matches": matches} for index, matches in rules]}])
+
+
+def test_a_pool_is_probed_through_its_rule_gateway_host_and_headers_with_a_model_it_serves():
+    pool = routed(POOL_A, (1, [{"path": {"type": "PathPrefix", "value": "/"},
+                                "headers": [{"name": "x-team", "value": "qwen"}]}]),
+                  hostnames=["*.llm.example.com"],
+                  parents=[{"namespace": "gateways", "name": "internal", "section_name": "http", "port": None}])
+    assert plan.probe_target(pool) == {
+        "name": "pool default/a-preview (HTTPRoute default/llm-route rule 1)", "pool": "default/a-preview",
+        "route": "default/llm-route", "gateway_name": "internal", "gateway_namespace": "gateways", "listener": "http",
+        "path": "/v1/completions", "headers": {"x-team": "qwen", "Host": "probe.llm.example.com"},
+        "model": "food-review"}  # chat needs the preview rewrite
+
+
+@pytest.mark.parametrize("match, path", [
+    ({}, "/v1/completions"),
+    ({"path": {"type": "PathPrefix", "value": "/v1"}}, "/v1/completions"),
+    ({"path": {"type": "PathPrefix", "value": "/team-a/"}}, "/team-a/v1/completions"),
+    ({"path": {"type": "Exact", "value": "/llama/v1/completions"}}, "/llama/v1/completions"),
+    ({"queryParams": [{"name": "tier", "value": "gold"}]}, "/v1/completions?tier=gold"),
+])
+def test_the_probe_path_is_one_the_match_admits(match, path):
+    assert plan.probe_target(routed(POOL_B, (0, [match])))["path"] == path
+
+
+def test_a_match_a_probe_cannot_follow_is_passed_over_for_the_next_one_or_the_pool_is_unprobed():
+    regex = {"path": {"type": "RegularExpression", "value": "/v[0-9]+/.*"}}
+    get_only = {"method": "GET"}
+    header_regex = {"headers": [{"type": "RegularExpression", "name": "x-team", "value": "q.*"}]}
+    later = plan.probe_target(routed(POOL_B, (0, [regex, get_only]), (2, [header_regex, {"path": {
+        "type": "Exact", "value": "/qwen"}}])))
+    assert (later["name"], later["path"]) == ("pool team/b (HTTPRoute default/llm-route rule 2)", "/qwen")
+    unprobed = plan.probe_target(routed(POOL_B, (0, [regex])))
+    assert "route" not in unprobed and "give its target in the probe targets" in unprobed["unprobed"]
+    assert "unprobed" in plan.probe_target(routed(POOL_B, (0, [{}]), parents=[]))
+    assert plan.probe_target(POOL_B)["model"] is None  # no InferenceModel: the probe's default model
+
+
+def test_overrides_replace_fields_of_a_pools_target_and_add_targets_of_their_own():
+    pools = [routed(POOL_A, (0, [{}])), routed(POOL_B, (0, [{"path": {"type": "RegularExpression", "value": "x"}}]))]
+    b_override = {"pool": "team/b", "path": "/b/v1/completions", "gateway_name": "internal",
+                  "gateway_namespace": "team"}
+    health = {"name": "health", "url": "http://203.0.113.9/v1/completions"}
+    targets, unprobed = plan.probe_targets(pools, [b_override, health])
+    assert unprobed == []
+    assert targets[1:] == [{"name": "pool team/b", "gateway_name": "internal", "gateway_namespace": "team",
+                            "path": "/b/v1/completions", "model": None}, health]
+    assert targets[0] == {"name": "pool default/a-preview (HTTPRoute default/llm-route rule 0)",
+                          "gateway_name": "external", "gateway_namespace": "gateways", "listener": None,
+                          "path": "/v1/completions", "headers": {}, "model": "food-review"}
+    targets, unprobed = plan.probe_targets(pools)
+    assert len(targets) == 1 and unprobed == ["pool team/b: " + plan.probe_target(pools[1])["unprobed"]]

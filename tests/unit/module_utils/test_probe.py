@@ -258,3 +258,23 @@ def test_gateway_url_refusals_name_the_gateway_and_the_fix(kwargs, message):
 def test_gateway_url_refuses_a_relative_path():
     with pytest.raises(MigrationError, match="path 'v1/completions' does not start with /"):
         probe.gateway_url(gateway(), path="v1/completions")
+
+
+def test_several_targets_add_up_and_name_the_one_that_failed_first(server):
+    healthy = probe.probe(server.url("/v1/completions"), "food-review", requests=10, concurrency=1)
+    flaky = probe.probe(server.url("/flaky"), "qwen", requests=10, concurrency=1, headers={"Host": "qwen.example"})
+    assert server.received[-1]["headers"]["Host"] == "qwen.example"
+
+    result = probe.combine([("pool default/llama", healthy), ("pool default/qwen", flaky)])
+
+    assert (result["requests"], result["sent"], result["ok"], result["failed_requests"]) == (20, 20, 15, 5)
+    assert result["success_ratio"] == 0.75 and result["passed"] is False
+    assert result["status_codes"] == {"200": 15, "500": 5}
+    assert result["latency_ms"]["max"] == max(healthy["latency_ms"]["max"], flaky["latency_ms"]["max"])
+    assert result["reasons"] == ["pool default/qwen: success ratio 0.5 (5 of 10 requests answered 2xx) is below "
+                                 "the minimum 1.0"]
+    assert result["summary"].startswith("FAILED pool default/qwen: 5/10 requests to %s" % server.url("/flaky"))
+    assert "; pool default/llama: 10/10 requests" in result["summary"]
+    assert {sample["target"] for sample in result["failure_samples"]} == {"pool default/qwen"}
+    assert [target["name"] for target in result["targets"]] == ["pool default/llama", "pool default/qwen"]
+    assert probe.combine([("pool default/llama", healthy)])["passed"] is True

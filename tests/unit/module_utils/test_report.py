@@ -91,3 +91,11 @@ def test_a_skipped_or_single_traffic_split_is_logged_too():
     single = report.route_change({"changed": False, "routes": [{"namespace": "a", "name": "llm-route"}]},
                                  "switch", "routes", "x")
     assert (single["object"], single["changed"]) == ("llm-route", False)
+
+
+def test_a_gate_with_a_probe_per_pool_names_the_pools_that_failed():
+    targets = [{"name": "pool default/a", "passed": True}, {"name": "pool default/b", "passed": False}]
+    gate = {"name": "phase 2: 50 % on v1", "passed": False, "checks": [],
+            "probe": {"sent": 40, "ok": 30, "failed_requests": 10, "success_ratio": 0.75, "latency_ms": {"p95": 9.0},
+                      "targets": targets}}
+    assert report.gate_figures(gate)["probe"]["failed_targets"] == ["pool default/b"]
