@@ -272,8 +272,8 @@ def write_backup(dest, items, what, cluster_version, scope=None, now=None, dry_r
         if helm.is_release_secret(obj):
             human_files.update(helm_release_files(obj))
     files.update(human_files)
-    files[INDEX_FILE] = to_yaml(build_index(items, what, root, when, cluster_version, scope, human_files,
-                                                  cluster_uid))
+    index = build_index(items, what, root, when, cluster_version, scope, human_files, cluster_uid)
+    files[INDEX_FILE] = to_yaml(index)
     if not dry_run:
         partial = root + PARTIAL_SUFFIX
         for relative, text in files.items():

@@ -187,8 +187,8 @@ def test_a_backup_dest_the_user_may_not_write_is_named(tmp_path, monkeypatch):
 def test_hosts_that_reach_the_same_cluster_are_named():
     fleet = [["cluster-a", "/k/one", None], ["cluster-b", "/k/one", None], ["cluster-c", "/k/one", "other"]]
     [message] = _errors("simple", fleet=fleet)
-    assert message.startswith("migration_kubeconfig and migration_context send hosts cluster-a, cluster-b to the same "
-                               "cluster (kubeconfig /k/one, context the current one)")
+    assert message.startswith("migration_kubeconfig and migration_context send hosts cluster-a, cluster-b to the "
+                              "same cluster (kubeconfig /k/one, context the current one)")
     assert _errors(fleet=[["a", None, "gke_a"], ["b", None, "gke_b"]]) == []
 
 
