@@ -276,11 +276,15 @@ def write_backup(dest, items, what, cluster_version, scope=None, now=None, dry_r
     files[INDEX_FILE] = to_yaml(index)
     if not dry_run:
         partial = root + PARTIAL_SUFFIX
-        for relative, text in files.items():
-            target = os.path.join(partial, relative)
-            _private_directories(os.path.dirname(target))
-            _write_private(target, text)
-        os.rename(partial, root)
+        try:
+            for relative, text in files.items():
+                target = os.path.join(partial, relative)
+                _private_directories(os.path.dirname(target))
+                _write_private(target, text)
+            os.rename(partial, root)
+        except (IOError, OSError) as e:
+            raise MigrationError("cannot write a backup under %s (%s): give dest (migration_backup_dest in the "
+                                 "playbooks) a directory this user can write to. Nothing was changed." % (dest, e))
     return {
         "path": root,
         "index": os.path.join(root, INDEX_FILE),

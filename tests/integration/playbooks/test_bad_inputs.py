@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from migration_harness import ALPHA_POOL, ALPHA_SERVED_BY, ClusterView, answer_of
+from migration_harness import ALPHA_POOL, ALPHA_SERVED_BY, NS, ROUTE, ClusterView, answer_of
 from runner import run_playbook, run_task
 
 from igw_sandbox.waits import wait_until
@@ -26,11 +26,14 @@ ROLLBACK = "playbooks/rollback.yml"
 DETECT = "playbooks/detect.yml"
 VERIFY = "playbooks/verify.yml"
 RESTORE_MODULE = "inference_gateway.migration.migration_restore"
+BACKUP_MODULE = "inference_gateway.migration.migration_backup"
+TRAFFIC_SPLIT_MODULE = "inference_gateway.migration.traffic_split"
 RUN_TIMEOUT = 600
 NOTHING_CHANGED = "Nothing was changed."
 # Not the UID of the sandbox's kube-system namespace, which the API server made up at random.
 ANOTHER_CLUSTER = "00000000-0000-4000-8000-000000000000"
 POOL_FILE = "inferencepools.inference.networking.x-k8s.io/default_%s.yaml" % ALPHA_POOL
+PREVIEW_BACKEND = {"group": "inference.networking.x-k8s.io", "kind": "InferencePool", "name": ALPHA_POOL}
 
 Row = namedtuple("Row", "id target bad_vars says")
 Given = namedtuple("Given", "tmp_path backup")
@@ -157,11 +160,22 @@ ROWS = [
          "Point migration_kubeconfig and migration_context at the cluster the backup came from"]),
     Row("rollback-probe-retries-negative", ROLLBACK, lambda given: dict(_whole_backup(given), rollback_probe_retries=-1),
         ["rollback_probe_retries -1 is not a whole number from 1 up", "give a positive count"]),
-    # a module task, as a playbook of the operator's own would run it
+    # module tasks, as a playbook of the operator's own runs them
     Row("restore-module-backup-of-another-cluster", RESTORE_MODULE,
         lambda given: {"path": _another_clusters_backup(given)["rollback_backup_path"]},
         ["was written on another cluster (kube-system namespace uid %s" % ANOTHER_CLUSTER,
          "give rollback_backup_path a backup of this cluster"]),
+    Row("backup-module-dest-under-a-file", BACKUP_MODULE,
+        lambda given: {"dest": _under_a_file(given)["migration_backup_dest"]},
+        ["cannot write a backup under ", "/afile/backups (", "give dest (migration_backup_dest in the playbooks) a "
+         "directory this user can write to"]),
+    Row("traffic-split-weight-out-of-range", TRAFFIC_SPLIT_MODULE,
+        {"namespace": NS, "routes": [ROUTE], "backends": [dict(PREVIEW_BACKEND, weight=-1)]},
+        ["traffic_split refused", "backends[0] (%s): weight -1 is not an integer from 0 to 1000000" % ALPHA_POOL,
+         "give a whole number in that range"]),
+    Row("traffic-split-route-unknown", TRAFFIC_SPLIT_MODULE,
+        {"namespace": NS, "routes": ["no-such-route"], "backends": [dict(PREVIEW_BACKEND, weight=100)]},
+        ["HTTPRoute %s/no-such-route does not exist; fix the routes option or create the route" % NS]),
 ]
 
 

@@ -383,6 +383,16 @@ def test_check_mode_restore_persists_nothing_and_reports_everything(saved):
     assert [(u["kind"], u["name"]) for u in result["updated"]] == [(api.HTTP_ROUTE.kind, ROUTE)]
 
 
+def test_a_backup_that_cannot_be_written_is_refused_naming_dest(stack, tmp_path):
+    (tmp_path / "afile").write_text("")
+    dest = str(tmp_path / "afile" / "backups")
+    with pytest.raises(MigrationError) as refused:
+        backup.make_backup(stack, dest)
+    message = str(refused.value)
+    assert message.startswith("cannot write a backup under %s (" % dest)
+    assert "a directory this user can write to. Nothing was changed." in message
+
+
 def _kube_system(uid):
     return {"metadata": {"name": "kube-system", "uid": uid}}
 
