@@ -301,10 +301,12 @@ def _resource_type_of(entry):
 def backup_problems(path):
     """What makes ``path`` no whole backup (each a sentence naming it), or [] with its index when it is one."""
     index_path = os.path.join(path, INDEX_FILE)
+    if not os.path.exists(path):
+        return ["%s does not exist" % path], None
     if path.rstrip(os.sep).endswith(PARTIAL_SUFFIX):
         return ["%s is a backup that was never finished (its writer stopped before renaming it)" % path], None
     if not os.path.isdir(path):
-        return ["%s %s" % (path, "is a file, not a backup directory" if os.path.exists(path) else "does not exist")], None
+        return ["%s is a file, not a backup directory" % path], None
     if not os.path.isfile(index_path):
         return ["%s has no %s, so it is no backup the collection wrote" % (path, INDEX_FILE)], None
     library = require_yaml()
@@ -328,7 +330,7 @@ def read_backup(path):
     problems, index = backup_problems(path)
     if problems:
         raise MigrationError("%s: give path a whole backup directory that migration_backup (or crd_cleanup) wrote, "
-                             "e.g. <dest>/<timestamp>" % "; ".join(problems))
+                             "e.g. <dest>/<timestamp>. Nothing was changed." % "; ".join(problems))
     library = require_yaml()
     items = []
     for entry in index.get("objects") or []:

@@ -22,7 +22,7 @@ from ansible_collections.inference_gateway.migration.plugins.module_utils.backup
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 from ansible_collections.inference_gateway.migration.plugins.module_utils.managers import accepted_managers
 from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import qualified, split_qualified
-from ansible_collections.inference_gateway.migration.plugins.module_utils.plan import missing_pools, validate_step_weights
+from ansible_collections.inference_gateway.migration.plugins.module_utils.plan import missing_pools, selectable_pools, validate_step_weights
 from ansible_collections.inference_gateway.migration.plugins.module_utils.readiness import POOL_STATUS_MODES
 
 try:
@@ -167,21 +167,21 @@ def rollback_errors(inputs):
     """rollback.yml: a whole backup to restore from, and probe settings that can hold."""
     path = inputs.get("backup_path")
     if path in (None, ""):
-        errors = ["rollback_backup_path is not set. Set rollback_backup_path to the backup directory to restore from, the one holding "
-                  "index.yaml, e.g. -e rollback_backup_path=~/inference-gateway-migration/backups/20260301T123005Z "
-                  "(the backup role prints it before every migration)."]
+        errors = ["rollback_backup_path is not set. Set rollback_backup_path to the backup directory to restore from, "
+                  "the one holding index.yaml, e.g. -e rollback_backup_path=~/inference-gateway-migration/backups/"
+                  "20260301T123005Z (the backup role prints it before every migration)."]
     else:
         problems, dummy = backup_problems(os.path.expanduser(str(path)))
         errors = ["rollback_backup_path %s: %s. Set rollback_backup_path to a whole backup directory (<dest>/<UTC "
                   "timestamp>, the one the backup role printed), not a .partial one." % (_show(path), "; ".join(problems))
                   ] if problems else []
-    for variable, key, least in (("rollback_probe_retries", "probe_retries", 1),
-                                 ("rollback_route_wait_timeout", "route_wait_timeout", 1)):
+    for variable, key, unit in (("rollback_probe_retries", "probe_retries", "tries"),
+                                ("rollback_route_wait_timeout", "route_wait_timeout", "seconds")):
         value = inputs.get(key)
         number = _as_int(value)
-        if value is not None and (number is None or number < least):
-            errors.append("%s %s is not a whole number from %d up: give a positive count, or leave it unset for the "
-                          "default." % (variable, _show(value), least))
+        if value is not None and (number is None or number < 1):
+            errors.append("%s %s is not a whole number from 1 up: give a positive number of %s, or leave it unset for "
+                          "the default." % (variable, _show(value), unit))
     url = inputs.get("endpoint_url")
     if url is not None and not re.match(r"^https?://[^/\s]+", str(url)):
         errors.append("rollback_endpoint_url %s is not an http:// or https:// URL: give the URL the probe sends its "
@@ -208,7 +208,7 @@ def fleet_errors(clusters):
 
 def pool_selection_errors(detect, pools):
     """Entries of migration_pools that name no preview pool of the cluster, with the one meant when it is elsewhere."""
-    found = sorted(qualified(pool) for pool in (detect.get("alpha_pools") or []) + (detect.get("removed_alpha_pools") or []))
+    found = sorted(qualified(pool) for pool in selectable_pools(detect))
     errors = []
     for wanted in missing_pools(detect, pools):
         name = wanted.partition("/")[2]

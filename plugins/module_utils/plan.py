@@ -25,7 +25,7 @@ def select_pools(detect, wanted=None):
     Preview pools that are gone but that a backup holds (``removed_alpha_pools``) count: a run
     interrupted after removing them is finished from the backup.
     """
-    pools = _selectable(detect)
+    pools = selectable_pools(detect)
     if not wanted:
         return pools
     by_name = dict((qualified(p), p) for p in pools)
@@ -38,13 +38,14 @@ def select_pools(detect, wanted=None):
     return [by_name[w] for w in wanted]
 
 
-def _selectable(detect):
+def selectable_pools(detect):
+    """The preview pools a migration can choose: those of the cluster and those gone that a backup holds."""
     return (detect.get("alpha_pools") or []) + (detect.get("removed_alpha_pools") or [])
 
 
 def missing_pools(detect, wanted):
     """The namespace/name entries of ``wanted`` that name no preview pool select_pools could choose."""
-    found = set(qualified(p) for p in _selectable(detect))
+    found = set(qualified(p) for p in selectable_pools(detect))
     return [w for w in wanted or [] if w not in found]
 
 

@@ -159,7 +159,7 @@ ROWS = [
          "than the one connected to (kube-system namespace uid ",
          "Point migration_kubeconfig and migration_context at the cluster the backup came from"]),
     Row("rollback-probe-retries-negative", ROLLBACK, lambda given: dict(_whole_backup(given), rollback_probe_retries=-1),
-        ["rollback_probe_retries -1 is not a whole number from 1 up", "give a positive count"]),
+        ["rollback_probe_retries -1 is not a whole number from 1 up", "give a positive number of tries"]),
     # module tasks, as a playbook of the operator's own runs them
     Row("restore-module-backup-of-another-cluster", RESTORE_MODULE,
         lambda given: {"path": _another_clusters_backup(given)["rollback_backup_path"]},

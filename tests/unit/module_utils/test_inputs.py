@@ -226,6 +226,7 @@ def test_a_backup_that_is_not_whole_is_named_with_what_is_missing(tmp_path):
     os.remove(os.path.join(path, INDEX_FILE))
     assert "has no index.yaml" in _rollback_errors(backup_path=path)[0]
     assert "does not exist" in _rollback_errors(backup_path=str(tmp_path / "nowhere"))[0]
+    os.rename(path, path + ".partial")
     assert "was never finished" in _rollback_errors(backup_path=path + ".partial")[0]
 
 
