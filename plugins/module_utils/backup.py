@@ -11,7 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api, helm
-from ansible_collections.inference_gateway.migration.plugins.module_utils.backup_files import write_backup
+from ansible_collections.inference_gateway.migration.plugins.module_utils.backup_files import cluster_identity, write_backup
 from ansible_collections.inference_gateway.migration.plugins.module_utils.epp import served_pools
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import helm_release, model_pool_key, split_qualified
@@ -207,6 +207,6 @@ def make_backup(cluster, dest, namespaces=None, pools=None, now=None):
                 "diff": {"before": {"backup": None}, "after": {"backup": None}}}
     scope = {"namespaces": list(namespaces) if namespaces else "all", "pools": list(pools) if pools else "all"}
     written = write_backup(dest, items, "migration_backup", cluster.server_version(), scope, now,
-                           dry_run=cluster.dry_run)
+                           dry_run=cluster.dry_run, cluster_uid=cluster_identity(cluster))
     return {"changed": True, "path": written["path"], "index": written["index"], "objects": written["objects"],
             "diff": {"before": {"backup": None}, "after": {"backup": written["path"], "objects": written["objects"]}}}

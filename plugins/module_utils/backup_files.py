@@ -37,6 +37,7 @@ else:
 
 from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api, helm
+from ansible_collections.inference_gateway.migration.plugins.module_utils.cluster import ClusterError
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import model_pool_key, type_key, type_key_of
 from ansible_collections.inference_gateway.migration.plugins.module_utils.refs import pool_key
@@ -204,14 +205,28 @@ def count_by_kind(items):
     return counts
 
 
-def build_index(items, what, path, when, cluster_version, scope=None, human_files=()):
+def cluster_identity(cluster):
+    """The UID of the cluster's kube-system namespace, which lives as long as the cluster; None when unreadable.
+
+    Credentials that may not read namespaces still back up and restore: only the check that a backup is
+    restored into the cluster it came from is skipped then.
+    """
+    try:
+        namespace = cluster.get(api.NAMESPACE, "kube-system")
+    except ClusterError:
+        return None
+    return ((namespace or {}).get("metadata") or {}).get("uid")
+
+
+def build_index(items, what, path, when, cluster_version, scope=None, human_files=(), cluster_uid=None):
     """The index.yaml of a backup: what it holds and where, when, from which cluster, by which collection."""
     return {
         "what": what,
         "where": path,
         "when": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "cluster": {"server_version": (cluster_version or {}).get("gitVersion"),
-                    "platform": (cluster_version or {}).get("platform")},
+                    "platform": (cluster_version or {}).get("platform"),
+                    "kube_system_uid": cluster_uid},
         "collection": {"name": "inference_gateway.migration", "version": COLLECTION_VERSION},
         "scope": scope or {},
         "counts": count_by_kind(items),
@@ -242,7 +257,7 @@ def _write_private(target, text):
         stream.write(text)
 
 
-def write_backup(dest, items, what, cluster_version, scope=None, now=None, dry_run=False):
+def write_backup(dest, items, what, cluster_version, scope=None, now=None, dry_run=False, cluster_uid=None):
     """Write ``items`` under a new ``<dest>/<UTC timestamp>/`` directory; return where and what.
 
     The files go to a ``.partial`` directory first, renamed when complete, so a
@@ -257,14 +272,19 @@ def write_backup(dest, items, what, cluster_version, scope=None, now=None, dry_r
         if helm.is_release_secret(obj):
             human_files.update(helm_release_files(obj))
     files.update(human_files)
-    files[INDEX_FILE] = to_yaml(build_index(items, what, root, when, cluster_version, scope, human_files))
+    index = build_index(items, what, root, when, cluster_version, scope, human_files, cluster_uid)
+    files[INDEX_FILE] = to_yaml(index)
     if not dry_run:
         partial = root + PARTIAL_SUFFIX
-        for relative, text in files.items():
-            target = os.path.join(partial, relative)
-            _private_directories(os.path.dirname(target))
-            _write_private(target, text)
-        os.rename(partial, root)
+        try:
+            for relative, text in files.items():
+                target = os.path.join(partial, relative)
+                _private_directories(os.path.dirname(target))
+                _write_private(target, text)
+            os.rename(partial, root)
+        except (IOError, OSError) as e:
+            raise MigrationError("cannot write a backup under %s (%s): give dest (migration_backup_dest in the "
+                                 "playbooks) a directory this user can write to. Nothing was changed." % (dest, e))
     return {
         "path": root,
         "index": os.path.join(root, INDEX_FILE),
@@ -278,15 +298,40 @@ def _resource_type_of(entry):
     return api.ResourceType(group, version, entry["kind"], entry["resource"])
 
 
-def read_backup(path):
-    """(index, [(ResourceType, object)]) of a backup directory."""
+def backup_problems(path):
+    """What makes ``path`` no whole backup (each a sentence naming it), or [] with its index when it is one."""
     index_path = os.path.join(path, INDEX_FILE)
+    if not os.path.exists(path):
+        return ["%s does not exist" % path], None
+    if path.rstrip(os.sep).endswith(PARTIAL_SUFFIX):
+        return ["%s is a backup that was never finished (its writer stopped before renaming it)" % path], None
+    if not os.path.isdir(path):
+        return ["%s is a file, not a backup directory" % path], None
     if not os.path.isfile(index_path):
-        raise MigrationError("%s has no %s: give path the directory migration_backup (or crd_cleanup) wrote, "
-                             "e.g. <dest>/<timestamp>" % (path, INDEX_FILE))
+        return ["%s has no %s, so it is no backup the collection wrote" % (path, INDEX_FILE)], None
     library = require_yaml()
-    with open(index_path) as stream:
-        index = library.safe_load(stream)
+    try:
+        with open(index_path) as stream:
+            index = library.safe_load(stream)
+    except (IOError, OSError, library.YAMLError) as e:
+        return ["%s cannot be read (%s)" % (index_path, e)], None
+    if not isinstance(index, dict) or not isinstance(index.get("objects") or [], list):
+        return ["%s is not an index the collection wrote" % index_path], None
+    missing = [entry.get("file") for entry in index.get("objects") or []
+               if not isinstance(entry, dict) or not os.path.isfile(os.path.join(path, str(entry.get("file"))))]
+    if missing:
+        return ["%s is incomplete: %s lists %s, which %s missing" % (
+            path, INDEX_FILE, ", ".join(str(m) for m in missing), "is" if len(missing) == 1 else "are")], index
+    return [], index
+
+
+def read_backup(path):
+    """(index, [(ResourceType, object)]) of a backup directory; a backup that is not whole is refused."""
+    problems, index = backup_problems(path)
+    if problems:
+        raise MigrationError("%s: give path a whole backup directory that migration_backup (or crd_cleanup) wrote, "
+                             "e.g. <dest>/<timestamp>. Nothing was changed." % "; ".join(problems))
+    library = require_yaml()
     items = []
     for entry in index.get("objects") or []:
         with open(os.path.join(path, entry["file"])) as stream:

@@ -15,7 +15,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api, waiting
-from ansible_collections.inference_gateway.migration.plugins.module_utils.backup_files import write_backup
+from ansible_collections.inference_gateway.migration.plugins.module_utils.backup_files import cluster_identity, write_backup
 from ansible_collections.inference_gateway.migration.plugins.module_utils.epp import served_pools
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import crd_resource_type, type_key
@@ -142,7 +142,8 @@ def remove_crds(cluster, crds=api.ALPHA_CRDS, force=False, backup_dir=None, wait
 
     if backup_dir:
         written = write_backup(backup_dir, [(api.CRD, crd) for crd in present] + leftovers, BACKUP_KIND,
-                               cluster.server_version(), scope={"crds": names}, dry_run=cluster.dry_run)
+                               cluster.server_version(), scope={"crds": names}, dry_run=cluster.dry_run,
+                               cluster_uid=cluster_identity(cluster))
         result["backup_files"] = written["files"]
 
     if cluster.dry_run:

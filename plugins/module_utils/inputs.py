@@ -13,14 +13,17 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import re
 
-from ansible.module_utils.common.validation import check_type_int, check_type_list
+from ansible.module_utils.common.validation import check_type_bool, check_type_int, check_type_list
 
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api
+from ansible_collections.inference_gateway.migration.plugins.module_utils.backup_files import backup_problems
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 from ansible_collections.inference_gateway.migration.plugins.module_utils.managers import accepted_managers
-from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import split_qualified
-from ansible_collections.inference_gateway.migration.plugins.module_utils.plan import validate_step_weights
+from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import qualified, split_qualified
+from ansible_collections.inference_gateway.migration.plugins.module_utils.plan import missing_pools, selectable_pools, validate_step_weights
+from ansible_collections.inference_gateway.migration.plugins.module_utils.readiness import POOL_STATUS_MODES
 
 try:
     import yaml
@@ -29,6 +32,9 @@ except ImportError:  # the filter reports the missing library
 
 MODES = ("helm", "manifests")
 DEFAULT_KUBECONFIG = "~/.kube/config"
+# Kubernetes object names: a Gateway's is a DNS subdomain, a namespace's a DNS label.
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 def release_errors(release):
@@ -109,6 +115,112 @@ def accept_managed_errors(accept):
     return []
 
 
+def flag_errors(variable, value):
+    """A yes/no variable (``-e name=true`` gives a string, which the roles read as Ansible reads booleans)."""
+    try:
+        check_type_bool(value)
+    except TypeError:
+        return ["%s %s is neither true nor false: set it to true or false (for example -e %s=true)."
+                % (variable, _show(value), variable)]
+    return []
+
+
+def pool_status_mode_errors(mode):
+    if mode is not None and mode not in POOL_STATUS_MODES:
+        return ["verify_pool_status_mode %s is not one of %s: use tolerant (the default: a pool whose status no "
+                "gateway writes passes with a warning) or strict (every pool must be Accepted by its gateway)."
+                % (_show(mode), ", ".join(POOL_STATUS_MODES))]
+    return []
+
+
+def gateway_errors(name, namespace):
+    errors = []
+    if not isinstance(name, str) or not DNS_SUBDOMAIN.match(name) or len(name) > 253:
+        errors.append("migration_gateway_name %s is not a Gateway name: give the name of the Gateway in front of "
+                      "the pools, for example inference-gateway." % _show(name))
+    if not isinstance(namespace, str) or not DNS_LABEL.match(namespace):
+        errors.append("migration_gateway_namespace %s is not a namespace name: give the namespace of the Gateway in "
+                      "front of the pools, for example default." % _show(namespace))
+    return errors
+
+
+def backup_dest_errors(dest):
+    """A backup directory that cannot be created is refused now, not after preflight read the whole cluster."""
+    if not isinstance(dest, str) or not dest.strip():
+        return ["migration_backup_dest %s is not a directory path: give the directory the backups go to, for example "
+                "~/inference-gateway-migration/backups." % _show(dest)]
+    path = os.path.abspath(os.path.expanduser(dest))
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        why = "%s is a file, not a directory" % existing
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        why = "this user may not write to %s" % existing
+    else:
+        return []
+    return ["migration_backup_dest %s cannot hold backups: %s. Set migration_backup_dest to a directory this user "
+            "can write to (it is created when missing)." % (_show(dest), why)]
+
+
+def rollback_errors(inputs):
+    """rollback.yml: a whole backup to restore from, and probe settings that can hold."""
+    path = inputs.get("backup_path")
+    if path in (None, ""):
+        errors = ["rollback_backup_path is not set. Set rollback_backup_path to the backup directory to restore from, "
+                  "the one holding index.yaml, e.g. -e rollback_backup_path=~/inference-gateway-migration/backups/"
+                  "20260301T123005Z (the backup role prints it before every migration)."]
+    else:
+        problems, dummy = backup_problems(os.path.expanduser(str(path)))
+        errors = ["rollback_backup_path %s: %s. Set rollback_backup_path to a whole backup directory (<dest>/<UTC "
+                  "timestamp>, the one the backup role printed), not a .partial one." % (_show(path), "; ".join(problems))
+                  ] if problems else []
+    for variable, key, unit in (("rollback_probe_retries", "probe_retries", "tries"),
+                                ("rollback_route_wait_timeout", "route_wait_timeout", "seconds")):
+        value = inputs.get(key)
+        number = _as_int(value)
+        if value is not None and (number is None or number < 1):
+            errors.append("%s %s is not a whole number from 1 up: give a positive number of %s, or leave it unset for "
+                          "the default." % (variable, _show(value), unit))
+    url = inputs.get("endpoint_url")
+    if url is not None and not re.match(r"^https?://[^/\s]+", str(url)):
+        errors.append("rollback_endpoint_url %s is not an http:// or https:// URL: give the URL the probe sends its "
+                      "completions to, for example http://203.0.113.10/v1/completions, or leave it unset to probe "
+                      "the restored routes' Gateway." % _show(url))
+    return errors
+
+
+def fleet_errors(clusters):
+    """Hosts of one play that reach the same cluster: an extra variable (-e) overrides every host's connection.
+
+    ``clusters`` lists [host, kubeconfig, context] per host of the play.
+    """
+    by_target = {}
+    for host, kubeconfig, context in clusters or []:
+        target = (os.path.expanduser(kubeconfig) if kubeconfig else "", context or "")
+        by_target.setdefault(target, []).append(host)
+    return ["migration_kubeconfig and migration_context send hosts %s to the same cluster (kubeconfig %s, context %s): "
+            "the migration would run there once per host and nowhere else. Give each host its own migration_kubeconfig "
+            "or migration_context in the inventory, and do not pass them with -e, which overrides every host's."
+            % (", ".join(hosts), kubeconfig or "the default", context or "the current one")
+            for (kubeconfig, context), hosts in sorted(by_target.items()) if len(hosts) > 1]
+
+
+def pool_selection_errors(detect, pools):
+    """Entries of migration_pools that name no preview pool of the cluster, with the one meant when it is elsewhere."""
+    found = sorted(qualified(pool) for pool in selectable_pools(detect))
+    errors = []
+    for wanted in missing_pools(detect, pools):
+        name = wanted.partition("/")[2]
+        elsewhere = [pool for pool in found if pool.partition("/")[2] == name]
+        hint = ("; a preview pool of that name is in %s: write %s" % (
+            ", ".join(pool.partition("/")[0] for pool in elsewhere), " or ".join(elsewhere))) if elsewhere else ""
+        errors.append("migration_pools entry %s names no preview InferencePool of this cluster (its preview pools: %s)%s. "
+                      "Set migration_pools to some of them, as namespace/name, or leave it unset to migrate every pool."
+                      % (_show(wanted), ", ".join(found) or "none", hint))
+    return errors
+
+
 def kubeconfig_paths(kubeconfig, env):
     """The kubeconfig files the kubernetes client reads, as kubernetes.core resolves them, and the variable naming them."""
     if kubeconfig:
@@ -162,14 +274,22 @@ def _show(value):
 
 
 def migration_input_errors(inputs, path):
-    """Every problem with the playbook inputs of ``path`` (zero_downtime, simple, verify or detect)."""
+    """Every problem with the playbook inputs of ``path`` (zero_downtime, simple, verify, detect or rollback)."""
     env = inputs.get("env") or {}
     errors = kubeconfig_errors(inputs.get("kubeconfig"), inputs.get("context"), env)
+    if path in ("zero_downtime", "simple", "verify", "rollback"):
+        errors += pool_status_mode_errors(inputs.get("pool_status_mode"))
+    if path == "rollback":
+        errors += rollback_errors(inputs)
     if path in ("zero_downtime", "simple"):
+        errors += fleet_errors(inputs.get("fleet"))
         errors += release_errors(inputs.get("release"))
         errors += mode_errors(inputs.get("mode"))
         errors += pool_errors(inputs.get("pools"))
+        errors += gateway_errors(inputs.get("gateway_name"), inputs.get("gateway_namespace"))
         errors += accept_managed_errors(inputs.get("accept_managed_objects"))
+        errors += flag_errors("migration_accept_model_name_changes", inputs.get("accept_model_name_changes"))
+        errors += backup_dest_errors(inputs.get("backup_dest"))
     if path == "zero_downtime":
         errors += step_weight_errors(inputs.get("step_weights"))
         errors += pause_errors(inputs.get("pause_seconds"))

@@ -25,17 +25,28 @@ def select_pools(detect, wanted=None):
     Preview pools that are gone but that a backup holds (``removed_alpha_pools``) count: a run
     interrupted after removing them is finished from the backup.
     """
-    pools = (detect.get("alpha_pools") or []) + (detect.get("removed_alpha_pools") or [])
+    pools = selectable_pools(detect)
     if not wanted:
         return pools
     by_name = dict((qualified(p), p) for p in pools)
-    missing = [w for w in wanted if w not in by_name]
+    missing = missing_pools(detect, wanted)
     if missing:
         raise MigrationError(
             "No preview InferencePool named %s exists (found: %s). Correct the pool list (namespace/name)."
             % (", ".join(missing), ", ".join(sorted(by_name)) or "none")
         )
     return [by_name[w] for w in wanted]
+
+
+def selectable_pools(detect):
+    """The preview pools a migration can choose: those of the cluster and those gone that a backup holds."""
+    return (detect.get("alpha_pools") or []) + (detect.get("removed_alpha_pools") or [])
+
+
+def missing_pools(detect, wanted):
+    """The namespace/name entries of ``wanted`` that name no preview pool select_pools could choose."""
+    found = set(qualified(p) for p in selectable_pools(detect))
+    return [w for w in wanted or [] if w not in found]
 
 
 def finished_pools(detect, wanted=None):

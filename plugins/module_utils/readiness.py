@@ -14,7 +14,7 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api, conditions, waiting
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, conditions, gateway_address, waiting
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 from ansible_collections.inference_gateway.migration.plugins.module_utils.route_traffic import reverted_rules
 
@@ -35,7 +35,8 @@ def _judged(state, problems, healthy):
 def gateway_readiness(cluster, name, namespace):
     who = "%s %s/%s" % (api.GATEWAY.kind, namespace, name)
     gateway = cluster.get(api.GATEWAY, name, namespace)
-    state = dict(name=name, namespace=namespace, found=gateway is not None, programmed=False, address=None)
+    state = dict(name=name, namespace=namespace, found=gateway is not None, programmed=False, address=None,
+                 listeners=[listener.get("name") for listener in gateway_address.listeners(gateway or {})])
     if gateway is None:
         return _judged(state, ["%s not found: check the Gateway's name and namespace" % who], None)
     status = gateway.get("status") or {}

@@ -14,6 +14,7 @@ from ansible_collections.inference_gateway.migration.plugins.module_utils import
 from ansible_collections.inference_gateway.migration.plugins.module_utils.backup_files import (
     STAGE_CRDS,
     STAGE_ROUTES,
+    cluster_identity,
     creatable,
     describe_object,
     read_backup,
@@ -131,6 +132,23 @@ def _read_modify_write(cluster, rtype, metadata, change):
     return None if written.body is None else (written.before, written.body)
 
 
+def _same_cluster(cluster, path, index):
+    """Refuse, before any write, a backup another cluster wrote: its objects and routes belong there.
+
+    Backups written before the index recorded the cluster, and credentials that may not read the kube-system
+    namespace, cannot tell; those are restored as before.
+    """
+    recorded = (index.get("cluster") or {}).get("kube_system_uid")
+    here = cluster_identity(cluster) if recorded else None
+    if recorded and here and recorded != here:
+        raise MigrationError(
+            "backup %s was written on another cluster (kube-system namespace uid %s, server %s, at %s) than the one "
+            "connected to (kube-system namespace uid %s). Point migration_kubeconfig and migration_context at the "
+            "cluster the backup came from, or give rollback_backup_path a backup of this cluster. Nothing was changed."
+            % (path, recorded, (index.get("cluster") or {}).get("server_version"), index.get("when"), here),
+            backup_cluster=recorded, cluster=here)
+
+
 def _served_or_restored(cluster, items):
     """Refuse, before any write, a backup whose types the cluster does not serve and cannot get back."""
     restored_types = set()
@@ -242,6 +260,7 @@ def restore(cluster, path, route_to_alpha=True, wait_timeout=waiting.DEFAULT_TIM
     had; without it routes are not touched. A second run changes nothing.
     """
     index, items = read_backup(path)
+    _same_cluster(cluster, path, index)
     restored_types = _served_or_restored(cluster, items)
     work = _Restore(cluster, restored_types, wait_timeout)
     for rtype, backed in sorted(items, key=restore_rank):

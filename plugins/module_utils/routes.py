@@ -102,7 +102,8 @@ def parse_split(backends, rules=None, add_missing=False, remove_zero=False, defa
 
 def refusal(problems):
     return MigrationError(
-        "traffic_split refused; nothing was written:\n- " + "\n- ".join(problems), problems=problems
+        "traffic_split refused, for the reasons below. Nothing was changed.\n- " + "\n- ".join(problems),
+        problems=problems
     )
 
 

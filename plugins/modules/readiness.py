@@ -214,6 +214,10 @@ gateway:
     address:
       description: C(status.addresses[0].value), the address the endpoint probe sends to.
       type: str
+    listeners:
+      description: The names of the Gateway's listeners, in its order.
+      type: list
+      elements: str
     ready:
       description: Whether it is ready.
       type: bool
@@ -225,7 +229,7 @@ gateway:
       description: What was seen when ready, the problems otherwise.
       type: str
   sample: {"name": "inference-gateway", "namespace": "default", "found": true, "programmed": true,
-           "address": "203.0.113.10", "ready": true, "problems": []}
+           "address": "203.0.113.10", "listeners": ["http"], "ready": true, "problems": []}
 routes:
   description: Each HTTPRoute's state, in the order given.
   returned: always

@@ -383,6 +383,58 @@ def test_check_mode_restore_persists_nothing_and_reports_everything(saved):
     assert [(u["kind"], u["name"]) for u in result["updated"]] == [(api.HTTP_ROUTE.kind, ROUTE)]
 
 
+def test_a_backup_that_cannot_be_written_is_refused_naming_dest(stack, tmp_path):
+    (tmp_path / "afile").write_text("")
+    dest = str(tmp_path / "afile" / "backups")
+    with pytest.raises(MigrationError) as refused:
+        backup.make_backup(stack, dest)
+    message = str(refused.value)
+    assert message.startswith("cannot write a backup under %s (" % dest)
+    assert "a directory this user can write to. Nothing was changed." in message
+
+
+def _kube_system(uid):
+    return {"metadata": {"name": "kube-system", "uid": uid}}
+
+
+def test_a_backup_records_the_cluster_it_came_from(stack, tmp_path):
+    stack.add(api.NAMESPACE, _kube_system("uid-of-this-cluster"))
+    written = backup.make_backup(stack, str(tmp_path))
+    index = yaml.safe_load(Path(written["index"]).read_text())
+    assert index["cluster"]["kube_system_uid"] == "uid-of-this-cluster"
+
+
+def test_restore_refuses_a_backup_of_another_cluster_before_writing(stack, tmp_path):
+    stack.add(api.NAMESPACE, _kube_system("uid-of-cluster-a"))
+    written = backup.make_backup(stack, str(tmp_path))
+    other = _simple_path_done(alpha_stack(MemoryCluster()))
+    other.add(api.NAMESPACE, _kube_system("uid-of-cluster-b"))
+    other.writes = []
+    with pytest.raises(MigrationError) as refused:
+        restore.restore(other, written["path"])
+    message = str(refused.value)
+    assert "written on another cluster (kube-system namespace uid uid-of-cluster-a" in message
+    assert "than the one connected to (kube-system namespace uid uid-of-cluster-b)" in message
+    assert "give rollback_backup_path a backup of this cluster" in message and message.endswith("Nothing was changed.")
+    assert other.writes == []
+
+
+def test_restore_cannot_tell_clusters_apart_without_a_recorded_identity(saved):
+    path, cluster = saved  # written without a kube-system namespace to read
+    cluster.add(api.NAMESPACE, _kube_system("uid-of-any-cluster"))
+    assert restore.restore(cluster, path)["changed"] is True
+
+
+def test_restore_names_the_files_an_incomplete_backup_lacks(saved):
+    path, cluster = saved
+    pool_file = next(Path(path).glob("inferencepools.*/*.yaml"))
+    pool_file.unlink()
+    with pytest.raises(MigrationError) as refused:
+        restore.restore(cluster, path)
+    assert "is incomplete: index.yaml lists %s, which is missing" % pool_file.relative_to(path) in str(refused.value)
+    assert cluster.writes == []
+
+
 def test_restore_refuses_before_writing_when_a_type_cannot_come_back(tmp_path):
     cluster = MemoryCluster()
     cluster.add(api.CRD, crd(api.INFERENCE_OBJECTIVE))

@@ -1,12 +1,23 @@
 """The playbooks' inputs: each problem named by the migration_* variable, the bad value and the fix."""
 
+import datetime
+import os
+
 import pytest
 import yaml
 
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api, inputs
+from ansible_collections.inference_gateway.migration.plugins.module_utils.backup_files import INDEX_FILE, write_backup
 
 GOOD = {"release": "v1.0.0", "mode": "helm", "pools": [], "step_weights": [50, 100], "pause_seconds": 30,
+        "gateway_name": "inference-gateway", "gateway_namespace": "default", "accept_managed_objects": False,
+        "accept_model_name_changes": False, "pool_status_mode": None, "fleet": [["localhost", None, None]],
         "kubeconfig": None, "context": None, "env": {"K8S_AUTH_HOST": "https://127.0.0.1:6443"}}
+
+
+@pytest.fixture(autouse=True)
+def _writable_backup_dest(tmp_path, monkeypatch):
+    monkeypatch.setitem(GOOD, "backup_dest", str(tmp_path / "backups"))
 
 
 def _errors(path="zero_downtime", **changes):
@@ -124,3 +135,122 @@ def test_host_credentials_need_no_kubeconfig(tmp_path, monkeypatch):
 def test_every_problem_is_reported_at_once(tmp_path):
     problems = _errors(release="v9.9.9", step_weights=[100, 50], kubeconfig=str(tmp_path / "nope"))
     assert [p.split(" ")[0] for p in problems] == ["migration_kubeconfig", "migration_release", "migration_step_weights"]
+
+
+@pytest.mark.parametrize("accept", [True, False, "true", "no", 0])
+def test_accept_model_name_changes_takes_what_ansible_reads_as_a_boolean(accept):
+    assert _errors("simple", accept_model_name_changes=accept) == []
+
+
+def test_accept_model_name_changes_that_is_no_boolean_is_named():
+    [message] = _errors(accept_model_name_changes="maybe")
+    assert message.startswith("migration_accept_model_name_changes 'maybe' is neither true nor false")
+    assert "-e migration_accept_model_name_changes=true" in message
+
+
+@pytest.mark.parametrize("path", ["zero_downtime", "simple", "verify", "rollback"])
+def test_an_unknown_pool_status_mode_is_named_on_every_path_that_runs_the_gates(path):
+    problems = _errors(path, pool_status_mode="strictest")
+    assert any(p.startswith("verify_pool_status_mode 'strictest' is not one of strict, tolerant") for p in problems)
+
+
+@pytest.mark.parametrize("name, namespace, variable", [
+    (["inference-gateway"], "default", "migration_gateway_name"),
+    ("Inference_Gateway", "default", "migration_gateway_name"),
+    ("inference-gateway", "team/a", "migration_gateway_namespace"),
+    ("inference-gateway", "", "migration_gateway_namespace"),
+])
+def test_a_gateway_that_is_no_object_name_is_named(name, namespace, variable):
+    [message] = _errors(gateway_name=name, gateway_namespace=namespace)
+    assert message.startswith(variable + " ") and "for example" in message
+
+
+def test_a_backup_dest_under_a_file_is_named_with_the_file(tmp_path):
+    (tmp_path / "afile").write_text("not a directory")
+    dest = str(tmp_path / "afile" / "backups")
+    [message] = _errors(backup_dest=dest)
+    assert message.startswith("migration_backup_dest %r cannot hold backups: %s is a file" % (dest, tmp_path / "afile"))
+    assert "Set migration_backup_dest to a directory" in message
+
+
+def test_a_backup_dest_that_does_not_exist_yet_is_fine(tmp_path):
+    assert _errors(backup_dest=str(tmp_path / "a" / "b" / "c")) == []
+    assert _errors(backup_dest="")[0].startswith("migration_backup_dest '' is not a directory path")
+
+
+def test_a_backup_dest_the_user_may_not_write_is_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    [message] = _errors(backup_dest=str(tmp_path / "backups"))
+    assert "this user may not write to %s" % tmp_path in message
+
+
+def test_hosts_that_reach_the_same_cluster_are_named():
+    fleet = [["cluster-a", "/k/one", None], ["cluster-b", "/k/one", None], ["cluster-c", "/k/one", "other"]]
+    [message] = _errors("simple", fleet=fleet)
+    assert message.startswith("migration_kubeconfig and migration_context send hosts cluster-a, cluster-b to the "
+                              "same cluster (kubeconfig /k/one, context the current one)")
+    assert _errors(fleet=[["a", None, "gke_a"], ["b", None, "gke_b"]]) == []
+
+
+def _backup(tmp_path):
+    written = write_backup(str(tmp_path / "backups"), [(api.ALPHA_POOL, {
+        "apiVersion": api.ALPHA_POOL.api_version, "kind": api.ALPHA_POOL.kind,
+        "metadata": {"name": "pool", "namespace": "default"}, "spec": {}})], "migration_backup", {},
+        now=datetime.datetime(2026, 3, 1, 12, 30, 5))
+    return written["path"]
+
+
+def _rollback_errors(**changes):
+    return inputs.migration_input_errors(dict(GOOD, **changes), "rollback")
+
+
+def test_a_whole_backup_rolls_back(tmp_path):
+    assert _rollback_errors(backup_path=_backup(tmp_path), probe_retries="5", route_wait_timeout=60,
+                            endpoint_url="http://127.0.0.1/v1/completions") == []
+
+
+def test_rollback_without_a_backup_path_says_to_set_it():
+    [message] = _rollback_errors(backup_path=None)
+    assert message.startswith("rollback_backup_path is not set. Set rollback_backup_path")
+
+
+def test_a_backup_that_is_not_whole_is_named_with_what_is_missing(tmp_path):
+    path = _backup(tmp_path)
+    [listed] = [f for f in os.listdir(path) if f != INDEX_FILE]
+    object_file = os.path.join(listed, os.listdir(os.path.join(path, listed))[0])
+    os.remove(os.path.join(path, object_file))
+    [message] = _rollback_errors(backup_path=path)
+    assert message.startswith("rollback_backup_path %r: %s is incomplete: index.yaml lists %s, which is missing"
+                              % (path, path, object_file))
+    assert "Set rollback_backup_path to a whole backup directory" in message
+    os.remove(os.path.join(path, INDEX_FILE))
+    assert "has no index.yaml" in _rollback_errors(backup_path=path)[0]
+    assert "does not exist" in _rollback_errors(backup_path=str(tmp_path / "nowhere"))[0]
+    os.rename(path, path + ".partial")
+    assert "was never finished" in _rollback_errors(backup_path=path + ".partial")[0]
+
+
+@pytest.mark.parametrize("changes, says", [
+    ({"probe_retries": -1}, "rollback_probe_retries -1 is not a whole number from 1 up"),
+    ({"route_wait_timeout": "soon"}, "rollback_route_wait_timeout 'soon' is not a whole number from 1 up"),
+    ({"endpoint_url": "127.0.0.1/v1/completions"}, "rollback_endpoint_url '127.0.0.1/v1/completions' is not an http"),
+])
+def test_rollback_probe_settings_that_cannot_hold_are_named(tmp_path, changes, says):
+    [message] = _rollback_errors(backup_path=_backup(tmp_path), **changes)
+    assert message.startswith(says)
+
+
+def _detected(*pools):
+    return {"alpha_pools": [{"namespace": p.split("/")[0], "name": p.split("/")[1]} for p in pools]}
+
+
+def test_a_wanted_pool_in_another_namespace_is_named_with_the_entry_meant():
+    detect = _detected("default/pool", "team-a/other")
+    assert inputs.pool_selection_errors(detect, ["default/pool"]) == []
+    assert inputs.pool_selection_errors(detect, []) == []
+    [message] = inputs.pool_selection_errors(detect, ["kube-system/pool"])
+    assert message.startswith("migration_pools entry 'kube-system/pool' names no preview InferencePool of this cluster "
+                              "(its preview pools: default/pool, team-a/other); a preview pool of that name is in "
+                              "default: write default/pool.")
+    [message] = inputs.pool_selection_errors(detect, ["default/missing"])
+    assert "write" not in message and "leave it unset to migrate every pool" in message
