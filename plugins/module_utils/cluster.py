@@ -147,7 +147,8 @@ def call_with_retries(call, what, repeatable, seconds=UNREACHABLE_SECONDS, clock
             failure = failed_attempt(error)
             if failure is None:
                 raise
-            retried.last_failure = _reason(error)
+            # urllib3's MaxRetryError repeats the pool and URL around the failure itself.
+            retried.last_failure = _reason(error.reason if isinstance(error, MaxRetryError) and error.reason else error)
             retried.maybe_applied = retried.maybe_applied or failure == MAYBE_APPLIED
             waited = clock() - retried.started
             if failure == MAYBE_APPLIED and not repeatable:
