@@ -25,6 +25,7 @@ ROUTE_PATH = "/apis/gateway.networking.k8s.io/v1/namespaces/ns/httproutes/r"
 # What the next requests meet, one script entry per request:
 REFUSED = "refused"  # no connection: the request never reached the API server
 LOST = "lost"  # the API server acted on the request, then the connection broke before the answer
+ANSWERED = "answered"  # (ANSWERED, error): the API server answered with that error without acting
 
 
 class _Response:
@@ -85,8 +86,8 @@ class _Server:
         failure = self.script.pop(0) if self.script else None
         if failure == REFUSED:
             raise _refused()
-        if isinstance(failure, Exception):
-            raise failure
+        if isinstance(failure, tuple) and failure[0] == ANSWERED:
+            raise failure[1]
         answer = self._act(method, body)
         if failure == LOST:
             raise _lost()
@@ -147,7 +148,8 @@ def test_a_refused_connection_is_tried_again_with_back_off_until_the_api_server_
 
 
 def test_a_503_while_the_api_server_starts_is_tried_again_after_its_retry_after_within_the_bound():
-    server = _Server(_route(), script=[_answer(503, "server is starting", retry_after=10), _answer(429, "slow down")])
+    server = _Server(_route(), script=[(ANSWERED, _answer(503, "server is starting", retry_after=10)),
+                                       (ANSWERED, _answer(429, "slow down"))])
     client, clock = _cluster(server)
     assert client.get(api.HTTP_ROUTE, "r", "ns") is not None
     assert clock.sleeps == [cluster.RETRY_MAX_PAUSE, 1.0]
@@ -229,7 +231,7 @@ def test_an_api_server_unreachable_for_the_whole_time_fails_naming_the_call_and_
 
 
 def test_an_answer_that_trying_again_does_not_change_is_raised_at_once():
-    server = _Server(_route(), script=[_answer(403, "forbidden")])
+    server = _Server(_route(), script=[(ANSWERED, _answer(403, "forbidden"))])
     client, clock = _cluster(server)
     with pytest.raises(ClusterError) as raised:
         client.get(api.HTTP_ROUTE, "r", "ns")
