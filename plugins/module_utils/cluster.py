@@ -114,6 +114,7 @@ class Retried:
 
     def __init__(self, started):
         self.started = started
+        self.seconds = 0.0
         self.attempts = 0
         self.last_failure = None
         self.maybe_applied = False
@@ -164,6 +165,7 @@ def call_with_retries(call, what, repeatable, seconds=UNREACHABLE_SECONDS, clock
             pause = min(pause * 2, RETRY_MAX_PAUSE)
             continue
         if retried.attempts > 1 and on_recovered:
+            retried.seconds = clock() - retried.started
             on_recovered(retried)
         return result
 
@@ -235,14 +237,29 @@ class Cluster:
     def from_module(cls, module):
         from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 
-        k8s_client = get_api_client(module=module)
-        return cls(k8s_client.client, dry_run=module.check_mode)
+        return cls._connected(lambda: get_api_client(module=module), dry_run=module.check_mode)
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig, context=None):
         from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 
-        return cls(get_api_client(kubeconfig=kubeconfig, context=context).client)
+        return cls._connected(lambda: get_api_client(kubeconfig=kubeconfig, context=context))
+
+    @classmethod
+    def _connected(cls, make_client, dry_run=False, clock=time.monotonic, sleep=time.sleep):
+        """A Cluster on kubernetes.core's client, which reads /version while it is made: retried as any call."""
+        what = "GET /version (making the kubernetes.core client)"
+        recovered = []
+        k8s_client = call_with_retries(make_client, what, repeatable=True, clock=clock, sleep=sleep,
+                                       on_recovered=recovered.append)
+        cluster = cls(k8s_client.client, dry_run=dry_run, clock=clock, sleep=sleep)
+        cluster.interruptions.extend(cluster._interruption(what, retried) for retried in recovered)
+        return cluster
+
+    @staticmethod
+    def _interruption(what, retried):
+        return "%s answered after %d attempts over %.0f s while the API server was unreachable (%s)" % (
+            what, retried.attempts, retried.seconds, retried.last_failure)
 
     def _server(self):
         """The API server's URL for messages, without the user:password@ a URL may carry."""
@@ -258,16 +275,12 @@ class Cluster:
         repeatable = method != "patch" and (method != "put" or bool(((body or {}).get("metadata") or {}).get(
             "resourceVersion")))
 
-        def recovered(retried):
-            self.interruptions.append("%s answered after %d attempts over %.0f s while the API server was unreachable "
-                                      "(%s)" % (what, retried.attempts, self._clock() - retried.started,
-                                                retried.last_failure))
-
         try:
             response = call_with_retries(
                 lambda: self._client.request(method, path, body=body, serialize=False,
                                              _request_timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), **params),
-                what, repeatable, clock=self._clock, sleep=self._sleep, on_recovered=recovered)
+                what, repeatable, clock=self._clock, sleep=self._sleep,
+                on_recovered=lambda retried: self.interruptions.append(self._interruption(what, retried)))
         except ConflictError as e:
             raise Conflict("%s %s: %s" % (method.upper(), path, _reason(e)), status=409)
         except DynamicApiError as e:

@@ -147,6 +147,25 @@ def test_a_refused_connection_is_tried_again_with_back_off_until_the_api_server_
     assert "Connection refused" in interruption
 
 
+def test_making_the_client_which_reads_the_server_version_rides_over_a_refused_connection_too():
+    attempts = []
+
+    class _Made:
+        client = _Server(_route())
+
+    def make_client():
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise _refused()
+        return _Made
+
+    clock = _Clock()
+    client = Cluster._connected(make_client, clock=clock, sleep=clock.sleep)
+    assert len(attempts) == 3 and client.get(api.HTTP_ROUTE, "r", "ns")["weights"] == 0
+    (interruption,) = client.interruptions
+    assert interruption.startswith("GET /version (making the kubernetes.core client) answered after 3 attempts over 2 s")
+
+
 def test_a_503_while_the_api_server_starts_is_tried_again_after_its_retry_after_within_the_bound():
     server = _Server(_route(), script=[(ANSWERED, _answer(503, "server is starting", retry_after=10)),
                                        (ANSWERED, _answer(429, "slow down"))])
