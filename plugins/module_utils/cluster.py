@@ -24,7 +24,7 @@ import time
 
 try:
     from kubernetes.dynamic.exceptions import ConflictError, DynamicApiError
-    from urllib3.exceptions import ConnectTimeoutError, HTTPError, MaxRetryError, NewConnectionError
+    from urllib3.exceptions import ConnectTimeoutError, HTTPError, MaxRetryError, NewConnectionError, SSLError
 except ImportError:  # AnsibleK8SModule reports the missing library before any call is made
 
     class DynamicApiError(Exception):
@@ -43,6 +43,9 @@ except ImportError:  # AnsibleK8SModule reports the missing library before any c
         pass
 
     class ConnectTimeoutError(HTTPError):
+        pass
+
+    class SSLError(HTTPError):
         pass
 
 
@@ -93,9 +96,13 @@ def failed_attempt(error):
             return NOT_APPLIED
         return MAYBE_APPLIED if status in MAYBE_APPLIED_STATUSES else None
     if isinstance(error, MaxRetryError):  # urllib3's own few immediate retries ran out: judge the last failure
-        return failed_attempt(error.reason) or MAYBE_APPLIED
+        return MAYBE_APPLIED if error.reason is None else failed_attempt(error.reason)
     if isinstance(error, (NewConnectionError, ConnectTimeoutError, ConnectionRefusedError)):
         return NOT_APPLIED
+    if isinstance(error, SSLError) and "EOF" not in str(error):
+        # A certificate the client does not trust stays untrusted; an EOF is a connection closed in the
+        # handshake (a proxy or load balancer in front of a stopped API server), judged as any broken one.
+        return None
     if isinstance(error, (HTTPError, ConnectionError, socket.timeout)):
         return MAYBE_APPLIED
     return None

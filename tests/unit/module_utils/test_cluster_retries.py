@@ -7,12 +7,13 @@ client's for an answer. The clock is fake, so that a minute of outage takes no t
 
 import copy
 import json
+import ssl
 from http.client import RemoteDisconnected
 
 import pytest
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import api_exception
-from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError, SSLError
 
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api, cluster, waiting
 from ansible_collections.inference_gateway.migration.plugins.module_utils.cluster import (
@@ -247,6 +248,14 @@ def test_an_api_server_unreachable_for_the_whole_time_fails_naming_the_call_and_
     assert "s3cret" not in message and "admin" not in message
     assert clock.now == cluster.UNREACHABLE_SECONDS and max(clock.sleeps) == cluster.RETRY_MAX_PAUSE
     assert client.interruptions == []
+
+
+def test_a_connection_closed_in_the_tls_handshake_is_tried_again_and_a_bad_certificate_is_not():
+    # urllib3 retries both a few times itself, then raises MaxRetryError with the SSLError as the reason.
+    closed = SSLError(ssl.SSLEOFError(8, "[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of protocol"))
+    untrusted = SSLError(ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"))
+    assert cluster.failed_attempt(MaxRetryError(None, "/version", closed)) == cluster.MAYBE_APPLIED
+    assert cluster.failed_attempt(MaxRetryError(None, "/version", untrusted)) is None
 
 
 def test_an_answer_that_trying_again_does_not_change_is_raised_at_once():
