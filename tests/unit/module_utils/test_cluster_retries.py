@@ -164,7 +164,8 @@ def test_making_the_client_which_reads_the_server_version_rides_over_a_refused_c
     client = Cluster._connected(make_client, clock=clock, sleep=clock.sleep)
     assert len(attempts) == 3 and client.get(api.HTTP_ROUTE, "r", "ns")["weights"] == 0
     (interruption,) = client.interruptions
-    assert interruption.startswith("GET /version (making the kubernetes.core client) answered after 3 attempts over 2 s")
+    assert interruption.startswith(
+        "GET /version (making the kubernetes.core client) answered after 3 attempts over 2 s")
 
 
 def test_a_503_while_the_api_server_starts_is_tried_again_after_its_retry_after_within_the_bound():
