@@ -5,7 +5,8 @@
 
 Modules stay thin: they declare their own options, then hand a plain function
 to run_module(), which connects, maps refusals and API failures to fail_json,
-and exits with the function's result.
+and exits with the function's result. Calls that succeeded only after the API server
+had stopped answering for a while are named in the module's warnings.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -41,6 +42,11 @@ class _ConnectOnFirstUse(object):
             self._cluster = Cluster.from_module(self._module)
         return getattr(self._cluster, name)
 
+    @property
+    def interruptions(self):
+        """The calls that rode over an API server that did not answer (none without a connection)."""
+        return self._cluster.interruptions if self._cluster is not None else []
+
 
 def run_module(options, work, **module_kwargs):
     """Build the module, call ``work(module, cluster)`` and exit with its result dict.
@@ -49,8 +55,14 @@ def run_module(options, work, **module_kwargs):
     task runs with --diff.
     """
     module = AnsibleK8SModule(argument_spec=argument_spec(**options), supports_check_mode=True, **module_kwargs)
+    cluster = _ConnectOnFirstUse(module)
     try:
-        result = work(module, _ConnectOnFirstUse(module))
+        try:
+            result = work(module, cluster)
+        finally:
+            # A module cannot print while it runs; its warnings say afterwards, success or failure.
+            for interruption in cluster.interruptions:
+                module.warn(interruption)
     except MigrationError as e:
         module.fail_json(msg=str(e), **e.details)
     except ClusterError as e:

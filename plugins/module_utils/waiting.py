@@ -17,7 +17,7 @@ import random
 import time
 from collections import namedtuple
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils.cluster import Conflict
+from ansible_collections.inference_gateway.migration.plugins.module_utils.cluster import Conflict, Unreachable
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 
 # Status written by a controller or the API server changes within seconds; polling faster only loads the API server.
@@ -41,14 +41,23 @@ def poll(read, done, timeout, interval=POLL_SECONDS, clock=time.monotonic, sleep
     """Call ``read()`` every ``interval`` seconds until ``done(value)`` or ``timeout`` seconds have passed.
 
     It reads at least once, and once more at the timeout, so that a zero timeout is a single check.
+    A read that finds the API server unreachable (each call has already retried for
+    cluster.UNREACHABLE_SECONDS) does not end a longer wait: polling goes on until the timeout,
+    and only a read still failing then raises.
     """
     started = clock()
     while True:
-        value = read()
-        met = bool(done(value))
-        waited = clock() - started
-        if met or waited >= timeout:
-            return Polled(value, met, waited)
+        try:
+            value = read()
+        except Unreachable:
+            waited = clock() - started
+            if waited >= timeout:
+                raise
+        else:
+            met = bool(done(value))
+            waited = clock() - started
+            if met or waited >= timeout:
+                return Polled(value, met, waited)
         sleep(min(interval, timeout - waited))
 
 

@@ -45,6 +45,7 @@ class MemoryCluster:
         self._server_version = server_version or SERVER_VERSION
         self.allowed_verbs = allowed_verbs
         self.expire_continue_tokens = 0  # how many continued list requests answer 410 Gone
+        self.interruptions = []  # as Cluster's: calls that answered only after the API server had not (none here)
         self._list_snapshots = []  # what each paged list saw at its first page
         self._version = 0
         for rtype, body in objects:

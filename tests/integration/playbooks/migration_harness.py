@@ -40,6 +40,11 @@ ALPHA_SERVED_BY = "%s/%s/%s" % (api.ALPHA_GROUP, NS, ALPHA_POOL)
 GA_SERVED_BY = "%s/%s/%s" % (api.GA_GROUP, NS, GA_POOL)
 RECAP = re.compile(r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
 OUTPUT_TAIL = 8000
+ZERO_DOWNTIME = "playbooks/zero_downtime.yml"
+PLAYBOOK_TIMEOUT = 900
+WATCH_TIMEOUT = 600
+# How often a test looks at the cluster while a playbook runs, to catch a phase as it happens.
+WATCH_INTERVAL = 0.1
 # Task timings in the log, to see where a slow run spent its time.
 TIMED_OUTPUT = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"}
 
@@ -200,6 +205,12 @@ class ClusterView:
 
     def scale(self, deployment, replicas):
         self.apps.patch_namespaced_deployment_scale(deployment, NS, {"spec": {"replicas": replicas}})
+
+
+def assert_no_failed_request(summary):
+    """What the load generator counted (LoadGenerator.stop()'s summary): requests sent, none failed."""
+    assert summary["sent"] > 0
+    assert summary["failed"] == 0, summary["failure_windows"]
 
 
 def assert_migrated(view):

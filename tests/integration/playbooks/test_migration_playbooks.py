@@ -15,17 +15,13 @@ import time
 
 import pytest
 from migration_harness import (
-    ALPHA_POOL, ALPHA_SERVED_BY, GA_EPP, GA_POOL, GA_SERVED_BY, api, assert_migrated, completion, read_reports,
+    ALPHA_POOL, ALPHA_SERVED_BY, GA_EPP, GA_POOL, GA_SERVED_BY, PLAYBOOK_TIMEOUT, WATCH_INTERVAL, WATCH_TIMEOUT,
+    ZERO_DOWNTIME, api, assert_migrated, assert_no_failed_request, completion, read_reports,
 )
 
 pytestmark = pytest.mark.sandbox
 
-ZERO_DOWNTIME = "playbooks/zero_downtime.yml"
 SIMPLE = "playbooks/simple.yml"
-PLAYBOOK_TIMEOUT = 900
-WATCH_TIMEOUT = 600
-# How often a test looks at the cluster while a playbook runs, to catch a phase as it happens.
-WATCH_INTERVAL = 0.1
 # After the rollback, the load keeps going this long so that where traffic went can be seen.
 AFTER_ROLLBACK_SECONDS = 5
 # Long enough for the test to take the v1 endpoint picker down while a phase 2 step is watched.
@@ -36,11 +32,6 @@ GATE_WAIT_SECONDS = 20
 PROBE_REQUESTS = 40
 # The load generator and the playbook read the same clock, but sample it at different moments.
 CLOCK_TOLERANCE_SECONDS = 1
-
-
-def assert_no_failed_request(summary):
-    assert summary["sent"] > 0
-    assert summary["failed"] == 0, summary["failure_windows"]
 
 
 @pytest.mark.parametrize("flavour", ["old", "new"])

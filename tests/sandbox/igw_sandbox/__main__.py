@@ -1,4 +1,4 @@
-"""python -m igw_sandbox up|down|status|seed|reset [--name NAME] ..."""
+"""python -m igw_sandbox up|down|status|seed|reset|restart-apiserver [--name NAME] ..."""
 
 import argparse
 import sys
@@ -39,6 +39,10 @@ def _parser():
     command("down", "stop every process of the sandbox")
     command("status", "show components, pids, ports and listening sockets")
     command("reset", "remove everything added since up (helm releases, namespaces, objects, CRDs)")
+    restart = command("restart-apiserver", "stop kube-apiserver, wait, and start it again on the same port with "
+                                           "the same certificates and etcd data (the rest keeps running)")
+    restart.add_argument("--down-seconds", type=float, default=20.0,
+                         help="seconds from the stop to the start again (default: 20)")
     return parser
 
 
@@ -55,6 +59,8 @@ def main(argv=None):
             sandbox.down()
         elif args.command == "reset":
             sandbox.reset()
+        elif args.command == "restart-apiserver":
+            sandbox.restart_apiserver(args.down_seconds)
         elif args.command == "status":
             print(sandbox.status())
             return 0 if sandbox.healthy() else 1

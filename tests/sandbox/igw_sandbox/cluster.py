@@ -24,6 +24,7 @@ DEFAULT_NAME = "default"
 DEFAULT_PROGRAMMING_DELAY = 2.0
 FIRST_ADDRESS_OCTET = 10
 GATEWAY = "gateway"
+APISERVER = "kube-apiserver"
 GATEWAY_MODULE = Path(__file__).resolve().parent / "gateway" / "__main__.py"
 GATEWAY_TIMEOUT = 60
 SETTLE_TIMEOUT = 90
@@ -201,6 +202,40 @@ class Sandbox:
     def down(self):
         progress = Progress(self.name)
         self._stop(progress)
+
+    def stop_apiserver(self):
+        """Stop kube-apiserver alone (SIGTERM, as a control-plane restart does), leaving everything else running.
+
+        It stops listening at once; the call returns once the process has exited (it may take
+        processes.STOP_GRACE_SECONDS to drain). While it is down the gateway keeps serving the
+        configuration it last programmed and the EPPs keep the pods their informers cached, as GKE's
+        data plane does; every client of the API server retries on its own.
+        """
+        if not processes.recorded_pid(self.layout.root, APISERVER):
+            raise SandboxError(f"sandbox {self.name!r} has no running {APISERVER} to stop")
+        killed = processes.stop_component(self.layout.root, APISERVER)
+        address = controlplane.apiserver_url(self.info()["ports"])
+        Progress(self.name).say(f"{APISERVER} stopped{' (SIGKILL after the grace time)' if killed else ''}; "
+                                f"{address} refuses connections until it is started again")
+
+    def start_apiserver(self):
+        """Start kube-apiserver again as `up` started it: the same address, port, certificates and etcd data;
+        return once it reports ready."""
+        progress = Progress(self.name)
+        info = self.info()
+        controlplane.launch(self.layout, info["ports"], info["binaries"], progress, [APISERVER])
+        controlplane.wait_healthy(self.layout, info["ports"], progress, [APISERVER])
+        progress.say(f"{APISERVER} ready again after {progress.elapsed():.1f}s")
+
+    def restart_apiserver(self, down_seconds):
+        """Stop kube-apiserver, keep it stopped until `down_seconds` after the stop began, start it again;
+        return once it is ready. It is started again even when the wait is interrupted."""
+        stopped_at = time.monotonic()
+        try:
+            self.stop_apiserver()
+            time.sleep(max(0.0, stopped_at + down_seconds - time.monotonic()))
+        finally:
+            self.start_apiserver()
 
     def seed(self, scenario):
         progress = Progress(self.name)

@@ -24,6 +24,12 @@ SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 POD_CIDR = "10.64.0.0/16"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node=fake"
 NODE_LEASE_SECONDS = 40
+# How long the node lifecycle controller waits for a node's lease before it marks the node (and every
+# pod on it) NotReady; kube-controller-manager's default is 50 s. The sandbox's controller manager
+# stays up while restart-apiserver stops the API server, and sees no lease renewal for the outage plus
+# the back-off of its lease watch, which the restarted API server refuses (RBAC not yet synced) for a
+# moment: about 60 s after a 20 s outage, which with the default would take every pod out of service.
+NODE_MONITOR_GRACE_SECONDS = 120
 
 ETCD_TIMEOUT = 60
 APISERVER_TIMEOUT = 180
@@ -112,7 +118,8 @@ def _argv(component, layout, ports, binaries):
                 f"--root-ca-file={pki_dir / 'ca.crt'}",
                 f"--cluster-signing-cert-file={pki_dir / 'ca.crt'}",
                 f"--cluster-signing-key-file={pki_dir / 'ca.key'}",
-                f"--cluster-name=igw-sandbox-{layout.name}", "--profiling=false"]
+                f"--cluster-name=igw-sandbox-{layout.name}", "--profiling=false",
+                f"--node-monitor-grace-period={NODE_MONITOR_GRACE_SECONDS}s"]
     if component == "kube-scheduler":
         return [binaries["kube-scheduler"], f"--kubeconfig={kubeconfigs / 'kube-scheduler.kubeconfig'}",
                 f"--bind-address={LOOPBACK}", f"--secure-port={ports['kube-scheduler']}",
