@@ -168,7 +168,9 @@ def test_a_canary_failing_its_gate_stops_the_run_and_the_second_cluster_is_untou
             ("apiextensions.k8s.io", "customresourcedefinitions")} <= kinds
     assert any(key[1] == "secrets" and obj.get("type") == "helm.sh/release.v1" for key, obj in before.items())
 
-    completed, output = run_fleet(tmp_path, seeded_fleet, {CANARY: {"verify_probe_model": "no-such-model"}})
+    # The canary's pool is probed with a model nobody serves, through the documented override.
+    completed, output = run_fleet(tmp_path, seeded_fleet, {CANARY: {"migration_probe_targets": [
+        {"pool": "default/vllm-llama3-8b-instruct-preview", "model": "no-such-model"}]}})
 
     assert completed.returncode != 0, output
     assert recap(completed.stdout, CANARY)["failed"] == 1, output

@@ -20,11 +20,12 @@ from urllib.parse import urlsplit
 
 import kubernetes
 import pytest
-from igw_sandbox import upstream, versions
+from igw_sandbox import scenarios, upstream, versions
 from igw_sandbox.kube import load_documents
 from igw_sandbox.loadgen import require_loopback
 from igw_sandbox.gateway.api import FAILURE_HEADER
 from igw_sandbox.modelserver import POOL_HEADER
+from igw_sandbox.waits import wait_until
 from kubernetes.client.exceptions import ApiException
 from runner import run_task
 
@@ -101,6 +102,11 @@ def pools_side_by_side(alpha_basic):
               "--set", f"inferencePool.modelServers.matchLabels.app={MODEL_SERVER_APP}",
               "--set", "provider.name=gke")
     kube.kubectl("rollout", "status", f"deployment/{GA_RELEASE}-epp", "--timeout=%ds" % READY_TIMEOUT)
+    # kwok reports the EPP pod Ready at once; the first step that sends traffic to the v1 pool must find its
+    # endpoint picker listening, as a kubelet's readiness probe would have made sure.
+    wait_until(f"the EPP of {GA_RELEASE}-epp to listen for ext_proc",
+               lambda: scenarios.epps_listening(kube, "default", f"{GA_RELEASE}-epp", alpha_basic.layout.root),
+               READY_TIMEOUT, interval=0.5)
     kube.apply([{"apiVersion": "v1", "kind": "Service", "metadata": {"name": CANARY_SERVICE, "namespace": "default"},
                  "spec": {"selector": {"app": MODEL_SERVER_APP}, "ports": [{"name": "http", "port": 8000}]}}])
     kube.kubectl("patch", "httproute", ROUTE, "--type=json",
