@@ -98,7 +98,8 @@ class Index:
 
 def epp_status(index, namespace, ref):
     """The endpoint picker behind a pool's EPP reference: its Service, the Deployment serving it, readiness."""
-    status = {"service_found": False, "deployment": None, "available_replicas": 0, "ready": False, "args": []}
+    status = {"service_found": False, "deployment": None, "available_replicas": 0, "ready": False, "image": None,
+              "args": []}
     if ref is None or ref["kind"] != refs.DEFAULT_KIND or ref["group"] != api.CORE_GROUP:
         return status
     service = index.services.get((namespace, ref["name"]))
@@ -113,6 +114,7 @@ def epp_status(index, namespace, ref):
         deployment=name_of(deployment),
         available_replicas=(deployment.get("status") or {}).get("availableReplicas") or 0,
         ready=deployment_available(deployment),
+        image=containers[0].get("image"),
         args=list(containers[0].get("args") or []),
     )
     return status

@@ -242,7 +242,8 @@ alpha_pools:
       description: The endpoint picker behind the reference.
       type: dict
       sample: {"service_found": true, "deployment": "vllm-llama3-8b-instruct-preview-epp", "available_replicas": 1,
-               "ready": true, "args": ["-poolName", "vllm-llama3-8b-instruct-preview"]}
+               "ready": true, "image": "registry.k8s.io/gateway-api-inference-extension/epp:v0.3.0",
+               "args": ["-poolName", "vllm-llama3-8b-instruct-preview"]}
       contains:
         service_found:
           description: Whether the referenced Service exists.
@@ -256,6 +257,10 @@ alpha_pools:
         ready:
           description: Whether the Deployment is Available with at least one available replica.
           type: bool
+        image:
+          description: Image of the Deployment's first container; its tag is the picker's release when it was
+            installed from a GIE chart or manifest.
+          type: str
         args:
           description: Arguments of the Deployment's first container (tells the picker's version and flags).
           type: list

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from igw_sandbox import upstream, versions
+from igw_sandbox import scenarios, upstream, versions
 from igw_sandbox.kube import load_documents
 from runner import REPO, run_playbook, run_task
 
@@ -119,7 +119,10 @@ def test_alpha_basic_reports_the_pool_its_models_route_release_and_ready_epp(alp
         "meta-llama/Llama-3.1-8B-Instruct", "Critical")
     route = only(pool["routes"])
     assert (route["namespace"], route["name"]) == (NS, ROUTE) and route["generation"] >= 1
-    assert route["rules"] == [{"index": 0, "name": None, "alpha_weight": 1, "ga_weight": 0, "other_weight": 0}]
+    assert route["rules"] == [{"index": 0, "name": None, "alpha_weight": 1, "ga_weight": 0, "other_weight": 0,
+                               "matches": [{"path": {"type": "PathPrefix", "value": "/"}}]}]
+    assert (route["hostnames"], route["parents"]) == (
+        [], [{"namespace": NS, "name": "inference-gateway", "section_name": None, "port": None}])
     assert (pool["phase"], pool["ga_counterpart"]) == ("not_started", None)
 
     assert result["v1_pools"] == [] and result["orphans"] == {"models": [], "routes": []}
@@ -186,6 +189,7 @@ def test_hand_driven_migration_is_reported_at_every_phase(alpha_basic):
     assert v1["selector"] == {"app": MODEL_SERVER_APP} and v1["target_ports"] == [8000]
     assert v1["migrated_from"] == "%s/%s" % (NS, ALPHA_POOL)
     assert v1["epp"] == {"service_found": True, "deployment": GA_EPP, "available_replicas": 1, "ready": True,
+                         "image": "registry.k8s.io/gateway-api-inference-extension/epp:%s" % versions.GIE_GA,
                          "args": epp_args}
     assert side_by_side["crds"][api.GA_POOL.crd_name]["bundle_version"] == versions.GIE_GA
     assert side_by_side["crd_plan"]["install"] == []
@@ -197,7 +201,8 @@ def test_hand_driven_migration_is_reported_at_every_phase(alpha_basic):
     shifting = detect(alpha_basic)
     assert phase_of(shifting) == (("shifting", "shifting"), {"alpha": 50, "ga": 50})
     assert only(only(shifting["alpha_pools"])["routes"])["rules"] == [
-        {"index": 0, "name": None, "alpha_weight": 50, "ga_weight": 50, "other_weight": 0}]
+        {"index": 0, "name": None, "alpha_weight": 50, "ga_weight": 50, "other_weight": 0,
+         "matches": [{"path": {"type": "PathPrefix", "value": "/"}}]}]
 
     set_backends(kube, (api.ALPHA_GROUP, ALPHA_POOL, 0), (api.GA_GROUP, GA_POOL, 100))
     assert phase_of(detect(alpha_basic)) == (("shifted", "shifted"), {"alpha": 0, "ga": 100})
@@ -278,3 +283,35 @@ def test_detect_playbook_defaults_to_reports_and_fails_on_found_when_asked(alpha
         assert json.loads(written.read_text())["migration_needed"] is True
     finally:
         written.unlink(missing_ok=True)
+
+
+def test_detect_playbook_reports_the_estate_exactly_as_the_scenario_recorded_it(clean_sandbox, tmp_path):
+    clean_sandbox.seed("estate")
+    record = scenarios.load("estate")["record"]
+    kube = clean_sandbox.kube()
+    addresses = set()
+    for gateway in record["gateways"]:
+        live = kube.get_json("gateway", gateway["name"], "-n", gateway["namespace"])
+        assert live["spec"]["gatewayClassName"] == gateway["class"]
+        addresses.add(live["status"]["addresses"][0]["value"])
+    assert len(addresses) == len(record["gateways"]), "every Gateway has an address of its own"
+
+    ran = run_playbook("playbooks/detect.yml", clean_sandbox.kubeconfig, extra_vars={"report_dir": str(tmp_path)})
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    report = json.loads(report_path(ran.stdout).read_text())
+    assert report["migration_needed"] is True
+    found = dict(((pool["namespace"], pool["name"]), pool) for pool in report["alpha_pools"])
+    assert sorted(found) == sorted((pool["namespace"], pool["name"]) for pool in record["pools"])
+    for expected in record["pools"]:
+        key = (expected["namespace"], expected["name"])
+        pool = found[key]
+        assert pool["phase"] == "not_started" and pool["selector"] == expected["selector"], key
+        assert (pool["helm_release"] or {}).get("name") == expected["install"]["helm_release"], key
+        epp = pool["epp"]
+        assert (epp["deployment"], epp["ready"]) == (expected["epp_deployment"], True), (key, epp)
+        assert epp["image"].rpartition(":")[2] == expected["install"]["epp_image_tag"], (key, epp["image"])
+        assert [dict((field, model[field]) for field in ("name", "model_name", "criticality", "target_models"))
+                for model in pool["models"]] == expected["models"], key
+        assert dict(("%s/%s" % (route["namespace"], route["name"]), [rule["index"] for rule in route["rules"]])
+                    for route in pool["routes"]) == expected["routes"], key
+        assert re.search(r"alpha\s+%s/%s\s+not_started" % key, ran.stdout), ran.stdout

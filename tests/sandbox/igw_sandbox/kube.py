@@ -59,8 +59,10 @@ class Kube:
 
 
 def load_documents(path):
+    """The objects of a manifest file; a `kind: List` document counts as its items, as kubectl reads it."""
     with open(path) as stream:
-        return [d for d in yaml.load_all(stream, Loader=_LOADER) if d]
+        documents = [d for d in yaml.load_all(stream, Loader=_LOADER) if d]
+    return [item for d in documents for item in (d.get("items") or [] if d.get("kind") == "List" else [d])]
 
 
 def dump_documents(documents):

@@ -145,12 +145,16 @@ def run(kube, name, progress, logs, state_dir):
         if len(step) != 1 or next(iter(step)) not in STEPS:
             raise SandboxError(f"scenario {name} step {number}: expected one of {sorted(STEPS)}, got {step}")
         kind, arguments = next(iter(step.items()))
-        if kind == "apply":
-            arguments = {"files": arguments}
-        arguments = dict(arguments)
-        arguments.setdefault("namespace", DEFAULT_NAMESPACE)
+        arguments = step_arguments(kind, arguments)
         progress.say(f"scenario {name} step {number}: {kind} {_describe(arguments)}")
         STEPS[kind](kube, context, **arguments)
+
+
+def step_arguments(kind, arguments):
+    """A step's keyword arguments, its namespace made explicit; `apply` may be written as a bare list of files."""
+    if kind == "apply" and isinstance(arguments, list):
+        arguments = {"files": arguments}
+    return dict({"namespace": DEFAULT_NAMESPACE}, **arguments)
 
 
 def _describe(arguments):

@@ -27,6 +27,17 @@ def test_paths_under_a_volume_mount_point_to_where_the_volume_was_written():
         "/configuration", "-v"]
 
 
+def test_a_relative_path_counts_from_the_containers_working_directory():
+    # GIE v0.5's chart passes -configFile config/default-plugins.yaml and mounts the ConfigMap at /config.
+    mounts = {"/config": Path("/state/epps/p/volumes/plugins")}
+    args = ["-configFile", "config/default-plugins.yaml", "-poolName", "qwen", "other/file", "text"]
+    assert epps.rewrite_paths(args, mounts) == [
+        "-configFile", "/state/epps/p/volumes/plugins/default-plugins.yaml", "-poolName", "qwen", "other/file", "text"]
+    assert epps.rewrite_paths(["settings/config/x.yaml"], mounts, working_dir="/app") == ["settings/config/x.yaml"]
+    assert epps.rewrite_paths(["../config/x.yaml"], mounts, working_dir="/app") == [
+        "/state/epps/p/volumes/plugins/x.yaml"]
+
+
 def test_env_takes_literal_values_and_the_pod_fields_the_kubelet_would_fill_in():
     pod = model_pod("epp-0", ip="10.64.0.9")
     container = {"env": [{"name": "USE_STREAMING", "value": "true"},

@@ -162,10 +162,13 @@ def test_scenario_files_use_known_steps_and_versions(name):
     for step in steps:
         (kind, arguments), = step.items()
         assert kind in scenarios.STEPS
+        arguments = scenarios.step_arguments(kind, arguments)
         if kind == "apply":
-            assert all((scenarios.SCENARIOS_DIR / name / f).exists() for f in arguments)
+            assert all((scenarios.SCENARIOS_DIR / name / f).exists() for f in arguments["files"])
         if kind == "apply_upstream":
             assert "@" in scenarios._module(arguments["module"])
+        if kind == "helm_install":
+            assert "@" in scenarios._module(arguments["chart"]["module"])
 
 
 def test_scenario_versions_come_from_versions_py():

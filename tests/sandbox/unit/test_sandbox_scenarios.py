@@ -4,6 +4,7 @@ import pytest
 from sandbox_fakes import epp, v0_epp_args
 
 from igw_sandbox import netns, processes, scenarios
+from igw_sandbox.kube import load_documents
 from igw_sandbox.waits import SandboxError
 
 
@@ -93,3 +94,12 @@ def test_the_seed_waits_until_the_endpoint_picker_of_an_available_deployment_lis
     sockets.append(processes.TcpSocket(1, "tcp6", True, ipaddress.ip_address("::"), 9002,
                                        ipaddress.ip_address("::"), 0, namespace))
     scenarios._wait(kube, context, "default", deployments=["pool-epp"])
+
+
+def test_a_list_document_is_read_as_its_items(tmp_path):
+    manifest = tmp_path / "list.yaml"
+    manifest.write_text("# one document\napiVersion: v1\nkind: List\nitems:\n"
+                        "- {apiVersion: v1, kind: Namespace, metadata: {name: a}}\n"
+                        "- {apiVersion: v1, kind: Namespace, metadata: {name: b}}\n"
+                        "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: c}\n")
+    assert [d["metadata"]["name"] for d in load_documents(manifest)] == ["a", "b", "c"]

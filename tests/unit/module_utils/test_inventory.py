@@ -84,12 +84,15 @@ def service(name, selector, namespace=NAMESPACE):
             "spec": {"selector": dict(selector), "ports": [{"name": "grpc-ext-proc", "port": 9002}]}}
 
 
+EPP_IMAGE = "registry.k8s.io/gateway-api-inference-extension/epp:v0.3.0"
+
+
 def deployment(name, labels, available=1, namespace=NAMESPACE, args=("-poolName", ALPHA)):
     conditions = [{"type": "Available", "status": "True" if available else "False"}]
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta(name, namespace),
             "spec": {"replicas": 1, "selector": {"matchLabels": dict(labels)},
                      "template": {"metadata": {"labels": dict(labels)},
-                                  "spec": {"containers": [{"name": "epp", "args": list(args)}]}}},
+                                  "spec": {"containers": [{"name": "epp", "image": EPP_IMAGE, "args": list(args)}]}}},
             "status": {"availableReplicas": available, "conditions": conditions}}
 
 
@@ -176,7 +179,7 @@ def test_alpha_basic_reports_one_pool_with_its_models_route_release_and_ready_ep
         "parents": [{"namespace": NAMESPACE, "name": GATEWAY_NAME, "section_name": None, "port": None}],
         "rules": [{"index": 0, "name": None, "alpha_weight": 1, "ga_weight": 0, "other_weight": 0, "matches": []}]}]
     assert pool["epp"] == {"service_found": True, "deployment": ALPHA + "-epp", "available_replicas": 1,
-                           "ready": True, "args": ["-poolName", ALPHA]}
+                           "ready": True, "image": EPP_IMAGE, "args": ["-poolName", ALPHA]}
     assert pool["ga_counterpart"] is None
     assert (pool["phase"], pool["weights"]) == ("not_started", {"alpha": 1, "ga": 0})
     assert result["orphans"] == {"models": [], "routes": []}
@@ -493,7 +496,7 @@ def test_epp_not_available_is_not_ready():
 def test_epp_service_missing_is_reported():
     pool = inventory.report(alpha_basic(services=[]))["alpha_pools"][0]
     assert pool["epp"] == {"service_found": False, "deployment": None, "available_replicas": 0, "ready": False,
-                           "args": []}
+                           "image": None, "args": []}
 
 
 def test_epp_deployment_is_the_one_the_service_selects_preferring_the_services_name():

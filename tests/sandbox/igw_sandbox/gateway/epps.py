@@ -13,6 +13,7 @@ kubelet does; its log is ``logs/epp-<namespace>-<pod>.log`` in the sandbox's sta
 import base64
 import logging
 import os
+import posixpath
 import re
 import shutil
 import subprocess
@@ -84,18 +85,29 @@ def wanted_epps(pods):
     return {pod["metadata"]["uid"]: pod for pod in pods or [] if _pod_ready(pod) and epp_container(pod)[0]}
 
 
-def rewrite_paths(args, mounts):
-    """``args`` with every path under a mountPath moved to where that volume was written (longest mount first)."""
+# The EPP images' WORKDIR: a relative path in the args (v0.5's chart passes config/<file>) is read from there.
+IMAGE_WORKING_DIR = "/"
+
+
+def _moved(arg, ordered_mounts):
+    for mount_path, local in ordered_mounts:
+        root = mount_path.rstrip("/")
+        match = re.search(r"(^|=)(" + re.escape(root) + r")(/|$)", arg)
+        if match:
+            return arg[:match.start(2)] + str(local) + arg[match.end(2):]
+    return None
+
+
+def rewrite_paths(args, mounts, working_dir=IMAGE_WORKING_DIR):
+    """``args`` with every path under a mountPath moved to where that volume was written (longest mount first);
+    a relative path counts from the container's ``working_dir``."""
     ordered = sorted(mounts.items(), key=lambda item: -len(item[0]))
     rewritten = []
     for arg in args:
-        for mount_path, local in ordered:
-            root = mount_path.rstrip("/")
-            match = re.search(r"(^|=)(" + re.escape(root) + r")(/|$)", arg)
-            if match:
-                arg = arg[:match.start(2)] + str(local) + arg[match.end(2):]
-                break
-        rewritten.append(arg)
+        moved = _moved(arg, ordered)
+        if moved is None and not arg.startswith(("-", "/")) and "/" in arg:
+            moved = _moved(posixpath.normpath(posixpath.join(working_dir, arg)), ordered)
+        rewritten.append(arg if moved is None else moved)
     return rewritten
 
 
@@ -181,7 +193,8 @@ class EppRunner:
             epp.error = f"cannot prepare the EPP of pod {epp.pod_id}: {error}"
             log.error("%s", epp.error)
             return
-        args = rewrite_paths([*container.get("command", [])[1:], *container.get("args", [])], mounts)
+        args = rewrite_paths([*container.get("command", [])[1:], *container.get("args", [])], mounts,
+                             container.get("workingDir") or IMAGE_WORKING_DIR)
         env = dict(container_env(container, pod), KUBECONFIG=str(kubeconfig), HOME=str(workdir))
         epp.launch = {"argv": ["ip", "netns", "exec", epp.namespace.name, str(binary), *args], "env": env,
                       "cwd": workdir}
