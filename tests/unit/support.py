@@ -30,3 +30,18 @@ def run_playbook(*args, env):
                                capture_output=True, text=True, timeout=300, check=False)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     return completed
+
+
+class Clock:
+    """A monotonic clock that moves only when the code under test sleeps; remembers each sleep."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds

@@ -19,6 +19,7 @@ from ansible_collections.inference_gateway.migration.plugins.module_utils import
 from ansible_collections.inference_gateway.migration.plugins.module_utils.cluster import (
     Cluster, ClusterError, Conflict, Unreachable,
 )
+from support import Clock
 
 SERVER = "https://127.0.0.1:6443"
 ROUTE_PATH = "/apis/gateway.networking.k8s.io/v1/namespaces/ns/httproutes/r"
@@ -32,19 +33,6 @@ ANSWERED = "answered"  # (ANSWERED, error): the API server answered with that er
 class _Response:
     def __init__(self, data):
         self.data = json.dumps(data).encode()
-
-
-class _Clock:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def _refused():
@@ -134,7 +122,7 @@ def _route(**fields):
 
 
 def _cluster(server):
-    clock = _Clock()
+    clock = Clock()
     return Cluster(server, clock=clock, sleep=clock.sleep), clock
 
 
@@ -160,7 +148,7 @@ def test_making_the_client_which_reads_the_server_version_rides_over_a_refused_c
             raise _refused()
         return _Made
 
-    clock = _Clock()
+    clock = Clock()
     client = Cluster._connected(make_client, clock=clock, sleep=clock.sleep)
     assert len(attempts) == 3 and client.get(api.HTTP_ROUTE, "r", "ns")["weights"] == 0
     (interruption,) = client.interruptions
@@ -268,7 +256,7 @@ def test_an_answer_that_trying_again_does_not_change_is_raised_at_once():
 
 
 def test_a_poll_that_finds_the_api_server_unreachable_keeps_polling_until_its_timeout():
-    clock = _Clock()
+    clock = Clock()
     answers = iter([Unreachable("GET x: unreachable"), "pending", "done"])
 
     def read():
@@ -282,7 +270,7 @@ def test_a_poll_that_finds_the_api_server_unreachable_keeps_polling_until_its_ti
 
 
 def test_a_poll_still_unreachable_at_its_timeout_raises_it():
-    clock = _Clock()
+    clock = Clock()
 
     def read():
         clock.now += 60

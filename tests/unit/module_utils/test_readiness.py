@@ -5,6 +5,7 @@ import pytest
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api, readiness, waiting
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 from memory_cluster import MemoryCluster
+from support import Clock
 
 
 def condition(kind, status="True", reason="Ready", message="", generation=None):
@@ -152,19 +153,6 @@ def test_an_unavailable_epp_deployment_says_how_many_replicas_are_up():
                                   "Available is False (reason MinimumReplicasUnavailable): "
                                   "Deployment does not have minimum availability."]
     assert result["summary"] == result["problems"]
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def test_waiting_stops_as_soon_as_everything_is_ready():
