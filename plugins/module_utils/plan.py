@@ -117,19 +117,21 @@ def remaining_alpha(detect, pools):
     managedFields, by whom.
     """
     wanted = set(qualified(p) for p in pools)
-    read_before = dict((qualified(entry), entry.get("uid")) for pool in pools
-                       for entry in [pool] + list(pool.get("models") or []))
-    left = [describe_pool(p) + _created_since(p, read_before) for p in detect.get("alpha_pools") or []
+    # A pool and an InferenceModel may share a namespace/name (the estate's embed): each kind has its own uids.
+    pools_before = dict((qualified(pool), pool.get("uid")) for pool in pools)
+    models_before = dict((qualified(model), model.get("uid")) for pool in pools for model in pool.get("models") or [])
+    left = [describe_pool(p) + _created_since(p, pools_before) for p in detect.get("alpha_pools") or []
             if qualified(p) in wanted]
     for model in detect.get("inference_models") or []:
         pool_ref = model.get("pool_ref") or {}
         if pool_ref.get("group") == api.ALPHA_GROUP and "%s/%s" % (model["namespace"], pool_ref.get("name")) in wanted:
             left.append("%s %s/%s%s" % (api.INFERENCE_MODEL.kind, model["namespace"], model["name"],
-                                        _created_since(model, read_before)))
+                                        _created_since(model, models_before)))
     return left
 
 
 def _created_since(entry, read_before):
+    """Why ``entry`` is new, given ``read_before`` (namespace/name -> uid of the objects of its kind read before)."""
     uid, name = entry.get("uid"), qualified(entry)
     if not uid or (name in read_before and read_before[name] in (uid, None)):
         return ""

@@ -184,6 +184,15 @@ def test_a_preview_object_created_again_after_its_removal_says_when_and_by_whom(
         "unrecorded writer)"]
 
 
+def test_a_model_named_like_its_pool_is_judged_by_its_own_uid():
+    read_before = dict(POOL_B, uid="pool-uid", models=[{"namespace": "team", "name": "b", "uid": "model-uid"}])
+    after = {"alpha_pools": [dict(POOL_B, uid="pool-uid")],
+             "inference_models": [{"namespace": "team", "name": "b", "uid": "model-uid",
+                                   "pool_ref": {"group": api.ALPHA_GROUP, "name": "b"}}]}
+    assert plan.remaining_alpha(after, [read_before]) == ["InferencePool %s team/b" % api.ALPHA_GROUP,
+                                                          "InferenceModel team/b"]
+
+
 def test_cluster_gate_targets_cover_both_groups():
     detect = {"alpha_pools": [{"namespace": "default", "name": "a", "epp": {"deployment": "a-epp"},
                                "routes": [{"namespace": "default", "name": "llm-route"}]}],
