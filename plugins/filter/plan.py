@@ -28,6 +28,7 @@ FILTERS = (
     plan.unacknowledged_managers,
     plan.last_applied_objects,
     plan.gate_targets,
+    plan.pool_gateways,
     plan.cluster_gate_targets,
     plan.resource_type,
     plan.model_rewrite_available,

@@ -16,6 +16,7 @@ from ansible_collections.inference_gateway.migration.plugins.plugin_utils.filter
 FILTERS = (
     report.cluster_report,
     report.route_change,
+    report.grant_changes,
     report.split_routes,
     report.with_written_weights,
     detect_summary.detect_summary,

@@ -44,6 +44,8 @@ INFERENCE_MODEL_REWRITE = ResourceType(ALPHA_GROUP, "v1alpha2", "InferenceModelR
 
 HTTP_ROUTE = ResourceType(GATEWAY_GROUP, "v1", "HTTPRoute", "httproutes")
 GATEWAY = ResourceType(GATEWAY_GROUP, "v1", "Gateway", "gateways")
+# Lets routes of one namespace reference backends in another; v1beta1 is the newest version Gateway API serves.
+REFERENCE_GRANT = ResourceType(GATEWAY_GROUP, "v1beta1", "ReferenceGrant", "referencegrants")
 HEALTH_CHECK_POLICY = ResourceType(GKE_POLICY_GROUP, "v1", "HealthCheckPolicy", "healthcheckpolicies")
 GCP_BACKEND_POLICY = ResourceType(GKE_POLICY_GROUP, "v1", "GCPBackendPolicy", "gcpbackendpolicies")
 

@@ -15,7 +15,8 @@ from ansible_collections.inference_gateway.migration.plugins.module_utils.backup
 from ansible_collections.inference_gateway.migration.plugins.module_utils.epp import served_pools
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import helm_release, model_pool_key, split_qualified
-from ansible_collections.inference_gateway.migration.plugins.module_utils.refs import backend_key, pool_key, route_backends, sends_traffic_to_alpha_pool
+from ansible_collections.inference_gateway.migration.plugins.module_utils.refs import (
+    backend_key, grant_entry_allows, pool_key, route_backends, sends_traffic_to_alpha_pool)
 
 
 # Read in the namespaces that hold a Helm release only: listing Secrets across all namespaces
@@ -160,6 +161,12 @@ def _helm_release_secrets(reader, release):
             if helm.is_release_secret(s, release["name"])]
 
 
+def _allows_pool(grant, key):
+    """Whether a ReferenceGrant lets other namespaces' routes reach the preview pool ``key``."""
+    return grant["metadata"].get("namespace") == key.namespace and any(
+        grant_entry_allows(entry, key.group, key.kind, key.name) for entry in (grant.get("spec") or {}).get("to") or [])
+
+
 def collect(cluster, namespaces=None, pools=None):
     """Every object the migration may change or delete, as (ResourceType, object) pairs.
 
@@ -169,7 +176,8 @@ def collect(cluster, namespaces=None, pools=None):
     still reference them (every InferenceModel when no pool is named);
     each pool's EPP with its Service, ServiceAccount, ConfigMaps and RBAC (named
     after the EPP or installed by the pool's Helm release); GKE policies that
-    target the pools; the Helm release Secrets of releases that own pools; and
+    target the pools; the Helm release Secrets of releases that own pools; the
+    ReferenceGrants that let routes of other namespaces reach the pools; and
     the alpha CRDs.
     """
     reader = _Reader(cluster, namespaces)
@@ -192,6 +200,9 @@ def collect(cluster, namespaces=None, pools=None):
     for route in reader.list_in_scope(api.HTTP_ROUTE):
         if any(backend[2] in keys for backend in route_backends(route)):
             reader.choose(api.HTTP_ROUTE, route)
+    for grant in reader.list_in_scope(api.REFERENCE_GRANT):
+        if any(_allows_pool(grant, key) for key in keys):
+            reader.choose(api.REFERENCE_GRANT, grant)
     for name in api.ALPHA_CRDS:
         crd = cluster.get(api.CRD, name)
         if crd is not None:

@@ -69,6 +69,31 @@ def route_parent_problems(route, required=("Accepted", "ResolvedRefs")):
     return problems
 
 
+# ResolvedRefs reasons that no wait cures: the route may not reference that backend until someone changes a
+# ReferenceGrant or the route.
+PERMANENT_REF_REASONS = ("RefNotPermitted",)
+
+
+def refused_refs(route):
+    """The parents that refuse a backendRef of the route at its current generation for a reason no wait cures."""
+    generation = route["metadata"].get("generation")
+    name = "%s/%s" % (route["metadata"].get("namespace"), route["metadata"]["name"])
+    refused = []
+    for parent in (route.get("status") or {}).get("parents") or []:
+        condition = find_condition(parent.get("conditions"), "ResolvedRefs") or {}
+        if (condition.get("status") == "False" and condition.get("reason") in PERMANENT_REF_REASONS
+                and condition.get("observedGeneration") == generation):
+            refused.append(
+                "HTTPRoute %s parent %s refuses a backendRef (ResolvedRefs False, reason %s): %s. A backendRef into "
+                "another namespace needs a ReferenceGrant in that namespace whose from allows HTTPRoutes of namespace "
+                "%s and whose to allows the referenced kind and group (for a v1 pool: group inference.networking.k8s.io, "
+                "kind InferencePool); extend it (the migration does so in phase 1 for grants that allow the preview "
+                "pools) and run again"
+                % (name, (parent.get("parentRef") or {}).get("name"), condition.get("reason"),
+                   condition.get("message", ""), route["metadata"].get("namespace")))
+    return refused
+
+
 def pool_parent_statuses(pool):
     """The parent status entries of a pool in either API group (alpha says ``parent``)."""
     status = pool.get("status") or {}

@@ -25,7 +25,7 @@ _OBSERVED = (api.ALPHA_POOL, api.INFERENCE_MODEL, api.GA_POOL, api.INFERENCE_OBJ
 
 # What migration_backup lists cluster-wide beyond _OBSERVED (Secrets it lists per namespace).
 _BACKED_UP = (api.SERVICE_ACCOUNT, api.CONFIG_MAP, api.ROLE, api.ROLE_BINDING, api.CLUSTER_ROLE,
-              api.CLUSTER_ROLE_BINDING)
+              api.CLUSTER_ROLE_BINDING, api.REFERENCE_GRANT)
 
 PATHS = ("detect", "zero_downtime", "simple", "rollback")
 
@@ -49,7 +49,8 @@ def required_permissions(path, namespaces, helm=True, gke_policies=True):
                    for rtype in (api.HEALTH_CHECK_POLICY, api.GCP_BACKEND_POLICY, api.CLUSTER_POD_MONITORING)]
     for namespace in namespaces:
         needed += [_permission(verb, rtype, namespace) for rtype in _OBSERVED for verb in READ]
-        needed += [_permission(verb, api.HTTP_ROUTE, namespace) for verb in ("get", "update")]
+        needed += [_permission(verb, rtype, namespace) for rtype in (api.HTTP_ROUTE, api.REFERENCE_GRANT)
+                   for verb in ("get", "update")]
         needed += [_permission(verb, rtype, namespace) for rtype in _STACK_NAMESPACED for verb in WRITE + ("delete",)]
         needed += [_permission("delete", rtype, namespace) for rtype in _ALPHA_NAMESPACED]
         if path == "rollback":

@@ -311,6 +311,18 @@ def probe_targets(pools, overrides=None):
     return targets, unprobed
 
 
+def pool_gateways(pools, name=None, namespace=None):
+    """{namespace, name} of every Gateway the routes of the pools attach to, each once, then the Gateway ``name``
+    (in ``namespace``) when one is given and not among them: the Gateways a migration of these pools needs
+    Programmed."""
+    gateways = distinct_refs(parent for pool in pools for route in pool.get("routes") or []
+                             for parent in route.get("parents") or [])
+    named = {"namespace": namespace or "default", "name": name}
+    if name and named not in gateways:
+        gateways.append(named)
+    return gateways
+
+
 def gate_targets(pools, pairs=None, probe_overrides=None):
     """What the verification gates check: the routes of the preview pools, the v1 pools and their EPPs, and a
     probe target per pool."""

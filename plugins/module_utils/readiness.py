@@ -53,11 +53,11 @@ def route_readiness(cluster, name, namespace, written=None):
     who = "%s %s/%s" % (api.HTTP_ROUTE.kind, namespace, name)
     route = cluster.get(api.HTTP_ROUTE, name, namespace)
     if route is None:
-        return _judged(dict(name=name, namespace=namespace, found=False, generation=None, reverted=[]),
+        return _judged(dict(name=name, namespace=namespace, found=False, generation=None, reverted=[], refused=[]),
                        ["%s not found" % who], None)
     reverted = reverted_rules(route, written or [])
     state = dict(name=name, namespace=namespace, found=True, generation=route["metadata"].get("generation"),
-                 reverted=reverted)
+                 reverted=reverted, refused=conditions.refused_refs(route))
     healthy = "%s is accepted with resolved refs by every parent at generation %s" % (who, state["generation"])
     if written:
         healthy += " and sends the traffic the migration wrote"
@@ -108,12 +108,13 @@ def deployment_readiness(cluster, name, namespace):
     return _judged(state, problems, "%s is available, %s" % (who, replicas))
 
 
-def readiness(cluster, gateway=None, routes=(), pools=(), deployments=(), pool_status_mode="tolerant"):
+def readiness(cluster, gateway=None, routes=(), pools=(), deployments=(), pool_status_mode="tolerant", gateways=()):
     """The readiness of every object named, and overall: ready only when each one is."""
-    result = dict(routes=[route_readiness(cluster, r["name"], r["namespace"], r.get("rules")) for r in routes],
+    result = dict(gateways=[gateway_readiness(cluster, g["name"], g["namespace"]) for g in gateways],
+                  routes=[route_readiness(cluster, r["name"], r["namespace"], r.get("rules")) for r in routes],
                   pools=[pool_readiness(cluster, p["group"], p["name"], p["namespace"], pool_status_mode) for p in pools],
                   epp_deployments=[deployment_readiness(cluster, d["name"], d["namespace"]) for d in deployments])
-    objects = result["routes"] + result["pools"] + result["epp_deployments"]
+    objects = result["gateways"] + result["routes"] + result["pools"] + result["epp_deployments"]
     if gateway:
         result["gateway"] = gateway_readiness(cluster, gateway["name"], gateway["namespace"])
         objects.insert(0, result["gateway"])
@@ -121,15 +122,16 @@ def readiness(cluster, gateway=None, routes=(), pools=(), deployments=(), pool_s
     result["summary"] = [state["summary"] for state in objects]
     result["tolerated"] = [pool["tolerated"] for pool in result["pools"] if pool["tolerated"]]
     result["reverted"] = [problem for route in result["routes"] for problem in route["reverted"]]
+    result["refused"] = [problem for route in result["routes"] for problem in route["refused"]]
     result["ready"] = not result["problems"]
     return result
 
 
 def wait_until_ready(read, timeout, clock=time.monotonic, sleep=time.sleep):
-    """Call ``read()`` until its result is ready, a route was reverted (waiting cannot undo that), or ``timeout``
-    seconds have passed; return the last result."""
-    polled = waiting.poll(read, lambda state: state["ready"] or state.get("reverted"), timeout, clock=clock,
-                          sleep=sleep)
+    """Call ``read()`` until its result is ready, a route was reverted or refuses a backendRef (waiting cures
+    neither), or ``timeout`` seconds have passed; return the last result."""
+    polled = waiting.poll(read, lambda state: state["ready"] or state.get("reverted") or state.get("refused"),
+                          timeout, clock=clock, sleep=sleep)
     state = polled.value
     state["waited_seconds"] = round(polled.waited, 1)
     return state

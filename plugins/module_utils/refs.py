@@ -79,3 +79,10 @@ def route_backends(route):
     for rule_index, rule in enumerate(route.get("spec", {}).get("rules") or []):
         for ref_index, ref in enumerate(rule.get("backendRefs") or []):
             yield rule_index, ref_index, backend_key(ref, namespace), weight_of(ref)
+
+
+def grant_entry_allows(entry, group, kind, name=None):
+    """Whether a ReferenceGrant ``to`` entry allows references to ``kind`` objects of ``group`` named ``name``
+    (an entry without a name allows every name; ``name`` None asks for every name)."""
+    return (entry.get("group") == group and entry.get("kind") == kind
+            and (not entry.get("name") or entry.get("name") == name))

@@ -86,9 +86,27 @@ def route_change(split, phase, step, action):
             "object": ", ".join(route["name"] for route in split_routes(split)), "changed": bool(split.get("changed"))}
 
 
+def grant_changes(result, phase, step):
+    """The change-log entries of a ``reference_grants`` task: one per grant written, saying what it now allows or
+    no longer allows (an entry without a name is every InferencePool of its group)."""
+    def described(entries, group_word):
+        return ", ".join(entry.get("name") or "every %s InferencePool" % group_word for entry in entries)
+
+    changes = []
+    for grant in (result or {}).get("grants") or []:
+        actions = []
+        if grant.get("added"):
+            actions.append("now allows %s" % described(grant["added"], "v1"))
+        if grant.get("removed"):
+            actions.append("no longer allows %s" % described(grant["removed"], "preview"))
+        changes.append({"phase": phase, "step": step, "action": "ReferenceGrant " + " and ".join(actions),
+                        "object": "ReferenceGrant %s/%s" % (grant["namespace"], grant["name"]), "changed": True})
+    return changes
+
+
 def cluster_report(cluster, stamp, path_kind, outcome=SUCCEEDED, error="", check_mode=False, found=None,
                    pools_migrated=None, changes=None, gates=None, failed_requests=None, downtime_seconds=None,
-                   backup_path=None, warnings=None, leftovers=None, last_applied=None):
+                   backup_path=None, warnings=None, leftovers=None, last_applied=None, downtime_by_pool=None):
     """The JSON document of one run on one cluster; ``stamp`` is the report's time in STAMP_FORMAT (UTC)."""
     found = found or {}
     outcome = str(outcome).strip()
@@ -106,6 +124,7 @@ def cluster_report(cluster, stamp, path_kind, outcome=SUCCEEDED, error="", check
         "gates": list(gates or []),
         "failed_requests": _measured(failed_requests, int),
         "downtime_seconds": _measured(downtime_seconds, float),
+        "downtime_by_pool": dict((str(pool), float(seconds)) for pool, seconds in (downtime_by_pool or {}).items()),
         "backup_path": str(backup_path or "").strip() or None,
         "warnings": list(warnings or []),
         "leftovers": list(leftovers or []),

@@ -74,6 +74,18 @@ def put_back_owned_parts(rtype, live, backed):
     return updated
 
 
+def put_back_grant_entries(live, backed):
+    """The live ReferenceGrant with the ``to`` entries of the backup it lacks (the migration drops the preview
+    pools' entries after removing them); entries added since, such as the v1 pools', stay. None when none lack."""
+    entries = (live.get("spec") or {}).get("to") or []
+    missing = [entry for entry in (backed.get("spec") or {}).get("to") or [] if entry not in entries]
+    if not missing:
+        return None
+    updated = copy.deepcopy(live)
+    updated.setdefault("spec", {})["to"] = entries + copy.deepcopy(missing)
+    return updated
+
+
 def _is_alpha_pool(key):
     return (key.group, key.kind) == (api.ALPHA_POOL.group, api.ALPHA_POOL.kind)
 
@@ -210,6 +222,11 @@ class _Restore:
             self.cluster.create(rtype, creatable(backed))
             self._record(self.created, rtype, backed, "absent", "restored")
             return
+        if type_key(rtype) == type_key(api.REFERENCE_GRANT):
+            written = _read_modify_write(self.cluster, rtype, metadata, lambda now: put_back_grant_entries(now, backed))
+            if written:
+                self._record(self.updated, rtype, backed, _grant_entries(written[0]), _grant_entries(written[1]))
+            return
         if type_key(rtype) not in MIGRATION_OWNED_FIELDS:
             return
         written = _read_modify_write(self.cluster, rtype, metadata, lambda now: put_back_owned_parts(rtype, now, backed))
@@ -231,6 +248,10 @@ class _Restore:
                     changed = True
         self.routes.append(dict(describe_object(rtype, backed), changed=changed,
                                 gateways=gateway_endpoints(self.cluster, backed)))
+
+
+def _grant_entries(grant):
+    return {"spec.to": (grant.get("spec") or {}).get("to")}
 
 
 def _route_refs(route):

@@ -21,6 +21,8 @@ description:
   - the preview (C(inference.networking.x-k8s.io)) InferencePools in scope;
   - the InferenceModels that point at them (every InferenceModel in the namespaces in scope when no pool is named);
   - the HTTPRoutes with a backendRef to one of them;
+  - the Gateway API ReferenceGrants in the pools' namespaces that let routes of other namespaces reach them
+    (the migration extends them to the v1 pools and later drops their preview entries);
   - each pool's endpoint picker (EPP) Deployment (the one its C(extensionRef) names, one whose flags serve the
     pool, or one the pool's Helm release installed), with the EPP's Service, ServiceAccount, mounted
     ConfigMaps, Roles, RoleBindings, ClusterRoles and ClusterRoleBindings (named after the EPP, as the chart

@@ -21,7 +21,8 @@ description:
   - Existing objects are left alone, except for the parts a migration changes, which are put back as the
     backup has them when they differ; a Deployment's containers, a Service's selector and ports, the spec
     of a preview InferencePool, InferenceModel, HealthCheckPolicy or GCPBackendPolicy, the rules of a Role or
-    ClusterRole and the subjects of a RoleBinding or ClusterRoleBinding.
+    ClusterRole and the subjects of a RoleBinding or ClusterRoleBinding. A ReferenceGrant gets back the C(to)
+    entries of the backup it lacks and keeps the others (such as those the migration added for the v1 pools).
   - With O(route_to_alpha), a missing HTTPRoute is created again, and in an existing one each rule that sent
     traffic to a preview InferencePool in the backup gets back the backendRefs it had (the rule is found by its
     matches; a rule that is gone is appended). Other rules and every other field of the route stay as they are.

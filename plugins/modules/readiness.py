@@ -41,6 +41,21 @@ options:
         description: Namespace of the Gateway.
         type: str
         default: default
+  gateways:
+    description:
+      - More Gateways to check, for example every Gateway the routes of the pools being migrated attach to.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Name of the Gateway.
+        type: str
+        required: true
+      namespace:
+        description: Namespace of the Gateway.
+        type: str
+        default: default
   routes:
     description:
       - The HTTPRoutes to check.
@@ -121,6 +136,8 @@ options:
   wait_timeout:
     description:
       - Seconds to keep reading, every 2 seconds, until every object is ready. V(0) reads once.
+      - "Stops at once when a route was reverted (RV(reverted)) or refuses a backendRef (RV(refused)): waiting cures
+        neither."
     type: int
     default: 0
 extends_documentation_fragment:
@@ -176,6 +193,20 @@ summary:
   type: list
   elements: str
   sample: ["Gateway default/inference-gateway is programmed, address 203.0.113.10"]
+refused:
+  description: One sentence per route parent that refuses a backendRef at the route's current generation for a
+    reason no wait cures (C(ResolvedRefs) False, reason C(RefNotPermitted), a reference into another namespace that
+    no ReferenceGrant allows), saying what to change. O(wait_timeout) stops waiting at once when there is one.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+gateways:
+  description: The state of each Gateway in O(gateways), as RV(gateway).
+  returned: always
+  type: list
+  elements: dict
+  sample: []
 reverted:
   description: One sentence per route whose traffic another writer changed after the migration wrote the O(routes[].rules),
     naming the rules, the shares now and as written, and the writer.
@@ -340,6 +371,8 @@ from ansible_collections.inference_gateway.migration.plugins.module_utils.module
 OPTIONS = dict(
     gateway=dict(type="dict", options=dict(name=dict(type="str", required=True),
                                            namespace=dict(type="str", default="default"))),
+    gateways=dict(type="list", elements="dict", default=[], options=dict(
+        name=dict(type="str", required=True), namespace=dict(type="str", default="default"))),
     routes=dict(type="list", elements="dict", default=[], options=dict(
         name=dict(type="str", required=True), namespace=dict(type="str", default="default"),
         rules=dict(type="list", elements="dict", options=dict(
@@ -359,7 +392,7 @@ def check_readiness(module, cluster):
 
     def read():
         return readiness.readiness(cluster, params["gateway"], params["routes"], params["pools"],
-                                   params["epp_deployments"], params["pool_status_mode"])
+                                   params["epp_deployments"], params["pool_status_mode"], params["gateways"])
 
     result = readiness.wait_until_ready(read, params["wait_timeout"])
     for message in result["tolerated"]:

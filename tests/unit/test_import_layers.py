@@ -34,6 +34,7 @@ LAYERS = {
     "backup_files": (MECHANISMS, "backup directory"),
     "managers": (MECHANISMS, "object managers"),
     "route_traffic": (MECHANISMS, "route traffic"),
+    "reference_grants": (CONCERNS, "reference grants"),
     "inventory": (CONCERNS, "detect"),
     "inventory_crds": (CONCERNS, "detect"),
     "inventory_warnings": (CONCERNS, "detect"),

@@ -7,7 +7,7 @@ from support import REPO
 
 DEFAULTS = yaml.safe_load((REPO / "playbooks/vars/migration_defaults.yml").read_text())["migration_defaults"]
 ROLE_DEFAULTS = dict((role, yaml.safe_load((REPO / "roles" / role / "defaults/main.yml").read_text()))
-                     for role in ("preflight", "ga_stack", "zero_downtime_migration"))
+                     for role in ("preflight", "ga_stack", "zero_downtime_migration", "verify"))
 
 
 def test_release_and_download_defaults_are_the_api_facts():
@@ -20,7 +20,9 @@ def test_playbook_defaults_agree_with_the_roles_they_feed():
     assert DEFAULTS["release"] == ROLE_DEFAULTS["ga_stack"]["ga_stack_release"]
     assert DEFAULTS["mode"] == ROLE_DEFAULTS["ga_stack"]["ga_stack_mode"] == ROLE_DEFAULTS["preflight"]["preflight_mode"]
     assert DEFAULTS["step_weights"] == ROLE_DEFAULTS["preflight"]["preflight_step_weights"]
-    assert DEFAULTS["gateway_name"] == ROLE_DEFAULTS["preflight"]["preflight_gateway_name"]
+    # The probe's Gateway when a target names none; preflight checks the pools' own Gateways unless told more.
+    assert DEFAULTS["gateway_name"] == ROLE_DEFAULTS["verify"]["verify_gateway_name"]
+    assert ROLE_DEFAULTS["preflight"]["preflight_gateway_name"] == ""
 
 
 def test_every_playbook_default_is_read_by_a_playbook():

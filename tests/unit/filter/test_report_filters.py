@@ -13,7 +13,7 @@ FILTERS = report_filters.FilterModule().filters()
 
 
 def test_the_report_filters_are_exposed():
-    assert sorted(FILTERS) == ["cluster_report", "detect_summary", "leftovers_message", "preview_leftovers",
+    assert sorted(FILTERS) == ["cluster_report", "detect_summary", "grant_changes", "leftovers_message", "preview_leftovers",
                                "qualified_names", "route_change", "split_routes", "with_written_weights"]
 
 

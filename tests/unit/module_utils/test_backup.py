@@ -564,3 +564,25 @@ def test_collect_lists_each_type_once_whatever_the_number_of_namespaces_and_secr
         assert sorted(namespace for _verb, _kind, namespace, _name in secrets) == in_scope
         calls[count] = len(others)
     assert calls[2] == calls[12]
+
+
+def test_a_grant_that_lets_other_namespaces_reach_the_pool_is_backed_up_and_its_preview_entry_comes_back(stack, tmp_path):
+    preview_entry = {"group": api.ALPHA_GROUP, "kind": "InferencePool", "name": ALPHA}
+    v1_entry = {"group": api.GA_GROUP, "kind": "InferencePool"}
+    stack.add(api.CRD, crd(api.REFERENCE_GRANT))
+    grant = stack.add(api.REFERENCE_GRANT, {"metadata": {"name": "team-routes", "namespace": NAMESPACE}, "spec": {
+        "from": [{"group": api.GATEWAY_GROUP, "kind": "HTTPRoute", "namespace": "team"}], "to": [preview_entry]}})
+    stack.add(api.REFERENCE_GRANT, {"metadata": {"name": "other-pool", "namespace": NAMESPACE}, "spec": {
+        "from": grant["spec"]["from"], "to": [dict(preview_entry, name="other")]}})
+    assert (api.REFERENCE_GRANT.kind, NAMESPACE, "team-routes") in _names(backup.collect(stack))
+    assert (api.REFERENCE_GRANT.kind, NAMESPACE, "other-pool") not in _names(backup.collect(stack))
+    written = backup_files.write_backup(str(tmp_path), backup.collect(stack), "migration_backup", None, now=WHEN)
+    # What phase 3 leaves: the v1 entry added, the preview entry dropped.
+    stack.edit(api.REFERENCE_GRANT, "team-routes", NAMESPACE, lambda body: body["spec"].update(to=[v1_entry]))
+
+    result = restore.restore(stack, written["path"])
+
+    assert stack.get(api.REFERENCE_GRANT, "team-routes", NAMESPACE)["spec"]["to"] == [v1_entry, preview_entry]
+    assert [(u["kind"], u["name"]) for u in result["updated"]] == [(api.REFERENCE_GRANT.kind, "team-routes")]
+    stack.writes = []
+    assert restore.restore(stack, written["path"])["changed"] is False and stack.writes == []

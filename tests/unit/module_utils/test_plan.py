@@ -302,3 +302,18 @@ def test_overrides_replace_fields_of_a_pools_target_and_add_targets_of_their_own
                           "path": "/v1/completions", "headers": {}, "model": "food-review"}
     targets, unprobed = plan.probe_targets(pools)
     assert len(targets) == 1 and unprobed == ["pool team/b: " + plan.probe_target(pools[1])["unprobed"]]
+
+
+def test_pool_gateways_are_the_parents_of_the_pools_routes_once_each_then_the_one_named():
+    external = {"namespace": "platform", "name": "external", "section_name": None, "port": None}
+    internal = {"namespace": "platform", "name": "internal", "section_name": None, "port": None}
+    chat = {"namespace": "team", "name": "chat", "parents": [dict(external, section_name="http")]}
+    shared = {"namespace": "platform", "name": "shared", "parents": [external, internal]}
+    pools = [{"namespace": "team", "name": "a", "routes": [chat]},
+             {"namespace": "platform", "name": "b", "routes": [shared]}, {"name": "c"}]
+    derived = [{"namespace": "platform", "name": "external"}, {"namespace": "platform", "name": "internal"}]
+    assert plan.pool_gateways(pools) == derived
+    assert plan.pool_gateways(pools, "external", "platform") == derived
+    assert plan.pool_gateways(pools, "inference-gateway") == derived + [
+        {"namespace": "default", "name": "inference-gateway"}]
+    assert plan.pool_gateways([], "") == []

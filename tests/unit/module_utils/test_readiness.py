@@ -227,3 +227,40 @@ def test_without_written_rules_only_the_status_counts():
     cluster = MemoryCluster(route_with_backends([(api.ALPHA_GROUP, "preview", 1)]))
 
     assert readiness.readiness(cluster, routes=[ROUTE])["ready"]
+
+
+def test_a_backendref_refused_for_want_of_a_reference_grant_ends_the_wait_at_once_and_says_what_to_extend():
+    cluster = MemoryCluster(route(4, condition("Accepted", generation=4),
+                                  condition("ResolvedRefs", "False", "RefNotPermitted", "not permitted", generation=4)))
+    clock = Clock()
+
+    result = readiness.wait_until_ready(lambda: readiness.readiness(cluster, routes=[ROUTE]), timeout=60, clock=clock,
+                                        sleep=clock.sleep)
+
+    assert not result["ready"] and clock.sleeps == []
+    [refused] = result["refused"]
+    assert "HTTPRoute default/llm-route parent inference-gateway refuses a backendRef" in refused
+    assert "ReferenceGrant" in refused and "group inference.networking.k8s.io" in refused
+
+
+def test_a_refusal_seen_at_an_older_generation_is_waited_out():
+    # The gateway has not yet read the route since the grant changed: its old verdict is no reason to stop.
+    cluster = MemoryCluster(route(5, condition("Accepted", generation=4),
+                                  condition("ResolvedRefs", "False", "RefNotPermitted", generation=4)))
+    clock = Clock()
+
+    result = readiness.wait_until_ready(lambda: readiness.readiness(cluster, routes=[ROUTE]), timeout=10, clock=clock,
+                                        sleep=clock.sleep)
+
+    assert result["refused"] == [] and not result["ready"] and sum(clock.sleeps) == 10
+
+
+def test_every_gateway_listed_is_checked():
+    programmed = gateway(condition("Programmed"))
+    cluster = MemoryCluster(programmed)
+
+    result = readiness.readiness(cluster, gateways=[GATEWAY, {"name": "internal", "namespace": "platform"}])
+
+    assert [g["found"] for g in result["gateways"]] == [True, False]
+    assert not result["ready"] and result["problems"] == [
+        "Gateway platform/internal not found: check the Gateway's name and namespace"]

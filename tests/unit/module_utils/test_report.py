@@ -34,6 +34,7 @@ def test_figures_not_measured_are_none():
     document = report.cluster_report("prod", "20260301T123005Z", "simple", failed_requests="", downtime_seconds="None",
                                      backup_path="")
     assert document["failed_requests"] is None and document["downtime_seconds"] is None
+    assert document["downtime_by_pool"] == {}
     assert document["backup_path"] is None and document["leftovers"] == [] and document["last_applied"] == []
 
 
@@ -99,3 +100,24 @@ def test_a_gate_with_a_probe_per_pool_names_the_pools_that_failed():
             "probe": {"sent": 40, "ok": 30, "failed_requests": 10, "success_ratio": 0.75, "latency_ms": {"p95": 9.0},
                       "targets": targets}}
     assert report.gate_figures(gate)["probe"]["failed_targets"] == ["pool default/b"]
+
+
+def test_grant_changes_name_each_grant_and_what_it_now_allows_or_no_longer_allows():
+    result = {"grants": [
+        {"namespace": "platform", "name": "chat-routes", "removed": [],
+         "added": [{"group": "inference.networking.k8s.io", "kind": "InferencePool"},
+                   {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": "mistral-ga"}]},
+        {"namespace": "platform", "name": "search-routes", "added": [],
+         "removed": [{"group": "inference.networking.x-k8s.io", "kind": "InferencePool", "name": "mistral"}]}]}
+    assert report.grant_changes(result, 1, "v1 stack") == [
+        {"phase": 1, "step": "v1 stack", "object": "ReferenceGrant platform/chat-routes", "changed": True,
+         "action": "ReferenceGrant now allows every v1 InferencePool, mistral-ga"},
+        {"phase": 1, "step": "v1 stack", "object": "ReferenceGrant platform/search-routes", "changed": True,
+         "action": "ReferenceGrant no longer allows mistral"}]
+    assert report.grant_changes({"skipped": True}, 3, "cleanup") == []
+
+
+def test_downtime_is_reported_per_pool_as_measured():
+    document = report.cluster_report("prod", "20260301T123005Z", "simple", downtime_seconds="7.5",
+                                     downtime_by_pool={"pool team/a (HTTPRoute team/r rule 0)": "6.1", "pool b": 7.5})
+    assert document["downtime_by_pool"] == {"pool team/a (HTTPRoute team/r rule 0)": 6.1, "pool b": 7.5}
