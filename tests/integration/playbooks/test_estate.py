@@ -55,8 +55,8 @@ def _served_by(group, namespace, name):
 def _one_answer(address, host, headers, model):
     connection = http.client.HTTPConnection(address, 80, timeout=10)
     try:
-        connection.request("POST", "/v1/completions", headers={"Content-Type": "application/json", "Host": host,
-                                                                **headers},
+        headers = {"Content-Type": "application/json", "Host": host, **headers}
+        connection.request("POST", "/v1/completions", headers=headers,
                            body=json.dumps({"model": model, "prompt": "hi", "max_tokens": 5}))
         response = connection.getresponse()
         response.read()
