@@ -102,6 +102,25 @@ def wait_settled(kube, timeout, log):
                                     check=False).returncode == 0, timeout, log=log)
 
 
+# kwok v0.8.0 makes the pod IP pool of a CIDR on first use without a lock (PodController.ipPool loads, misses,
+# then stores): pods that start together on a fresh kwok can each get a pool of their own and the same IP, and
+# the gateway then dials one model server for both. One pod given an IP before any scenario makes the pool once.
+IP_POOL_WARMUP_POD = {
+    "apiVersion": "v1", "kind": "Pod",
+    "metadata": {"name": "kwok-ip-pool-warmup", "namespace": "default"},
+    "spec": {"nodeName": "kwok-gpu-node-0", "containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.10"}]},
+}
+
+
+def warm_pod_ip_pool(kube, timeout, log):
+    """Have kwok hand out one pod IP, then remove the pod (its IP goes back to the one pool)."""
+    kube.apply([IP_POOL_WARMUP_POD])
+    name = IP_POOL_WARMUP_POD["metadata"]["name"]
+    wait_until("kwok to give a first pod its IP",
+               lambda: kube.get_json("pod", name, "-n", "default").get("status", {}).get("podIP"), timeout, log=log)
+    kube.kubectl("delete", "pod", name, "-n", "default", "--wait=true", "--timeout=%ds" % timeout)
+
+
 def _resource_types(kube, namespaced):
     names = kube.kubectl("api-resources", "--verbs=list,delete", f"--namespaced={str(namespaced).lower()}",
                          "-o", "name").stdout.split()

@@ -94,6 +94,11 @@ def _binaries(flavour):
     """component -> path, building whatever the cache lacks."""
     binaries = {name: build.control_plane_binary(name)
                 for name in ("etcd", "kube-controller-manager", "kube-scheduler")}
+    # The gateway runs them inside the sandbox's network namespace, where the Go proxy cannot be reached: a build
+    # there fails on a machine whose module cache lacks one of their modules, so they are built here first.
+    build.epp_relay()
+    for release in versions.GIE_RELEASES:
+        build.epp_binary(release)
     return {**binaries, "kube-apiserver": build.apiserver(flavour), "kwok": build.kwok(), "helm": build.helm(),
             "registry": build.registry()}
 
@@ -324,6 +329,7 @@ class Sandbox:
         controlplane.wait_healthy(layout, ports, progress, controlplane.CONTROLLERS)
         progress.say("waiting for kwok nodes Ready and the default ServiceAccount")
         baseline.wait_settled(kube, SETTLE_TIMEOUT, log=layout.logs)
+        baseline.warm_pod_ip_pool(kube, SETTLE_TIMEOUT, log=layout.logs)
         gateway_ready()
         mirrors_ready()
         layout.baseline.write_text(json.dumps(baseline.snapshot(kube, flavour), indent=1) + "\n")
