@@ -334,7 +334,8 @@ def gate_targets(pools, pairs=None, probe_overrides=None):
         if pair.get("epp_deployment"):
             epps.append({"namespace": namespace, "name": pair["epp_deployment"]})
     probes, unprobed = probe_targets(pools, probe_overrides)
-    return {"routes": routes, "pools": v1_pools, "epp_deployments": epps, "probes": probes, "unprobed": unprobed}
+    return {"gateways": pool_gateways(pools), "routes": routes, "pools": v1_pools, "epp_deployments": epps,
+            "probes": probes, "unprobed": unprobed}
 
 
 def cluster_gate_targets(detect):

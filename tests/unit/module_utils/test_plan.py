@@ -138,7 +138,8 @@ def test_model_rewrite_is_available_from_the_crd_or_the_target_release():
 
 
 def test_gate_targets_list_each_route_once_and_the_v1_pools_with_their_epps():
-    route = {"namespace": "default", "name": "llm-route", "rules": []}
+    route = {"namespace": "default", "name": "llm-route", "rules": [],
+             "parents": [{"namespace": "gw", "name": "external", "section_name": None, "port": None}]}
     pools = [{"namespace": "default", "name": "a", "routes": [route]},
              {"namespace": "default", "name": "b", "routes": [route, {"namespace": "default", "name": "other"}]}]
     pairs = [{"alpha": "default/a", "v1": "default/a-ga", "epp_deployment": "a-ga-epp"},
@@ -148,7 +149,9 @@ def test_gate_targets_list_each_route_once_and_the_v1_pools_with_their_epps():
     assert targets["pools"] == [{"group": api.GA_GROUP, "namespace": "default", "name": "a-ga"},
                                 {"group": api.GA_GROUP, "namespace": "default", "name": "b-ga"}]
     assert targets["epp_deployments"] == [{"namespace": "default", "name": "a-ga-epp"}]
-    assert plan.gate_targets([]) == {"routes": [], "pools": [], "epp_deployments": [], "probes": [], "unprobed": []}
+    assert targets["gateways"] == [{"namespace": "gw", "name": "external"}]
+    assert plan.gate_targets([]) == {"gateways": [], "routes": [], "pools": [], "epp_deployments": [], "probes": [],
+                                     "unprobed": []}
 
 
 def test_finished_pairs_come_from_v1_pools_whose_preview_is_gone():
