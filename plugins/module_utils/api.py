@@ -106,6 +106,9 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MIGRATION_LABEL = "inference-gateway.migration/managed"
 MIGRATED_FROM_ANNOTATION = "inference-gateway.migration/migrated-from"
 MIGRATION_LABEL_VALUE = "true"
+# On an InferenceObjective made from an InferenceModel: the model name clients sent to that InferenceModel
+# (an objective has no model name of its own), so that a later run can still probe the pool with it.
+MODEL_NAME_ANNOTATION = "inference-gateway.migration/model-name"
 # The field manager of every write the collection's modules make: metadata.managedFields then tells
 # the migration's own edits from those of another writer (GitOps self-heal, a controller, a person).
 FIELD_MANAGER = "inference-gateway-migration"

@@ -19,7 +19,7 @@ from ansible_collections.inference_gateway.migration.plugins.module_utils.conver
     own_metadata,
 )
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
-from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import is_type, model_rewrites
+from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import annotations_of, is_type, model_rewrites
 
 MATCH_EXACT = "Exact"
 
@@ -72,7 +72,8 @@ def model_facts(source, namespace=None):
                           _target_models(spec.get("targetModels"), what), None, labels, annotations,
                           "%s/%s" % (namespace, metadata["name"]), False)
     if is_type(source, api.INFERENCE_OBJECTIVE):
-        return ModelFacts(namespace, metadata["name"], None, None, [], spec.get("priority"), labels, annotations,
+        return ModelFacts(namespace, metadata["name"], annotations_of(source).get(api.MODEL_NAME_ANNOTATION), None, [],
+                          spec.get("priority"), labels, annotations,
                           (metadata.get("annotations") or {}).get(api.MIGRATED_FROM_ANNOTATION), True)
     raise MigrationError("%s is not an InferenceModel or an InferenceObjective" % what)
 
@@ -118,10 +119,11 @@ def objective(source, pool_name, namespace=None, priority_map=None, names=None):
     if priority is not None:
         spec["priority"] = priority
     name = (names or {}).get(facts.name, facts.name)
+    annotations = dict(facts.annotations, **({api.MODEL_NAME_ANNOTATION: facts.model_name} if facts.model_name else {}))
     return {
         "apiVersion": api.INFERENCE_OBJECTIVE.api_version,
         "kind": api.INFERENCE_OBJECTIVE.kind,
-        "metadata": migrated_metadata(name, facts.namespace, facts.labels, facts.annotations, facts.migrated_from),
+        "metadata": migrated_metadata(name, facts.namespace, facts.labels, annotations, facts.migrated_from),
         "spec": spec,
     }
 

@@ -158,6 +158,7 @@ def objective_entry(objective):
         "namespace": namespace_of(objective),
         "name": name_of(objective),
         "priority": objective["spec"].get("priority"),
+        "model_name": annotations_of(objective).get(api.MODEL_NAME_ANNOTATION),
         "pool_ref": {"group": pool_ref.get("group") or api.OBJECTIVE_POOL_REF_DEFAULT_GROUP, "name": pool_ref.get("name")},
     }
 
@@ -226,10 +227,11 @@ def alpha_pool_entry(index, pool, ga_pool, models):
     })
 
 
-def ga_pool_entry(index, pool, paired):
+def ga_pool_entry(index, pool, paired, objectives=()):
     """A v1 pool, with the phase of the alpha pool it pairs with, or alpha_removed once that is gone.
 
-    ``paired`` is (alpha pool key, phase) when an alpha pool has this pool as its counterpart.
+    ``paired`` is (alpha pool key, phase) when an alpha pool has this pool as its counterpart; ``objectives``
+    are the objective entries of the pool, reported as its ``models`` (a probe takes a model name from them).
     """
     key = refs.pool_key(pool)
     source = migrated_from(pool)
@@ -253,6 +255,7 @@ def ga_pool_entry(index, pool, paired):
         "migrated_from": annotations_of(pool).get(api.MIGRATED_FROM_ANNOTATION),
         "epp": epp_status(index, key.namespace, ref),
         "routes": routes,
+        "models": list(objectives),
         "phase": phase,
     }
 
@@ -345,7 +348,14 @@ def report(snapshot, namespaces=None, removed=None):
         raw.append((pool, entry, backed_up is not None))
         if ga_pool is not None:
             paired.setdefault(refs.pool_key(ga_pool), (refs.pool_key(pool), entry["phase"]))
-    all_ga = [ga_pool_entry(index, pool, paired.get(refs.pool_key(pool))) for pool in sorted_by_name(snapshot.ga_pools)]
+    all_objectives = [objective_entry(o) for o in sorted_by_name(snapshot.objectives)]
+    objectives_by_pool = {}
+    for objective in all_objectives:
+        pool_ref = objective["pool_ref"]
+        objectives_by_pool.setdefault((objective["namespace"], pool_ref["group"], pool_ref["name"]), []).append(objective)
+    all_ga = [ga_pool_entry(index, pool, paired.get(refs.pool_key(pool)),
+                            objectives_by_pool.get((namespace_of(pool), api.GA_GROUP, name_of(pool)), []))
+              for pool in sorted_by_name(snapshot.ga_pools)]
     found_orphans = orphans(index, all_models)
 
     alpha_pools = [p for p in all_alpha if in_scope(p)]
@@ -366,7 +376,7 @@ def report(snapshot, namespaces=None, removed=None):
         removed_alpha_pools=removed_alpha_pools,
         inference_models=models,
         v1_pools=v1_pools,
-        objectives=[o for o in (objective_entry(o) for o in sorted_by_name(snapshot.objectives)) if in_scope(o)],
+        objectives=[o for o in all_objectives if in_scope(o)],
         model_rewrites=[r for r in (model_rewrite_entry(r) for r in sorted_by_name(snapshot.model_rewrites)) if in_scope(r)],
         model_rewrite_targets_field=model_rewrite_targets_field(snapshot.crds[api.INFERENCE_MODEL_REWRITE.crd_name]),
         orphans=orphan_found,

@@ -255,8 +255,10 @@ def _request_matched(match):
 
 
 def _served_model(pool):
-    """A model name the pool serves as it is: its first InferenceModel (by name) that needs no rewrite."""
-    models = sorted(pool.get("models") or [], key=lambda model: model["name"])
+    """A model name the pool serves as it is: its first InferenceModel (by name) that needs no rewrite; for a v1
+    pool, the model name kept on its first InferenceObjective made from one."""
+    models = sorted((model for model in pool.get("models") or [] if model.get("model_name")),
+                    key=lambda model: model["name"])
     plain = [model for model in models if not model.get("rewrites")] or models
     return plain[0]["model_name"] if plain else None
 

@@ -412,6 +412,11 @@ v1_pools:
       description: As in RV(alpha_pools[].routes), for the pair this pool belongs to.
       type: list
       elements: dict
+    models:
+      description: The InferenceObjectives of the pool, as in RV(objectives); a gate probes the pool with a model
+        name one of them keeps.
+      type: list
+      elements: dict
     phase:
       description: The phase of its alpha counterpart, V(alpha_removed) when the alpha pool it was migrated from is gone, else null.
       type: str
@@ -421,7 +426,7 @@ objectives:
   returned: always
   type: list
   elements: dict
-  sample: [{"namespace": "default", "name": "food-review", "priority": 1,
+  sample: [{"namespace": "default", "name": "food-review", "priority": 1, "model_name": "food-review",
             "pool_ref": {"group": "inference.networking.k8s.io", "name": "vllm-llama3-8b-instruct-ga"}}]
   contains:
     namespace:
@@ -433,6 +438,11 @@ objectives:
     priority:
       description: C(spec.priority), or null when unset (the picker treats it as 0).
       type: int
+    model_name:
+      description:
+        - The model name of the InferenceModel the objective was made from (annotation
+          C(inference-gateway.migration/model-name)); null for an objective the migration did not make.
+      type: str
     pool_ref:
       description: The pool, as group (the GA group when omitted) and name.
       type: dict

@@ -394,7 +394,9 @@ def test_objective_points_at_the_v1_pool_with_the_group_written_out():
     assert obj["metadata"]["name"] == "food-review"
     assert obj["metadata"]["namespace"] == "default"
     assert obj["metadata"]["labels"] == {api.MIGRATION_LABEL: api.MIGRATION_LABEL_VALUE}
-    assert obj["metadata"]["annotations"] == {api.MIGRATED_FROM_ANNOTATION: "default/food-review"}
+    assert obj["metadata"]["annotations"] == {api.MIGRATED_FROM_ANNOTATION: "default/food-review",
+                                              api.MODEL_NAME_ANNOTATION: "food-review"}
+    assert convert_models.model_facts(obj).model_name == "food-review", "a later run reads the model name back"
 
 
 @pytest.mark.parametrize("criticality, priority", [("Critical", 2), ("Standard", 1), ("Sheddable", -1)])

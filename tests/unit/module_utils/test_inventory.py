@@ -600,14 +600,18 @@ def test_model_rewrite_crd_without_a_schema_leaves_the_field_unknown():
 
 def test_objective_pool_ref_group_defaults_to_the_ga_group():
     objective = {"apiVersion": api.INFERENCE_OBJECTIVE.api_version, "kind": "InferenceObjective",
-                 "metadata": meta("food-review"), "spec": {"priority": 1, "poolRef": {"name": GA}}}
+                 "metadata": meta("food-review", annotations={api.MODEL_NAME_ANNOTATION: "food-review"}),
+                 "spec": {"priority": 1, "poolRef": {"name": GA}}}
     explicit = copy.deepcopy(objective)
     explicit["metadata"]["name"] = "for-alpha"
+    explicit["metadata"]["annotations"] = {}
     explicit["spec"]["poolRef"]["group"] = api.ALPHA_GROUP
     result = inventory.report(snapshot(objectives=[objective, explicit]))
     assert result["objectives"] == [
-        {"namespace": NAMESPACE, "name": "food-review", "priority": 1, "pool_ref": {"group": api.GA_GROUP, "name": GA}},
-        {"namespace": NAMESPACE, "name": "for-alpha", "priority": 1, "pool_ref": {"group": api.ALPHA_GROUP, "name": GA}},
+        {"namespace": NAMESPACE, "name": "food-review", "priority": 1, "model_name": "food-review",
+         "pool_ref": {"group": api.GA_GROUP, "name": GA}},
+        {"namespace": NAMESPACE, "name": "for-alpha", "priority": 1, "model_name": None,
+         "pool_ref": {"group": api.ALPHA_GROUP, "name": GA}},
     ]
 
 

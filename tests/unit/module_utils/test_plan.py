@@ -320,3 +320,14 @@ def test_pool_gateways_are_the_parents_of_the_pools_routes_once_each_then_the_on
     assert plan.pool_gateways(pools, "inference-gateway") == derived + [
         {"namespace": "default", "name": "inference-gateway"}]
     assert plan.pool_gateways([], "") == []
+
+
+def test_a_finished_v1_pool_is_probed_with_the_model_name_kept_on_its_objectives():
+    route = {"namespace": "team", "name": "chat", "hostnames": [], "rules": [{"index": 1, "matches": [
+        {"path": {"type": "PathPrefix", "value": "/"}, "headers": [{"name": "x-team", "value": "qwen"}]}]}],
+        "parents": [{"namespace": "gw", "name": "external", "section_name": None, "port": None}]}
+    v1_pool = {"namespace": "team", "name": "qwen-ga", "routes": [route], "models": [
+        {"namespace": "team", "name": "a-objective-made-by-hand", "model_name": None},
+        {"namespace": "team", "name": "qwen", "model_name": "Qwen/Qwen2.5-1.5B-Instruct"}]}
+    assert plan.probe_target(v1_pool)["model"] == "Qwen/Qwen2.5-1.5B-Instruct"
+    assert plan.probe_target(dict(v1_pool, models=v1_pool["models"][:1]))["model"] is None
