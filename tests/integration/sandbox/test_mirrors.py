@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tarfile
+from pathlib import Path
 
 import pytest
 import yaml
@@ -110,10 +111,14 @@ def test_helm_pulls_each_release_chart_over_oci_as_upstream_packaged_it(sandbox,
     with tarfile.open(archive) as tar:
         tar.extractall(tmp_path / "pulled", filter="data")
     pulled = tmp_path / "pulled" / charts.CHART
-    source = module_dir(tag) / charts.CHART_DIRECTORY
+    source = module_dir(tag) / charts.CHARTS_DIRECTORY / charts.CHART
     source_files = sorted(p.relative_to(source) for p in source.rglob("*") if p.is_file())
     pulled_files = sorted(p.relative_to(pulled) for p in pulled.rglob("*") if p.is_file())
-    assert pulled_files == source_files
+    # `helm dependency update` (v1.4+) adds Chart.lock and each file:// dependency packed under charts/.
+    dependencies = yaml.safe_load((source / "Chart.yaml").read_text()).get("dependencies") or []
+    added = [Path("Chart.lock")] if dependencies else []
+    added += [Path("charts") / f"{d['name']}-{d['version']}.tgz" for d in dependencies]
+    assert pulled_files == sorted(source_files + added)
     for relative in source_files:
         if relative.name in ("Chart.yaml", "values.yaml"):
             continue
