@@ -20,6 +20,7 @@ def test_playbook_defaults_agree_with_the_roles_they_feed():
     assert DEFAULTS["release"] == ROLE_DEFAULTS["ga_stack"]["ga_stack_release"]
     assert DEFAULTS["mode"] == ROLE_DEFAULTS["ga_stack"]["ga_stack_mode"] == ROLE_DEFAULTS["preflight"]["preflight_mode"]
     assert DEFAULTS["step_weights"] == ROLE_DEFAULTS["preflight"]["preflight_step_weights"]
+    assert DEFAULTS["epp_image"] == ROLE_DEFAULTS["ga_stack"]["ga_stack_epp_image"]
     assert DEFAULTS["gateway_name"] == ROLE_DEFAULTS["preflight"]["preflight_gateway_name"]
 
 
