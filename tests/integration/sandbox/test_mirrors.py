@@ -114,10 +114,19 @@ def test_helm_pulls_each_release_chart_over_oci_as_upstream_packaged_it(sandbox,
     source = module_dir(tag) / charts.CHARTS_DIRECTORY / charts.CHART
     source_files = sorted(p.relative_to(source) for p in source.rglob("*") if p.is_file())
     pulled_files = sorted(p.relative_to(pulled) for p in pulled.rglob("*") if p.is_file())
-    # `helm dependency update` (v1.4+) adds Chart.lock and each file:// dependency packed under charts/.
+    # `helm dependency update` (v1.4+) adds Chart.lock, and helm package puts each file:// dependency (../epplib)
+    # in the archive under charts/<its name>/, file for file.
     dependencies = yaml.safe_load((source / "Chart.yaml").read_text()).get("dependencies") or []
     added = [Path("Chart.lock")] if dependencies else []
-    added += [Path("charts") / f"{d['name']}-{d['version']}.tgz" for d in dependencies]
+    for dependency in dependencies:
+        dependency_source = (source / dependency["repository"][len("file://"):]).resolve()
+        for path in sorted(p for p in dependency_source.rglob("*") if p.is_file()):
+            relative = Path("charts") / dependency["name"] / path.relative_to(dependency_source)
+            added.append(relative)
+            if path.name == "Chart.yaml":  # helm writes a packaged chart's Chart.yaml anew
+                assert yaml.safe_load((pulled / relative).read_text()) == yaml.safe_load(path.read_text())
+            else:
+                assert (pulled / relative).read_bytes() == path.read_bytes(), relative
     assert pulled_files == sorted(source_files + added)
     for relative in source_files:
         if relative.name in ("Chart.yaml", "values.yaml"):
