@@ -249,8 +249,8 @@ SPLIT_MODEL = {
 
 # v1.2.0's CRD installed beforehand: its spelling (split) wins whatever the target. None installed and target v1.3.0:
 # the role installs the release's CRD (from the download mirror) before the EPP starts, and writes `targets`.
-@pytest.mark.parametrize("installed_crd_release, target_release, field", [("v1.2.0", "v1.0.0", "split"),
-                                                                         (None, "v1.3.0", "targets")])
+@pytest.mark.parametrize("installed_crd_release, target_release, field",
+                         [("v1.2.0", "v1.0.0", "split"), (None, "v1.3.0", "targets")])
 def test_model_rewrites_take_the_installed_crds_spelling(alpha_basic, gie_ga, tmp_path, installed_crd_release,
                                                          target_release, field):
     kube = alpha_basic.kube()
