@@ -32,6 +32,7 @@ FILTERS = (
     plan.cluster_gate_targets,
     plan.resource_type,
     plan.model_rewrite_available,
+    plan.model_rewrite_field,
     plan.ga_crd_plan,
     plan.ga_plan,
 )

@@ -114,9 +114,7 @@ MODEL_NAME_ANNOTATION = "inference-gateway.migration/model-name"
 FIELD_MANAGER = "inference-gateway-migration"
 
 GA_RELEASE = "v1.0.0"
-# GIE releases whose v1 stack this collection builds: each publishes the endpoint picker image and the
-# inferencepool chart under its tag.
-GIE_V1_RELEASES = ("v1.0.0", "v1.0.1", "v1.0.2", "v1.1.0", "v1.2.0", "v1.2.1", "v1.3.0", "v1.3.1", "v1.4.0", "v1.5.0")
+# The GIE releases whose v1 stack this collection builds, and what each needs, are the table in releases.py.
 # GIE releases from v1.6.0 on: the endpoint picker, InferenceObjective and InferenceModelRewrite moved to
 # llm-d-router (API group llm-d.ai), so GIE no longer ships the v1 stack this collection builds.
 GIE_RELEASES_WITHOUT_EPP = ("v1.6.0", "v1.6.1")
@@ -192,8 +190,6 @@ EPP_METRICS_PORT = 9090
 EPP_HEALTH_SERVICE = "inference-extension"
 EPP_CONFIG_API_VERSION = ALPHA_GROUP + "/v1alpha1"
 EPP_CONFIG_KIND = "EndpointPickerConfig"
-# From this release on the EPP reads InferenceModelRewrites (and needs RBAC for them).
-EPP_READS_MODEL_REWRITES_FROM = "v1.3.0"
 # v0.5 alpha pools carry a synthetic status parent of this kind until a gateway attaches them.
 SYNTHETIC_PARENT_KIND = "Status"
 

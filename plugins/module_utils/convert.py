@@ -15,7 +15,7 @@ __metaclass__ = type
 
 from collections import namedtuple
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, releases
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import (
     endpoint_picker_ref,
@@ -223,20 +223,27 @@ def ga_release_name(source):
     return base + api.GA_RELEASE_SUFFIX
 
 
-def ga_chart_values(source, provider=GKE_PROVIDER):
-    """Values for the v1 ``inferencepool`` chart that select the same pods as the alpha pool.
+def ga_chart_values(source, provider=GKE_PROVIDER, release=api.GA_RELEASE, epp_image=None, epp_flags=None):
+    """Values for the ``inferencepool`` chart of ``release`` that select the same pods as the alpha pool.
 
-    targetPortNumber is set beside targetPorts because the chart's GKE
-    HealthCheckPolicy reads it. failureMode is passed for charts that render
-    it; the v1.0.x charts do not for v1 pools, so ga_stack patches it on.
+    Where the release's GKE HealthCheckPolicy reads targetPortNumber (to v1.4) it is set beside targetPorts.
+    failureMode is always the preview pool's (FailClose when it gives none): the charts from v1.4 write FailOpen
+    when the values give none, and those before write none on a v1 pool (ga_stack patches it on). ``epp_image``
+    (a registry path without tag) and ``epp_flags`` (name -> value) are written in the release's own keys.
     """
     facts = pool_facts(source)
-    return {
-        "inferencePool": {
-            "modelServers": {"matchLabels": dict(facts.selector)},
-            "targetPorts": [{"number": port} for port in facts.target_ports],
-            "targetPortNumber": facts.target_ports[0],
-        },
-        "inferenceExtension": {"failureMode": facts.endpoint_picker["failure_mode"]},
-        "provider": {"name": provider},
+    row = releases.facts(release)
+    pool = {
+        "modelServers": {"matchLabels": dict(facts.selector)},
+        "targetPorts": [{"number": port} for port in facts.target_ports],
     }
+    if row.health_check_port_value:
+        pool[row.health_check_port_value] = facts.target_ports[0]
+    extension = {"failureMode": facts.endpoint_picker["failure_mode"]}
+    image = releases.image_values(release, epp_image)
+    if image:
+        extension["image"] = image
+    flags = releases.flag_values(release, epp_flags)
+    if flags is not None:
+        extension["flags"] = flags
+    return {"inferencePool": pool, "inferenceExtension": extension, "provider": {"name": provider}}

@@ -13,7 +13,7 @@ __metaclass__ = type
 
 from collections import namedtuple
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, releases
 from ansible_collections.inference_gateway.migration.plugins.module_utils.convert import (
     migrated_metadata,
     own_metadata,
@@ -145,7 +145,7 @@ def model_warnings(source, namespace=None):
             "(GIE %s or later), the %s request header, HTTPRoute backendRef weights across pools, or Body-Based "
             "Routing (BBR) with HTTPRoute header matches."
             % (facts.qualified_name, facts.model_name, targets, facts.model_name,
-               api.EPP_READS_MODEL_REWRITES_FROM, api.MODEL_NAME_REWRITE_HEADER)]
+               releases.MODEL_REWRITES_FROM, api.MODEL_NAME_REWRITE_HEADER)]
 
 
 def _check_target_field(field):

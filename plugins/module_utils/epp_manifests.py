@@ -66,9 +66,11 @@ def _epp_config():
 
 
 def _epp_role_rules(release):
-    alpha_resources = [api.INFERENCE_OBJECTIVE.plural, api.ALPHA_POOL.plural]
-    if releases.epp_reads_model_rewrites(release):
-        alpha_resources.append(api.INFERENCE_MODEL_REWRITE.plural)
+    # The release's own grants, and the preview pools beside them as v1.0.0 granted: harmless to an EPP that
+    # watches the v1 group, and what an operator pointing it back at the preview pool would need.
+    alpha_resources = list(releases.facts(release).epp_alpha_resources)
+    if api.ALPHA_POOL.plural not in alpha_resources:
+        alpha_resources.append(api.ALPHA_POOL.plural)
     return [
         {"apiGroups": [api.ALPHA_GROUP], "resources": alpha_resources, "verbs": READ_VERBS},
         {"apiGroups": [api.GA_GROUP], "resources": [api.GA_POOL.plural], "verbs": READ_VERBS},
@@ -76,7 +78,7 @@ def _epp_role_rules(release):
     ]
 
 
-def _epp_deployment(pool_name, namespace, epp, release, labels):
+def _epp_deployment(pool_name, namespace, epp, release, labels, image=None, flags=None):
     selector = {EPP_SELECTOR_LABEL: epp}
     probe = {"grpc": {"port": api.EPP_HEALTH_PORT, "service": api.EPP_HEALTH_SERVICE},
              "initialDelaySeconds": EPP_PROBE_DELAY_SECONDS, "periodSeconds": EPP_PROBE_PERIOD_SECONDS}
@@ -91,9 +93,11 @@ def _epp_deployment(pool_name, namespace, epp, release, labels):
         "--zap-encoder", "json",
         "--v", EPP_LOG_VERBOSITY,
     ]
+    for flag in sorted(flags or {}):
+        args += ["--" + flag, str(flags[flag])]
     container = {
         "name": EPP_CONTAINER,
-        "image": "%s:%s" % (api.EPP_IMAGE, release),
+        "image": "%s:%s" % (image or api.EPP_IMAGE, release),
         "imagePullPolicy": "IfNotPresent",
         "args": args,
         "ports": [{"name": "grpc", "containerPort": api.DEFAULT_EPP_PORT, "protocol": "TCP"},
@@ -130,15 +134,17 @@ def _gke_policies(pool_name, namespace, target_port, labels):
     ]
 
 
-def ga_manifests(source, release=api.GA_RELEASE, provider=GKE_PROVIDER, name=None):
+def ga_manifests(source, release=api.GA_RELEASE, provider=GKE_PROVIDER, name=None, epp_image=None, epp_flags=None):
     """Everything the v1 chart would install, rendered without Helm, in apply order.
 
     ServiceAccount, namespaced Role and RoleBinding (objectives and pools of both
     groups, pods), a ClusterRole and ClusterRoleBinding for the metrics auth
     reviews (named after the namespace too, so that pools of the same name in two
     namespaces do not share them), the EPP ConfigMap, Service and Deployment
-    (v1.0 flags with ``--pool-group``), the v1 pool pointing at that EPP, and
-    with provider gke the HealthCheckPolicy and GCPBackendPolicy for the v1 group.
+    (v1.0 flags with ``--pool-group``, then ``epp_flags``; the image from ``epp_image``,
+    a registry path without tag, or upstream's), the v1 pool pointing at that EPP, and
+    with provider gke the HealthCheckPolicy and GCPBackendPolicy for the v1 group. The
+    Role grants what the release's EPP reads (releases.RELEASES).
     """
     facts = pool_facts(source)
     name = name or ga_release_name(source)
@@ -170,7 +176,7 @@ def ga_manifests(source, release=api.GA_RELEASE, provider=GKE_PROVIDER, name=Non
                       {"name": "http-metrics", "protocol": "TCP", "port": api.EPP_METRICS_PORT,
                        "targetPort": api.EPP_METRICS_PORT}],
         }),
-        _epp_deployment(name, namespace, epp, release, labels),
+        _epp_deployment(name, namespace, epp, release, labels, epp_image, epp_flags),
         v1_pool(source, name=name, epp_service=epp),
     ]
     if provider == GKE_PROVIDER:

@@ -17,7 +17,7 @@ import re
 
 from ansible.module_utils.common.validation import check_type_bool, check_type_int, check_type_list
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, releases
 from ansible_collections.inference_gateway.migration.plugins.module_utils.backup_files import backup_problems
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 from ansible_collections.inference_gateway.migration.plugins.module_utils.managers import accepted_managers
@@ -38,15 +38,15 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 def release_errors(release):
-    if release in api.GIE_V1_RELEASES:
+    if release in releases.V1_RELEASES:
         return []
     if release in api.GIE_RELEASES_WITHOUT_EPP:
         return ["migration_release %s is not supported: from GIE %s on the endpoint picker, InferenceObjective and "
                 "InferenceModelRewrite live in llm-d-router under the llm-d.ai API group, which this collection does "
                 "not install. Set migration_release to %s (the last GIE release with them), then move to llm-d-router "
-                "with its own procedure." % (release, api.GIE_RELEASES_WITHOUT_EPP[0], api.GIE_V1_RELEASES[-1])]
+                "with its own procedure." % (release, api.GIE_RELEASES_WITHOUT_EPP[0], releases.V1_RELEASES[-1])]
     return ["migration_release %r is not a GIE release this collection knows. Set it to one of %s."
-            % (release, ", ".join(api.GIE_V1_RELEASES))]
+            % (release, ", ".join(releases.V1_RELEASES))]
 
 
 def _as_int(value):

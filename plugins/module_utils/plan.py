@@ -366,6 +366,17 @@ def model_rewrite_available(detect, target_release):
     return bool(crd.get("present")) or releases.epp_reads_model_rewrites(target_release)
 
 
+def model_rewrite_field(detect, release):
+    """How InferenceModelRewrites are written: as the installed CRD spells its targets (detect's
+    model_rewrite_targets_field; an installed CRD is never replaced), else as the CRD the release's stack installs
+    does; None when neither has one."""
+    crd = (detect.get("crds") or {}).get(api.INFERENCE_MODEL_REWRITE.crd_name) or {}
+    if crd.get("present"):
+        return detect.get("model_rewrite_targets_field")
+    row = releases.facts(release)
+    return row.model_rewrite_field if api.INFERENCE_MODEL_REWRITE.crd_name in row.stack_crds else None
+
+
 def pool_namespaces(pools):
     return sorted(set(p["namespace"] for p in pools))
 
@@ -373,11 +384,13 @@ def pool_namespaces(pools):
 # --- what the ga_stack role creates per pool ---------------------------------------------------
 
 
-def ga_crd_plan(detect):
-    """The CRDs the GA stack installs, from an inferencepool_detect result.
+def ga_crd_plan(detect, release=api.GA_RELEASE):
+    """The CRDs the GA stack of ``release`` installs, from an inferencepool_detect result.
 
-    ``install`` is detect's plan plus every CRD the v1.0 stack needs that the
-    platform does not manage (the inference_crds module keeps those that exist).
+    ``install`` is detect's plan plus every CRD the release's v1 stack needs
+    (releases.RELEASES: from v1.3 the InferenceModelRewrite CRD too, since the
+    EPP discovers the CRDs once, at start) that the platform does not manage
+    (the inference_crds module keeps those that exist).
     """
     plan = (detect or {}).get("crd_plan")
     if not isinstance(plan, dict):
@@ -390,7 +403,7 @@ def ga_crd_plan(detect):
         raise MigrationError("the CRD plan asks to install %s, which the running preview stack depends on; the GA "
                              "stack never touches them. Re-run inferencepool_detect and pass its result unchanged."
                              % ", ".join(refused))
-    needed = [name for name in api.PROTECTED_CRDS if name not in keep_managed]
+    needed = [name for name in releases.facts(release).stack_crds if name not in keep_managed]
     return {
         "install": sorted(set(install) | set(needed)),
         "keep_managed": keep_managed,
@@ -398,14 +411,17 @@ def ga_crd_plan(detect):
 
 
 def ga_plan(pool, mode="helm", release=api.GA_RELEASE, provider=convert.GKE_PROVIDER, priority_map=None, names=None,
-            rewrite_field=None):
-    """Everything the ga_stack role creates for one detect ``alpha_pools`` entry.
+            rewrite_field=None, epp_image=None, epp_flags=None):
+    """Everything the ga_stack role creates for one detect ``alpha_pools`` entry, at GIE ``release``.
 
-    ``rewrite_field`` (detect's model_rewrite_targets_field) asks for InferenceModelRewrites
+    ``rewrite_field`` (model_rewrite_field) asks for InferenceModelRewrites
     for the models that need one; without it such models only get a warning.
+    ``epp_image`` (a registry path without tag) and ``epp_flags`` change the EPP.
     """
     if mode not in ("helm", "manifests"):
         raise MigrationError("mode %r is neither helm nor manifests" % (mode,))
+    row = releases.facts(release)
+    releases.image_values(release, epp_image)  # refuses a malformed image before anything is planned
     facts = convert.pool_facts(pool)
     name = convert.ga_release_name(pool)
     namespace = facts.namespace
@@ -418,7 +434,11 @@ def ga_plan(pool, mode="helm", release=api.GA_RELEASE, provider=convert.GKE_PROV
         if rewrites and not releases.epp_reads_model_rewrites(release):
             warnings.append("InferenceModelRewrites %s were created, but the EPP of release %s does not read them "
                             "(it does from %s on)" % (", ".join(r["metadata"]["name"] for r in rewrites), release,
-                                                      api.EPP_READS_MODEL_REWRITES_FROM))
+                                                      releases.MODEL_REWRITES_FROM))
+    if (objectives or rewrites) and not row.epp_reads_objectives:
+        warnings.append("The EPP of GIE %s starts no InferenceObjective or InferenceModelRewrite reconciler (upstream "
+                        "bug llm-d/llm-d-router#610): %s exist but have no effect until the EPP is upgraded to a later "
+                        "release" % (release, ", ".join(o["metadata"]["name"] for o in objectives + rewrites)))
     v1 = convert.v1_pool(pool, name=name, epp_service=epp_manifests.epp_name(name))
     result = {
         "alpha": facts.qualified_name,
@@ -433,13 +453,13 @@ def ga_plan(pool, mode="helm", release=api.GA_RELEASE, provider=convert.GKE_PROV
         "v1_pool": lookup_ref(api.GA_POOL, name, namespace),
     }
     if mode == "helm":
-        result["chart_values"] = convert.ga_chart_values(pool, provider)
-        # The chart writes neither our marks nor (v1.0.x) failureMode on the v1 pool.
+        result["chart_values"] = convert.ga_chart_values(pool, provider, release, epp_image, epp_flags)
+        # The chart writes neither our marks nor (before v1.4) failureMode on the v1 pool.
         result["v1_pool_patch"] = {"apiVersion": v1["apiVersion"], "kind": v1["kind"],
                                    "metadata": dict((k, v1["metadata"][k])
                                                     for k in ("name", "namespace", "labels", "annotations")),
                                    "spec": {"endpointPickerRef": {
                                        "failureMode": v1["spec"]["endpointPickerRef"]["failureMode"]}}}
     else:
-        result["manifests"] = epp_manifests.ga_manifests(pool, release, provider, name)
+        result["manifests"] = epp_manifests.ga_manifests(pool, release, provider, name, epp_image, epp_flags)
     return result

@@ -23,6 +23,7 @@ def test_playbook_defaults_agree_with_the_roles_they_feed():
     # The probe's Gateway when a target names none; preflight checks the pools' own Gateways unless told more.
     assert DEFAULTS["gateway_name"] == ROLE_DEFAULTS["verify"]["verify_gateway_name"]
     assert ROLE_DEFAULTS["preflight"]["preflight_gateway_name"] == ""
+    assert DEFAULTS["epp_image"] == ROLE_DEFAULTS["ga_stack"]["ga_stack_epp_image"]
 
 
 def test_every_playbook_default_is_read_by_a_playbook():

@@ -247,25 +247,37 @@ SPLIT_MODEL = {
 }
 
 
-@pytest.mark.parametrize("rewrite_release, field", [("v1.2.0", "split"), ("v1.3.0", "targets")])
-def test_model_rewrites_take_the_installed_crds_spelling(alpha_basic, gie_ga, tmp_path, rewrite_release, field):
+# v1.2.0's CRD installed beforehand: its spelling (split) wins whatever the target. None installed and target v1.3.0:
+# the role installs the release's CRD (from the download mirror) before the EPP starts, and writes `targets`.
+@pytest.mark.parametrize("installed_crd_release, target_release, field",
+                         [("v1.2.0", "v1.0.0", "split"), (None, "v1.3.0", "targets")])
+def test_model_rewrites_take_the_installed_crds_spelling(alpha_basic, gie_ga, tmp_path, installed_crd_release,
+                                                         target_release, field):
     kube = alpha_basic.kube()
-    bases = upstream.module_dir(upstream.INFERENCE_EXTENSION, rewrite_release) / "config/crd/bases"
-    kube.apply(load_documents(bases / ("%s.yaml" % api.crd_file_name(api.INFERENCE_MODEL_REWRITE))), server_side=True)
+    if installed_crd_release:
+        bases = upstream.module_dir(upstream.INFERENCE_EXTENSION, installed_crd_release) / "config/crd/bases"
+        kube.apply(load_documents(bases / ("%s.yaml" % api.crd_file_name(api.INFERENCE_MODEL_REWRITE))),
+                   server_side=True)
     kube.apply([SPLIT_MODEL])
+    release = {"ga_stack_release": target_release, "ga_stack_chart_version": target_release}
 
     changed, first, unused_output = run_role(alpha_basic, "helm", gie_ga, tmp_path / "first.json",
-                                             ga_stack_create_model_rewrites=True)
+                                             ga_stack_create_model_rewrites=True, **release)
     assert changed > 0
     again, unused_second, output = run_role(alpha_basic, "helm", gie_ga, tmp_path / "second.json",
-                                            ga_stack_create_model_rewrites=True)
+                                            ga_stack_create_model_rewrites=True, **release)
     assert again == 0, output[-6000:]
 
     [created] = first["created"]
     assert created["model_rewrites"] == ["food-review-split"]
     assert any("food-review-split" in w and api.MODEL_NAME_REWRITE_HEADER in w for w in created["warnings"])
-    # The v1.0.0 endpoint picker of the chart does not read rewrites yet; the role says so.
-    assert any("does not read them" in w for w in created["warnings"])
+    # The v1.0.0 endpoint picker of the chart does not read rewrites yet; the role says so. The v1.3.0 one would,
+    # but starts no reconciler for them (an upstream bug); the role says that instead.
+    reads = "starts no InferenceObjective or InferenceModelRewrite reconciler" if target_release == "v1.3.0" \
+        else "does not read them"
+    assert any(reads in w for w in created["warnings"]), created["warnings"]
+    if not installed_crd_release:
+        assert api.INFERENCE_MODEL_REWRITE.crd_name in first["crd_sources"], first["crd_sources"]
 
     rewrite = get(kube, api.INFERENCE_MODEL_REWRITE.crd_name, "food-review-split", "-n", NS)
     assert rewrite["spec"] == {

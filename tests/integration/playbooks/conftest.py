@@ -5,7 +5,7 @@ running for the duration of a test."""
 import pytest
 from igw_sandbox.loadgen import LoadGenerator
 from igw_sandbox.waits import wait_until
-from migration_harness import ALPHA_SERVED_BY, BASE_MODEL, ClusterView, PlaybookRun, answer_of
+from migration_harness import ALPHA_SERVED_BY, BASE_MODEL, ClusterView, PlaybookRun, answer_of, api
 
 # The load of issue 9: 50 requests per second of the base model, bounded in time and count.
 LOAD_RATE = 50
@@ -18,6 +18,13 @@ PAUSE_SECONDS = 2
 def flavour():
     """The GKE flavour of the cluster under test; a test parametrizes it to run on both."""
     return "old"
+
+
+@pytest.fixture
+def target_release():
+    """The GIE release the playbooks build the v1 stack at (migration_release); a test parametrizes it to
+    migrate to another release through that release's real chart, CRDs and endpoint picker."""
+    return api.GA_RELEASE
 
 
 @pytest.fixture
@@ -41,10 +48,11 @@ def view(serving):
 
 
 @pytest.fixture
-def migration_vars(serving, tmp_path):
+def migration_vars(serving, tmp_path, target_release):
     """Extra vars that point the playbooks at this sandbox, its helm, and its loopback mirrors of the
-    release downloads and the chart registry: the defaults with only the host swapped."""
+    release downloads and the chart registry: the defaults with only the host swapped; and the target release."""
     return {
+        "migration_release": target_release,
         "migration_kubeconfig": serving.kubeconfig,
         "migration_helm_binary": serving.helm,
         "migration_gie_download_url": serving.env["GIE_DOWNLOAD_URL"],

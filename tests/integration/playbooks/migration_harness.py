@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from igw_sandbox.gateway.api import STATS_PATH
 from igw_sandbox.modelserver import POOL_HEADER
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -23,8 +24,8 @@ from runner import REPO, VENV_BIN, ansible_env
 
 sys.path.insert(0, str(REPO / ".collections"))
 
-# The collection's API facts, from their one home.
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api  # noqa: E402
+# The collection's API facts, from their one home, and what the v1 stack of each GIE release needs.
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, releases  # noqa: E402
 
 NS = "default"
 ALPHA_POOL = "vllm-llama3-8b-instruct-preview"
@@ -57,6 +58,17 @@ def completion(sandbox, model=BASE_MODEL):
         connection.request("POST", "/v1/completions", body=body, headers={"Content-Type": "application/json"})
         response = connection.getresponse()
         return response.status, dict((k.lower(), v) for k, v in response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def running_epps(sandbox):
+    """Pod (namespace/name) -> what the sandbox gateway knows of the real endpoint picker it runs for that pod:
+    ``release`` (whose binary), ``state``, ``restarts``, ``log``."""
+    connection = http.client.HTTPConnection(sandbox.address, 80, timeout=10)
+    try:
+        connection.request("GET", STATS_PATH)
+        return json.loads(connection.getresponse().read())["epps"]
     finally:
         connection.close()
 
@@ -213,12 +225,11 @@ def assert_no_failed_request(summary):
     assert summary["failed"] == 0, summary["failure_windows"]
 
 
-def assert_migrated(view):
-    """The end state of a finished migration of alpha-basic."""
+def assert_migrated(view, release=api.GA_RELEASE):
+    """The end state of a finished migration of alpha-basic to GIE ``release``."""
     crds = view.crd_names()
     assert not crds & set(api.ALPHA_CRDS), "preview CRDs left: %s" % sorted(crds & set(api.ALPHA_CRDS))
-    assert api.INFERENCE_OBJECTIVE.crd_name in crds
-    assert api.GA_POOL.crd_name in crds
+    assert set(releases.facts(release).stack_crds) <= crds, sorted(crds)
     assert view.names(api.GA_POOL) == [GA_POOL]
     objectives = view.items(api.INFERENCE_OBJECTIVE)
     assert sorted(o["metadata"]["name"] for o in objectives) == list(MODELS)
@@ -229,3 +240,23 @@ def assert_migrated(view):
     assert api.ALPHA_GROUP not in json.dumps(route["spec"]), route["spec"]
     assert view.helm_releases() == {GA_POOL: "deployed"}
     assert ALPHA_EPP not in view.deployment_names()
+
+
+def assert_v1_stack_of_release(sandbox, view, release):
+    """The v1 stack is that of GIE ``release``: its chart's EPP image, the real EPP binary of that release running
+    for the EPP pod without a restart or an RBAC refusal in its log, the preview pool's failure mode (alpha-basic
+    gives none: FailClose) although the v1.4+ charts default to FailOpen, and the GKE health check on the v1
+    pool's target port."""
+    deployment = view.apps.read_namespaced_deployment(GA_EPP, NS)
+    (container,) = [c for c in deployment.spec.template.spec.containers if c.name == "epp"]
+    assert container.image.endswith("/epp:" + release), container.image
+    epps = dict((pod, epp) for pod, epp in running_epps(sandbox).items() if pod.startswith("%s/%s-" % (NS, GA_EPP)))
+    assert [(epp["release"], epp["state"], epp["restarts"]) for epp in epps.values()] == [(release, "running", 0)], epps
+    log = Path(list(epps.values())[0]["log"]).read_text(errors="replace")
+    assert "forbidden" not in log, log[-OUTPUT_TAIL:]
+    (pool,) = view.items(api.GA_POOL)
+    assert pool["spec"]["endpointPickerRef"]["failureMode"] == api.DEFAULT_FAILURE_MODE, pool["spec"]
+    policy = view.custom.get_namespaced_custom_object(api.HEALTH_CHECK_POLICY.group, api.HEALTH_CHECK_POLICY.version,
+                                                      NS, api.HEALTH_CHECK_POLICY.plural, GA_POOL)
+    assert policy["spec"]["targetRef"]["group"] == api.GA_GROUP
+    assert policy["spec"]["default"]["config"]["httpHealthCheck"]["port"] == pool["spec"]["targetPorts"][0]["number"]

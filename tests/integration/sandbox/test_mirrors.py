@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tarfile
+from pathlib import Path
 
 import pytest
 import yaml
@@ -110,10 +111,23 @@ def test_helm_pulls_each_release_chart_over_oci_as_upstream_packaged_it(sandbox,
     with tarfile.open(archive) as tar:
         tar.extractall(tmp_path / "pulled", filter="data")
     pulled = tmp_path / "pulled" / charts.CHART
-    source = module_dir(tag) / charts.CHART_DIRECTORY
+    source = module_dir(tag) / charts.CHARTS_DIRECTORY / charts.CHART
     source_files = sorted(p.relative_to(source) for p in source.rglob("*") if p.is_file())
     pulled_files = sorted(p.relative_to(pulled) for p in pulled.rglob("*") if p.is_file())
-    assert pulled_files == source_files
+    # `helm dependency update` (v1.4+) adds Chart.lock, and helm package puts each file:// dependency (../epplib)
+    # in the archive under charts/<its name>/, file for file.
+    dependencies = yaml.safe_load((source / "Chart.yaml").read_text()).get("dependencies") or []
+    added = [Path("Chart.lock")] if dependencies else []
+    for dependency in dependencies:
+        dependency_source = (source / dependency["repository"][len("file://"):]).resolve()
+        for path in sorted(p for p in dependency_source.rglob("*") if p.is_file()):
+            relative = Path("charts") / dependency["name"] / path.relative_to(dependency_source)
+            added.append(relative)
+            if path.name == "Chart.yaml":  # helm writes a packaged chart's Chart.yaml anew
+                assert yaml.safe_load((pulled / relative).read_text()) == yaml.safe_load(path.read_text())
+            else:
+                assert (pulled / relative).read_bytes() == path.read_bytes(), relative
+    assert pulled_files == sorted(source_files + added)
     for relative in source_files:
         if relative.name in ("Chart.yaml", "values.yaml"):
             continue

@@ -178,7 +178,9 @@ def epp_binary(release):
             shutil.copytree(source, work)
             for path in (work, *work.rglob("*")):
                 path.chmod(path.stat().st_mode | 0o200)
-            _go(["build", "-ldflags", "-s -w", "-o", str(out), "./cmd/epp"], cwd=work)
+            # From v1.5.0 the module carries a go.work (with ./conformance), in which -mod=mod is refused; the EPP
+            # is built from the module alone, as `go install module@version` would build it.
+            _go(["build", "-ldflags", "-s -w", "-o", str(out), "./cmd/epp"], cwd=work, env_extra={"GOWORK": "off"})
 
     return build_if_missing(target, build)
 

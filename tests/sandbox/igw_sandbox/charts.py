@@ -1,7 +1,9 @@
 """The inferencepool chart of every GIE release in versions.GIE_RELEASES, in an OCI registry.
 
 Upstream publishes the chart with hack/push-chart.sh (`make inferencepool-helm-chart-push`):
-for a release tag it sets `.inferenceExtension.image.tag` in values.yaml to the tag, then
+for a release tag it sets `.inferenceExtension.image.tag` in values.yaml to the tag, then (from
+v1.4, whose chart depends on the `epplib` library chart at `file://../epplib`) `helm dependency
+update config/charts/inferencepool`, then
 `helm package --version <tag> --app-version <tag> config/charts/inferencepool` and
 `helm push` to `oci://<registry>/gateway-api-inference-extension/charts`. The same steps run
 here with the sandbox's helm, into a registry storage directory in the binary cache keyed by
@@ -21,7 +23,8 @@ from . import build, processes, upstream, versions
 from .waits import SandboxError, https_ok, wait_until
 
 CHART = "inferencepool"
-CHART_DIRECTORY = f"config/charts/{CHART}"
+# The whole directory is copied: a chart's file:// dependencies (v1.4+: ../epplib) lie beside it.
+CHARTS_DIRECTORY = "config/charts"
 # The repository path under the registry host, as on registry.k8s.io.
 REPOSITORY = "gateway-api-inference-extension/charts"
 IMAGE_TAG_PATH = ("inferenceExtension", "image", "tag")
@@ -62,21 +65,30 @@ def _image_tag(values):
     return values
 
 
-def chart_source(tag):
-    return upstream.module_dir(upstream.INFERENCE_EXTENSION, tag) / CHART_DIRECTORY
+def charts_source(tag):
+    return upstream.module_dir(upstream.INFERENCE_EXTENSION, tag) / CHARTS_DIRECTORY
+
+
+def has_dependencies(chart):
+    """Whether the chart's Chart.yaml lists dependencies (v1.4+: the epplib library chart)."""
+    return bool(yaml.safe_load((Path(chart) / "Chart.yaml").read_text()).get("dependencies"))
 
 
 def package(helm, tag, workdir, env):
     """The chart of release `tag` packaged as push-chart.sh packages it; returns the .tgz path."""
-    chart = Path(workdir) / tag / CHART
-    shutil.copytree(chart_source(tag), chart)
-    chart.chmod(0o755)
-    for path in chart.rglob("*"):
+    charts = Path(workdir) / tag / "charts"
+    shutil.copytree(charts_source(tag), charts)
+    charts.chmod(0o755)
+    for path in charts.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)  # the module cache is read-only
+    chart = charts / CHART
     values = chart / "values.yaml"
     values.write_text(set_image_tag(values.read_text(), tag))
-    _helm(helm, ["package", "--version", tag, "--app-version", tag, str(chart), "-d", str(chart.parent)], env)
-    return chart.parent / f"{CHART}-{tag}.tgz"
+    if has_dependencies(chart):
+        # Only file:// dependencies: helm packs ../epplib into charts/ without any network.
+        _helm(helm, ["dependency", "update", str(chart)], env)
+    _helm(helm, ["package", "--version", tag, "--app-version", tag, str(chart), "-d", str(chart.parent.parent)], env)
+    return chart.parent.parent / f"{CHART}-{tag}.tgz"
 
 
 def _helm(helm, args, env):

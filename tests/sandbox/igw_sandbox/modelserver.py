@@ -30,6 +30,8 @@ DEFAULT_MAX_NUM_SEQS = 256
 # Enough tokens to look like an answer; the body stays small so that the data
 # plane can sustain the request rates the tests need on two cores.
 MAX_GENERATED_TOKENS = 16
+# vLLM's default KV-cache block size (tokens per block), as its cache_config_info reports it.
+CACHE_BLOCK_SIZE = 16
 
 log = logging.getLogger("igw_sandbox.modelserver")
 
@@ -113,10 +115,13 @@ def _sample(name, labels, value):
 def vllm_metrics_text(served, running, waiting, succeeded, now):
     """The Prometheus text exposition of a simulated vLLM pod, as vLLM names and labels it.
 
-    Every GIE release the sandbox runs (v0.3.0, v0.5.1, v1.0.0) reads the same three metrics by
-    default: vllm:num_requests_waiting (queue size), vllm:gpu_cache_usage_perc (KV-cache use,
-    0..1) and vllm:lora_requests_info (adapters, from its labels). `running` and `waiting` are
-    the pod's in-flight requests inside and beyond its batch of `max_num_seqs`.
+    v0.3.0, v0.5.1 and v1.0.0 read three metrics by default: vllm:num_requests_waiting (queue
+    size), vllm:gpu_cache_usage_perc (KV-cache use, 0..1) and vllm:lora_requests_info (adapters,
+    from its labels). v1.3.0 and v1.5.0 read the KV-cache use under vLLM 0.10's name
+    vllm:kv_cache_usage_perc, and also vllm:num_requests_running and vllm:cache_config_info
+    (labels block_size and num_gpu_blocks); vLLM 0.10 exports both KV-cache names, and so does the
+    simulator. `running` and `waiting` are the pod's in-flight requests inside and beyond its
+    batch of `max_num_seqs`.
     """
     model = {"model_name": served.base}
     lines = [
@@ -130,6 +135,14 @@ def vllm_metrics_text(served, running, waiting, succeeded, now):
         "# HELP vllm:gpu_cache_usage_perc GPU KV-cache usage. 1 means 100 percent usage.",
         "# TYPE vllm:gpu_cache_usage_perc gauge",
         _sample("vllm:gpu_cache_usage_perc", model, f"{min(1.0, running / served.max_num_seqs):.6g}"),
+        "# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.",
+        "# TYPE vllm:kv_cache_usage_perc gauge",
+        _sample("vllm:kv_cache_usage_perc", model, f"{min(1.0, running / served.max_num_seqs):.6g}"),
+        # vLLM labels an info gauge (value 1) with its cache configuration. One block per batch slot keeps
+        # the usage above true: a full batch holds every block.
+        "# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig",
+        "# TYPE vllm:cache_config_info gauge",
+        _sample("vllm:cache_config_info", {"block_size": CACHE_BLOCK_SIZE, "num_gpu_blocks": served.max_num_seqs}, 1),
     ]
     if served.loras:
         # vLLM exports this only with LoRA enabled (the simulator: when the pod serves adapters). The

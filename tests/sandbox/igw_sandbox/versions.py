@@ -12,7 +12,7 @@ GIE_GA = "v1.0.0"
 # (CRD files and manifests.yaml) and its inferencepool chart, and build.epp_binary builds its
 # endpoint picker (cmd/epp), the binary that chart deploys. One list for both, since a chart
 # is only usable with the EPP of its own release. Adding a release is adding its tag here.
-GIE_RELEASES = ("v0.3.0", "v0.5.1", "v1.0.0")
+GIE_RELEASES = ("v0.3.0", "v0.5.1", "v1.0.0", "v1.3.0", "v1.5.0")
 # The OCI registry that serves the charts, built with go install.
 DISTRIBUTION = "v3.1.2"
 # Carries the real ClusterPodMonitoring CRD that the inferencepool chart renders on GKE.

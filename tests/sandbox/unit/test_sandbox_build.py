@@ -53,7 +53,7 @@ def test_a_missing_picker_is_built_in_a_writable_copy_of_the_module(cache, tmp_p
     calls = []
 
     def fake_go(args, cwd=None, env_extra=None):
-        calls.append((args, cwd))
+        calls.append((args, cwd, env_extra))
         assert (cwd / "cmd/epp/main.go").read_text() == "package main\n"
         assert (cwd / "go.mod").stat().st_mode & stat.S_IWUSR  # -mod=mod may update go.mod and go.sum
         out = args[args.index("-o") + 1]
@@ -63,8 +63,10 @@ def test_a_missing_picker_is_built_in_a_writable_copy_of_the_module(cache, tmp_p
     monkeypatch.setattr(build, "_go", fake_go)
     binary = build.epp_binary("v0.5.1")
     assert binary == cache / "epp-v0.5.1" / "epp" and binary.read_bytes() == b"\x7fELF"
-    [(args, cwd)] = calls
+    [(args, cwd, env_extra)] = calls
     assert args[0] == "build" and args[-1] == "./cmd/epp"
+    # v1.5.0's module holds a go.work, in which -mod=mod is refused: the module is built alone.
+    assert env_extra == {"GOWORK": "off"}
     assert not cwd.is_relative_to(module) and not cwd.exists()  # the copy is gone once the binary is in place
     assert sorted(p.name for p in binary.parent.iterdir()) == ["epp", "epp.lock"]
     build.epp_binary("v0.5.1")

@@ -129,12 +129,22 @@ def test_a_new_pod_that_gets_a_deleted_pods_ip_takes_over_its_address():
 # (-totalQueuedRequestsMetric, -kvCacheUsagePercentageMetric, -loraInfoMetric), v0.5.1
 # pkg/epp/server/runserver.go (same flags), v1.0.0 pkg/epp/server/runserver.go
 # (--total-queued-requests-metric, --kv-cache-usage-percentage-metric, --lora-info-metric); the LoRA
-# labels are those of pkg/epp/backend/metrics/metrics.go in each.
+# labels are those of pkg/epp/backend/metrics/metrics.go in each. v1.3.0 and v1.5.0
+# pkg/epp/server/options.go add --total-running-requests-metric and --cache-info-metric and rename
+# the KV-cache metric to vLLM 0.10's.
 EPP_METRICS = {
     release: {"queued": "vllm:num_requests_waiting", "kv_cache": "vllm:gpu_cache_usage_perc",
               "lora_info": "vllm:lora_requests_info"}
     for release in ("v0.3.0", "v0.5.1", "v1.0.0")
 }
+EPP_METRICS.update({
+    release: {"queued": "vllm:num_requests_waiting", "running": "vllm:num_requests_running",
+              "kv_cache": "vllm:kv_cache_usage_perc", "lora_info": "vllm:lora_requests_info",
+              "cache_info": "vllm:cache_config_info"}
+    for release in ("v1.3.0", "v1.5.0")
+})
+# v1.3.0/v1.5.0 metrics.go read these labels of cache_config_info as integers.
+CACHE_INFO_LABELS = {"block_size", "num_gpu_blocks"}
 LORA_LABELS = {"running_lora_adapters", "waiting_lora_adapters", "max_lora"}
 SAMPLE = re.compile(r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})? (?P<value>\S+)$')
 LABEL = re.compile(r'(?P<key>[a-zA-Z_][a-zA-Z0-9_]*)="(?P<value>(?:[^"\\]|\\.)*)"')
@@ -193,6 +203,9 @@ def test_an_idle_pod_serves_every_metric_the_release_reads_and_is_a_candidate_fo
     assert set(lora_info) == LORA_LABELS
     assert lora_info["running_lora_adapters"].split(",") == ["food-review", "cad-fabricator"]
     assert abs(stamp - now) < 0.01
+    if "cache_info" in wanted:
+        [(cache_info, _one)] = families[wanted["cache_info"]]["samples"]
+        assert set(cache_info) >= CACHE_INFO_LABELS and all(int(cache_info[k]) > 0 for k in CACHE_INFO_LABELS)
     for model in pod.names:
         assert lora_filter_passes(release, lora_info, model), model
 

@@ -6,7 +6,7 @@ import os
 import pytest
 import yaml
 
-from ansible_collections.inference_gateway.migration.plugins.module_utils import api, inputs
+from ansible_collections.inference_gateway.migration.plugins.module_utils import api, inputs, releases
 from ansible_collections.inference_gateway.migration.plugins.module_utils.backup_files import INDEX_FILE, write_backup
 
 GOOD = {"release": "v1.0.0", "mode": "helm", "pools": [], "step_weights": [50, 100], "pause_seconds": 30,
@@ -29,7 +29,7 @@ def test_good_inputs_have_no_problem():
     assert _errors("simple") == []
 
 
-@pytest.mark.parametrize("release", api.GIE_V1_RELEASES)
+@pytest.mark.parametrize("release", releases.V1_RELEASES)
 def test_every_known_release_is_accepted(release):
     assert _errors(release=release) == []
 
@@ -38,14 +38,14 @@ def test_every_known_release_is_accepted(release):
 def test_an_unknown_release_names_the_variable_and_the_known_ones(release):
     [message] = _errors(release=release)
     assert message.startswith("migration_release %r is not a GIE release" % (release,))
-    assert "v1.0.0" in message and api.GIE_V1_RELEASES[-1] in message
+    assert "v1.0.0" in message and releases.V1_RELEASES[-1] in message
 
 
 @pytest.mark.parametrize("release", api.GIE_RELEASES_WITHOUT_EPP)
 def test_a_release_after_the_epp_moved_is_refused_with_the_reason(release):
     [message] = _errors(release=release)
     assert "migration_release %s is not supported" % release in message
-    assert "llm-d-router" in message and "llm-d.ai" in message and api.GIE_V1_RELEASES[-1] in message
+    assert "llm-d-router" in message and "llm-d.ai" in message and releases.V1_RELEASES[-1] in message
 
 
 @pytest.mark.parametrize("weights, says", [
