@@ -38,6 +38,12 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "sandbox: needs the loopback Kubernetes sandbox (tests/sandbox)")
 
 
+def pytest_collection_modifyitems(items):
+    """The longest tests (a module that sets LONGEST = True) first, the rest in their order: the workers start the
+    long migrations at once and fill the end of the run with short tests, instead of ending on a long one."""
+    items.sort(key=lambda item: not getattr(item.module, "LONGEST", False))
+
+
 @pytest.fixture(scope="session")
 def _sandbox_session():
     """Holds the session's lock and stops the session's sandboxes at the end."""

@@ -242,21 +242,28 @@ def assert_migrated(view, release=api.GA_RELEASE):
     assert ALPHA_EPP not in view.deployment_names()
 
 
-def assert_v1_stack_of_release(sandbox, view, release):
-    """The v1 stack is that of GIE ``release``: its chart's EPP image, the real EPP binary of that release running
-    for the EPP pod without a restart or an RBAC refusal in its log, the preview pool's failure mode (alpha-basic
-    gives none: FailClose) although the v1.4+ charts default to FailOpen, and the GKE health check on the v1
-    pool's target port."""
-    deployment = view.apps.read_namespaced_deployment(GA_EPP, NS)
-    (container,) = [c for c in deployment.spec.template.spec.containers if c.name == "epp"]
-    assert container.image.endswith("/epp:" + release), container.image
-    epps = dict((pod, epp) for pod, epp in running_epps(sandbox).items() if pod.startswith("%s/%s-" % (NS, GA_EPP)))
-    assert [(epp["release"], epp["state"], epp["restarts"]) for epp in epps.values()] == [(release, "running", 0)], epps
-    log = Path(list(epps.values())[0]["log"]).read_text(errors="replace")
-    assert "forbidden" not in log, log[-OUTPUT_TAIL:]
-    (pool,) = view.items(api.GA_POOL)
-    assert pool["spec"]["endpointPickerRef"]["failureMode"] == api.DEFAULT_FAILURE_MODE, pool["spec"]
-    policy = view.custom.get_namespaced_custom_object(api.HEALTH_CHECK_POLICY.group, api.HEALTH_CHECK_POLICY.version,
-                                                      NS, api.HEALTH_CHECK_POLICY.plural, GA_POOL)
-    assert policy["spec"]["targetRef"]["group"] == api.GA_GROUP
-    assert policy["spec"]["default"]["config"]["httpHealthCheck"]["port"] == pool["spec"]["targetPorts"][0]["number"]
+def assert_v1_stack_of_release(sandbox, view, release, pools=((NS, GA_POOL),)):
+    """The v1 stack of each pool (namespace, v1 pool name) is that of GIE ``release``: its chart's EPP image, the
+    real EPP binary of that release running for the EPP pod without a restart or an RBAC refusal in its log, the
+    preview pool's failure mode (the scenarios give none: FailClose) although the v1.4+ charts default to FailOpen,
+    and the GKE health check on the v1 pool's target port."""
+    running = running_epps(sandbox)
+    for namespace, name in pools:
+        epp_name = name + "-epp"
+        deployment = view.apps.read_namespaced_deployment(epp_name, namespace)
+        (container,) = [c for c in deployment.spec.template.spec.containers if c.name == "epp"]
+        assert container.image.endswith("/epp:" + release), (namespace, name, container.image)
+        epps = dict((pod, epp) for pod, epp in running.items() if pod.startswith("%s/%s-" % (namespace, epp_name)))
+        assert [(epp["release"], epp["state"], epp["restarts"]) for epp in epps.values()] == [
+            (release, "running", 0)], (namespace, name, epps)
+        log = Path(list(epps.values())[0]["log"]).read_text(errors="replace")
+        assert "forbidden" not in log, log[-OUTPUT_TAIL:]
+        pool = view.custom.get_namespaced_custom_object(api.GA_POOL.group, api.GA_POOL.version, namespace,
+                                                        api.GA_POOL.plural, name)
+        assert pool["spec"]["endpointPickerRef"]["failureMode"] == api.DEFAULT_FAILURE_MODE, pool["spec"]
+        policy = view.custom.get_namespaced_custom_object(api.HEALTH_CHECK_POLICY.group,
+                                                          api.HEALTH_CHECK_POLICY.version, namespace,
+                                                          api.HEALTH_CHECK_POLICY.plural, name)
+        assert policy["spec"]["targetRef"]["group"] == api.GA_GROUP
+        assert policy["spec"]["default"]["config"]["httpHealthCheck"]["port"] == \
+            pool["spec"]["targetPorts"][0]["number"]

@@ -78,28 +78,6 @@ def test_zero_downtime_migrates_alpha_basic_under_load_and_a_second_run_changes_
     assert json.loads(body)["message"] == "The model `no-such-model` does not exist."
 
 
-# v1.0.0 is the default target, run above. v1.3.0: InferenceModelRewrite and its RBAC, the EPP that starts no
-# objective reconciler; v1.5.0: the epplib chart (image registry/repository, FailOpen default, no targetPortNumber)
-# and a CRD bundle without the preview pool's CRD.
-@pytest.mark.parametrize("target_release", ["v1.3.0", "v1.5.0"])
-def test_zero_downtime_migrates_alpha_basic_under_load_to_a_later_release_through_its_own_endpoint_picker(
-        target_release, serving, view, load, start_playbook, report_dir):
-    run = start_playbook(ZERO_DOWNTIME, "migrate")
-    assert run.wait(PLAYBOOK_TIMEOUT) == 0, run.tail()
-    traffic = load.stop()
-
-    assert_migrated(view, target_release)
-    (report,) = read_reports(report_dir)
-    assert (report["outcome"], report["failed_requests"]) == ("succeeded", 0)
-    assert report["gates"] and all(gate["passed"] for gate in report["gates"])
-    assert traffic["started"] < run.started and traffic["finished"] > run.finished
-    assert_no_failed_request(traffic)
-    assert set(traffic["per_pool"]) == {ALPHA_SERVED_BY, GA_SERVED_BY}
-    assert_v1_stack_of_release(serving, view, target_release)
-    status, headers, _body = completion(serving)
-    assert (status, headers["x-sandbox-pool"]) == (200, GA_SERVED_BY)
-
-
 @pytest.mark.parametrize("flavour", ["old", "new"])
 def test_simple_migrates_alpha_basic_and_reports_the_downtime_it_measured(flavour, view, load, start_playbook,
                                                                           report_dir):

@@ -111,6 +111,14 @@ def rewrite_paths(args, mounts, working_dir=IMAGE_WORKING_DIR):
     return rewritten
 
 
+# The saturation detector of the v0.5 and v1.x endpoint pickers counts a pod whose metrics are older than
+# SD_METRICS_STALENESS_THRESHOLD (default 200 ms) as saturated, and drops Sheddable and Standard requests. On a
+# cluster each picker scrapes every 50 ms on a CPU of its own; here a dozen pickers, model servers and load
+# generators share two cores, a scrape can lag 200 ms, and requests would be shed for a saturation no pod has.
+# The sandbox gives scrapes that slack, as the container's own env may too (its value wins).
+SANDBOX_EPP_ENV = {"SD_METRICS_STALENESS_THRESHOLD": "2s"}
+
+
 def container_env(container, pod):
     """The container's environment as the kubelet would set it (literal values and field references)."""
     env = {}
@@ -195,7 +203,7 @@ class EppRunner:
             return
         args = rewrite_paths([*container.get("command", [])[1:], *container.get("args", [])], mounts,
                              container.get("workingDir") or IMAGE_WORKING_DIR)
-        env = dict(container_env(container, pod), KUBECONFIG=str(kubeconfig), HOME=str(workdir))
+        env = dict(SANDBOX_EPP_ENV, **container_env(container, pod), KUBECONFIG=str(kubeconfig), HOME=str(workdir))
         epp.launch = {"argv": ["ip", "netns", "exec", epp.namespace.name, str(binary), *args], "env": env,
                       "cwd": workdir}
         epp.log_path = self.state_dir / "logs" / f"epp-{pod['metadata']['namespace']}-{pod['metadata']['name']}.log"
