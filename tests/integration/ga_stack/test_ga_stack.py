@@ -182,7 +182,8 @@ def test_v1_stack_comes_up_beside_the_preview_stack(request, flavour, mode, sour
     [created] = first["created"]
     assert created == second["created"][0]
     assert created == {"alpha": "%s/%s" % (NS, ALPHA_POOL), "v1": "%s/%s" % (NS, GA_POOL), "release": GA_POOL,
-                       "mode": mode, "epp_deployment": GA_EPP, "objectives": ["base-model", "food-review"],
+                       "mode": mode, "epp_deployment": GA_EPP, "epp": {"namespace": NS, "name": GA_EPP},
+                       "objectives": ["base-model", "food-review"],
                        "model_rewrites": [],
                        "warnings": []}
 
