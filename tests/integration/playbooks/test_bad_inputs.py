@@ -134,7 +134,8 @@ ROWS = [
         ["Gateway default/no-such-gateway is missing", "not found", "set migration_gateway_name"]),
     Row("probe-listener-unknown", ZERO_DOWNTIME, {"verify_probe_listener": "no-such-listener"},
         ["verify_probe_listener 'no-such-listener' is no listener of Gateway default/inference-gateway",
-         "(its listeners: http)", "Set verify_probe_listener (role variable preflight_probe_listener) to one of them"]),
+         "(its listeners: http)", "Set verify_probe_listener (role variable preflight_probe_listener) to a listener of every "
+         "Gateway in front of the pools"]),
     # acknowledgements
     Row("accept-managed-unknown-manager", SIMPLE, {"migration_accept_managed_objects": ["argo"]},
         ["migration_accept_managed_objects names argo, which is no manager the collection knows", "argocd, flux, owner"]),
