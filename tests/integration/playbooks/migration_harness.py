@@ -50,12 +50,14 @@ WATCH_INTERVAL = 0.1
 TIMED_OUTPUT = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"}
 
 
-def completion(sandbox, model=BASE_MODEL):
-    """(status, response headers, body) of one completion request through the sandbox's Gateway."""
-    connection = http.client.HTTPConnection(sandbox.address, 80, timeout=10)
+def completion(sandbox, model=BASE_MODEL, address=None, headers=None):
+    """(status, response headers, body) of one completion request through the sandbox's Gateway (or the Gateway
+    at ``address``), with ``headers`` (a Host, a header a route rule matches) besides the content type."""
+    connection = http.client.HTTPConnection(address or sandbox.address, 80, timeout=10)
     try:
         body = json.dumps({"model": model, "prompt": "hi", "max_tokens": 10, "temperature": 0})
-        connection.request("POST", "/v1/completions", body=body, headers={"Content-Type": "application/json"})
+        connection.request("POST", "/v1/completions", body=body,
+                           headers={"Content-Type": "application/json", **(headers or {})})
         response = connection.getresponse()
         return response.status, dict((k.lower(), v) for k, v in response.getheaders()), response.read()
     finally:

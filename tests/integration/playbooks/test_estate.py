@@ -8,12 +8,11 @@ through the internal Gateway to two more. A load generator per host, Gateway and
 pool serves; every one must see no failed request while the run moves its pool from preview to v1.
 """
 
-import http.client
 import json
 import time
 
 import pytest
-from migration_harness import RECAP, ClusterView, PlaybookRun, assert_v1_stack_of_release, read_reports
+from migration_harness import RECAP, ClusterView, PlaybookRun, assert_v1_stack_of_release, completion, read_reports
 from runner import run_playbook
 
 from igw_sandbox import scenarios
@@ -61,19 +60,11 @@ def _served_by(group, namespace, name):
     return "%s/%s/%s" % (group, namespace, name)
 
 
-def _one_answer(address, host, headers, model):
-    connection = http.client.HTTPConnection(address, 80, timeout=10)
-    try:
-        headers = {"Content-Type": "application/json", "Host": host, **headers}
-        connection.request("POST", "/v1/completions", headers=headers,
-                           body=json.dumps({"model": model, "prompt": "hi", "max_tokens": 5}))
-        response = connection.getresponse()
-        response.read()
-        return response.status, response.getheader(POOL_HEADER)
-    except OSError:
-        return 0, None
-    finally:
-        connection.close()
+def _answer(sandbox, target):
+    """(status, pool that served) of one completion request along a load target's path."""
+    status, headers, _body = completion(sandbox, target["model"], target["address"],
+                                        dict(target["headers"], Host=target["host"]))
+    return status, headers.get(POOL_HEADER.lower())
 
 
 @pytest.fixture
@@ -89,8 +80,7 @@ def estate(clean_sandbox):
     for target in targets:
         expected = (200, _served_by(api.ALPHA_GROUP, target["namespace"], target["pool"]))
         wait_until("%(host)s %(headers)s through %(gateway)s to answer from %(pool)s" % target,
-                   lambda: _one_answer(target["address"], target["host"], target["headers"], target["model"])
-                   == expected, 90, interval=0.5)
+                   lambda: _answer(clean_sandbox, target) == expected, 90, interval=0.5)
     return clean_sandbox, targets
 
 
@@ -156,7 +146,7 @@ def _assert_estate_migrated(sandbox, targets, routes_before, release, tmp_path):
     assert kube.get_json("referencegrant", GRANT[1], "-n", GRANT[0])["spec"]["to"] == [
         {"group": api.GA_GROUP, "kind": "InferencePool"}]
     for target in targets:
-        assert _one_answer(target["address"], target["host"], target["headers"], target["model"]) == (
+        assert _answer(sandbox, target) == (
             200, _v1_served_by(target)), _where(target)
     record = scenarios.load("estate")["record"]
     assert_v1_stack_of_release(sandbox, ClusterView(sandbox.kubeconfig), release,
@@ -265,7 +255,7 @@ def test_simple_migrates_the_whole_estate_and_reports_the_downtime_of_every_pool
     assert run.returncode == 0, run.stdout[-8000:]
 
     for target in targets:
-        assert _one_answer(target["address"], target["host"], target["headers"], target["model"]) == (
+        assert _answer(sandbox, target) == (
             200, _v1_served_by(target)), _where(target)
     (report,) = read_reports(tmp_path / "reports")
     pools = scenarios.load("estate")["record"]["pools"]
