@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: Contributors to the inference_gateway.migration collection
 # Apache License 2.0 (see LICENSE or https://www.apache.org/licenses/LICENSE-2.0)
-"""Helm's release records: Helm 3 keeps each release revision in a Secret of the release's namespace."""
+"""Helm's release records (Helm 3 keeps each release revision in a Secret of the release's namespace), and
+``helm uninstall``."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -10,8 +11,10 @@ __metaclass__ = type
 import base64
 import gzip
 import json
+import subprocess
 
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api
+from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 
 
 def decode_release(secret):
@@ -32,3 +35,17 @@ def is_release_secret(secret, name=None):
     if secret.get("type") != api.HELM_RELEASE_SECRET_TYPE:
         return False
     return name is None or (secret["metadata"].get("labels") or {}).get(api.HELM_RELEASE_NAME_LABEL) == name
+
+
+def uninstall(binary, release, timeout, env):
+    """``helm uninstall`` one release ({namespace, name}), waiting up to ``timeout`` seconds for its resources to be
+    deleted; raises MigrationError with Helm's own words when it fails. ``env`` is the whole environment of the call
+    (the connection: KUBECONFIG, HELM_KUBECONTEXT, ...)."""
+    command = [binary, "uninstall", release["name"], "--namespace", release["namespace"], "--wait",
+               "--timeout", "%ds" % timeout]
+    process = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True, check=False)
+    if process.returncode != 0:
+        raise MigrationError("`%s` exited %d: %s" % (" ".join(command), process.returncode,
+                                                     (process.stderr or process.stdout).strip()))
+    return process.stdout

@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api, convert, convert_models, epp_manifests, managers, probe, releases
+from ansible_collections.inference_gateway.migration.plugins.module_utils.preview_removal import stack_refs
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import distinct_refs, lookup_ref, object_stub, qualified, split_qualified
 
@@ -205,15 +206,7 @@ def models_needing_rewrite(pools):
 
 def alpha_stack_objects(pool):
     """The preview objects the seed's manual path removes: the pool, its models, the EPP Deployment and Service."""
-    namespace = pool["namespace"]
-    objects = [object_stub(api.INFERENCE_MODEL, namespace, m["name"]) for m in pool.get("models") or []]
-    epp = pool.get("epp") or {}
-    if epp.get("deployment"):
-        objects.append(object_stub(api.DEPLOYMENT, namespace, epp["deployment"]))
-    if epp.get("service_found"):
-        objects.append(object_stub(api.SERVICE, namespace, pool["extension_ref"]["name"]))
-    objects.append(object_stub(api.ALPHA_POOL, namespace, pool["name"]))
-    return objects
+    return [object_stub(*ref) for ref in stack_refs(pool)]
 
 
 def leftover_models(detect, finished):

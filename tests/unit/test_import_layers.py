@@ -35,6 +35,7 @@ LAYERS = {
     "managers": (MECHANISMS, "object managers"),
     "route_traffic": (MECHANISMS, "route traffic"),
     "reference_grants": (CONCERNS, "reference grants"),
+    "preview_removal": (CONCERNS, "preview removal"),
     "inventory": (CONCERNS, "detect"),
     "inventory_crds": (CONCERNS, "detect"),
     "inventory_warnings": (CONCERNS, "detect"),
