@@ -18,6 +18,7 @@ FILTERS = (
     plan.finished_pairs,
     plan.pending_steps,
     plan.split_backends,
+    plan.pair_splits,
     plan.rollback_weight,
     plan.models_needing_rewrite,
     plan.alpha_stack_objects,

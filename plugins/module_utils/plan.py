@@ -188,6 +188,11 @@ def split_backends(pair, ga_weight):
     ]
 
 
+def pair_splits(pairs, ga_weight):
+    """The traffic_split ``splits`` that give the v1 pool of every pair ``ga_weight`` percent, in one task."""
+    return [{"backends": split_backends(pair, ga_weight)} for pair in pairs]
+
+
 def rollback_weight(passed_steps):
     """Where a failed step returns: the last step that passed its gates, or all traffic to preview."""
     return passed_steps[-1] if passed_steps else 0

@@ -125,19 +125,38 @@ def wait_ready(cluster, namespace, name, generation, timeout, interval=waiting.P
     return route
 
 
-def split_traffic(cluster, split, namespace=None, names=None, selector=None, validate_backends=True,
+def split_traffic(cluster, splits, namespace=None, names=None, selector=None, validate_backends=True,
                   wait=True, wait_timeout=waiting.DEFAULT_TIMEOUT, wait_sleep=waiting.POLL_SECONDS, diff=False,
                   clock=time.monotonic, sleep=time.sleep):
-    """Select, validate all routes, write the changed ones, wait; return the module result."""
-    selected = select_routes(cluster, split, namespace, names, selector)
-    plans = [routes.plan_route(route, split) for route in selected]
+    """Select and validate the routes of every split, write the changed ones split after split, wait; return the
+    module result.
+
+    A route that several splits select (pools that share a route) is written by each in turn, each on the copy the
+    previous write stored, so one task moves many pools with no conflict between its own writes.
+    """
+    planned = []
+    for split in splits:
+        selected = select_routes(cluster, split, namespace, names, selector)
+        planned.append((split, [routes.plan_route(route, split) for route in selected]))
+    plans = [plan for dummy, split_plans in planned for plan in split_plans]
     problems = [problem for plan in plans for problem in plan.problems]
     if validate_backends:
         problems.extend(missing_backends(cluster, plans))
     if problems:
         raise routes.refusal(problems)
 
-    outcomes = [write_route(cluster, plan.before, split) if plan.changed else (plan, plan.before) for plan in plans]
+    outcomes, stored_by_route = [], {}
+    for split, split_plans in planned:
+        for plan in split_plans:
+            key = (plan.namespace, plan.name)
+            # A dry run stores nothing: each split is shown against the live route.
+            if key in stored_by_route and not cluster.dry_run:
+                plan = routes.plan_route(stored_by_route[key], split)
+                if plan.problems:
+                    raise routes.refusal(plan.problems)
+            if plan.changed:
+                plan, stored_by_route[key] = write_route(cluster, plan.before, split)
+            outcomes.append((plan, stored_by_route[key] if plan.changed else plan.before))
     final_plans = [plan for plan, stored in outcomes]
 
     # One deadline for all routes: wait_timeout bounds the whole wait, not each route's.

@@ -56,10 +56,10 @@ options:
         O(add_missing) is set. A backend listed at weight 0 may be absent (it already gets nothing); with
         O(add_missing) and without O(remove_zero) it is added at 0.
       - At least one listed backend must keep a weight above 0.
+      - Exactly one of O(backends) and O(splits) is required.
     type: list
     elements: dict
-    required: true
-    suboptions:
+    suboptions: &backend
       group:
         description:
           - API group of the backend; the empty string is the core group (Services).
@@ -84,6 +84,25 @@ options:
           - The weight the backendRef gets, an integer from 0 to 1,000,000.
         type: int
         required: true
+  splits:
+    description:
+      - Several independent splits in one task, for example one per pool pair of a migration. Each selects
+        its own routes (as O(backends) does) and is applied in turn; O(namespace), O(routes), O(route_selector),
+        O(rules), O(add_missing), O(remove_zero), O(validate_backends) and O(wait) apply to each.
+      - Every split is validated before the first write. A route that several splits select (pools that share a
+        route) is written by each in turn, each on the copy the previous write stored.
+      - Exactly one of O(backends) and O(splits) is required.
+    type: list
+    elements: dict
+    version_added: 1.1.0
+    suboptions:
+      backends:
+        description:
+          - The backends of this split, as in O(backends).
+        type: list
+        elements: dict
+        required: true
+        suboptions: *backend
   rules:
     description:
       - The rules to edit in each route, each given by its name (a string) or by its index (an integer from 0).
@@ -181,6 +200,18 @@ EXAMPLES = r"""
         weight: 100
     wait_timeout: 300
 
+- name: Move two pools to their v1 pools in one task, wherever routes reach them (also two rules of one route)
+  inference_gateway.migration.traffic_split:
+    add_missing: true
+    wait: false
+    splits:
+      - backends:
+          - {group: inference.networking.x-k8s.io, namespace: team-chat, name: llama-chat, weight: 50}
+          - {group: inference.networking.k8s.io, namespace: team-chat, name: llama-chat-ga, weight: 50}
+      - backends:
+          - {group: inference.networking.x-k8s.io, namespace: team-chat, name: qwen-chat, weight: 50}
+          - {group: inference.networking.k8s.io, namespace: team-chat, name: qwen-chat-ga, weight: 50}
+
 - name: Only the rule named canary of the routes labelled app=llm
   inference_gateway.migration.traffic_split:
     route_selector: app=llm
@@ -192,7 +223,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 routes:
-  description: One entry per selected route.
+  description: One entry per selected route (with O(splits), per split and selected route, in the order written).
   returned: always
   type: list
   elements: dict
@@ -252,22 +283,21 @@ diff:
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api, route_writer, routes
 from ansible_collections.inference_gateway.migration.plugins.module_utils.module import run_module
 
+BACKEND_OPTIONS = dict(
+    group=dict(type="str", default=api.CORE_GROUP),
+    kind=dict(type="str", default=api.GA_POOL.kind),
+    name=dict(type="str", required=True),
+    namespace=dict(type="str"),
+    weight=dict(type="int", required=True),
+)
+
 OPTIONS = dict(
     namespace=dict(type="str"),
     routes=dict(type="list", elements="str"),
     route_selector=dict(type="str"),
-    backends=dict(
-        type="list",
-        elements="dict",
-        required=True,
-        options=dict(
-            group=dict(type="str", default=api.CORE_GROUP),
-            kind=dict(type="str", default=api.GA_POOL.kind),
-            name=dict(type="str", required=True),
-            namespace=dict(type="str"),
-            weight=dict(type="int", required=True),
-        ),
-    ),
+    backends=dict(type="list", elements="dict", options=BACKEND_OPTIONS),
+    splits=dict(type="list", elements="dict",
+                options=dict(backends=dict(type="list", elements="dict", required=True, options=BACKEND_OPTIONS))),
     rules=dict(type="list", elements="raw"),
     add_missing=dict(type="bool", default=False),
     remove_zero=dict(type="bool", default=False),
@@ -280,12 +310,13 @@ OPTIONS = dict(
 
 def split_traffic(module, cluster):
     params = module.params
-    split = routes.parse_split(
-        params["backends"], params["rules"], params["add_missing"], params["remove_zero"], params["namespace"]
-    )
+    backend_lists = [params["backends"]] if params["backends"] is not None else [
+        split["backends"] for split in params["splits"]]
+    splits = [routes.parse_split(backends, params["rules"], params["add_missing"], params["remove_zero"],
+                                 params["namespace"]) for backends in backend_lists]
     return route_writer.split_traffic(
         cluster,
-        split,
+        splits,
         namespace=params["namespace"],
         names=params["routes"],
         selector=params["route_selector"],
@@ -301,7 +332,8 @@ def main():
     run_module(
         OPTIONS,
         split_traffic,
-        mutually_exclusive=[("routes", "route_selector")],
+        mutually_exclusive=[("routes", "route_selector"), ("backends", "splits")],
+        required_one_of=[("backends", "splits")],
         required_by={"routes": "namespace"},
     )
 

@@ -82,6 +82,16 @@ def test_split_backends_use_both_groups_and_sum_to_100():
     assert all(b["kind"] == "InferencePool" and b["namespace"] == "default" for b in backends)
 
 
+def test_pair_splits_give_every_pair_its_own_split_at_the_same_step():
+    pairs = [{"alpha": "team-chat/chat", "v1": "team-chat/chat-ga"},
+             {"alpha": "platform/mistral", "v1": "platform/mistral-ga"}]
+    splits = plan.pair_splits(pairs, 25)
+    assert [[(b["namespace"], b["name"], b["weight"]) for b in split["backends"]] for split in splits] == [
+        [("team-chat", "chat", 75), ("team-chat", "chat-ga", 25)],
+        [("platform", "mistral", 75), ("platform", "mistral-ga", 25)]]
+    assert plan.pair_splits([], 25) == []
+
+
 def test_unqualified_pair_names_are_refused():
     with pytest.raises(MigrationError, match="namespace/name"):
         plan.split_backends({"alpha": "a-preview", "v1": "default/a-ga"}, 50)

@@ -62,7 +62,7 @@ def run(cluster, split, **kwargs):
     kwargs.setdefault("namespace", "default")
     kwargs.setdefault("wait_sleep", 0)
     kwargs.setdefault("wait_timeout", 5)
-    return route_writer.split_traffic(cluster, split, **kwargs)
+    return route_writer.split_traffic(cluster, [split], **kwargs)
 
 
 def test_a_conflict_rereads_and_reapplies_only_our_change():
@@ -269,3 +269,41 @@ def test_diff_lists_each_changed_route():
     result = run(cluster, fifty_fifty(), names=["a", "b"], diff=True)
     assert [d["before_header"] for d in result["diff"]] == ["HTTPRoute default/a"]
     assert [r["changed"] for r in result["routes"]] == [True, False]
+
+
+def _pool_split(name, ga_weight):
+    return routes.parse_split([{"group": ALPHA, "kind": "InferencePool", "name": name, "weight": 100 - ga_weight},
+                               {"group": GA, "kind": "InferencePool", "name": name + "-ga", "weight": ga_weight}],
+                              add_missing=True)
+
+
+def _two_pool_route():
+    """One route whose two rules reach two different preview pools, as pools of two teams share a route."""
+    route = make_route(second_rule=False)
+    route["spec"]["rules"].append({"matches": [{"headers": [{"name": "x-team", "value": "qwen"}]}],
+                                   "backendRefs": [{"group": ALPHA, "kind": "InferencePool", "name": "qwen"}]})
+    return route
+
+
+def test_splits_that_share_a_route_each_write_it_on_the_copy_the_last_one_stored():
+    cluster = cluster_with(_two_pool_route(), pools=())
+    for group, name in ((ALPHA, "pool"), (GA, "pool-ga"), (ALPHA, "qwen"), (GA, "qwen-ga")):
+        cluster.add(api.POOL_TYPES[group], pool_object(group, name))
+    result = route_writer.split_traffic(cluster, [_pool_split("pool", 50), _pool_split("qwen", 50)],
+                                        namespace="default", wait_sleep=0, wait_timeout=5)
+    # Two replace requests: the second split did not lose a race to the first (a conflict would make a third).
+    assert len(cluster.requests("replace")) == 2
+    rules = stored_route(cluster)["spec"]["rules"]
+    assert [[(ref["name"], ref["weight"]) for ref in rule["backendRefs"]] for rule in rules] == [
+        [("pool", 50), ("pool-ga", 50)], [("qwen", 50), ("qwen-ga", 50)]]
+    assert [route["generation"] for route in result["routes"]] == [2, 3] and result["changed"]
+
+
+def test_a_split_that_cannot_be_applied_refuses_every_split_before_the_first_write():
+    cluster = cluster_with(_two_pool_route(), pools=())
+    for group, name in ((ALPHA, "pool"), (GA, "pool-ga"), (ALPHA, "qwen")):
+        cluster.add(api.POOL_TYPES[group], pool_object(group, name))
+    with pytest.raises(MigrationError) as refused:
+        route_writer.split_traffic(cluster, [_pool_split("pool", 50), _pool_split("qwen", 50)], namespace="default")
+    assert "InferencePool default/qwen-ga does not exist" in str(refused.value)
+    assert cluster.requests("replace") == []
