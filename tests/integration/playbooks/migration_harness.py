@@ -143,6 +143,13 @@ class PlaybookRun:
         return dict(zip(("ok", "changed", "unreachable", "failed"), (int(n) for n in match.groups())))
 
 
+def rule_v1_percent(route, rule_index):
+    """The share in percent (rounded down) of one rule's traffic that goes to v1 pools (a weight left out is 1)."""
+    refs = route["spec"]["rules"][rule_index]["backendRefs"]
+    total = sum(ref.get("weight", 1) for ref in refs)
+    return 100 * sum(ref.get("weight", 1) for ref in refs if ref.get("group") == api.GA_GROUP) // total if total else 0
+
+
 def read_reports(report_dir):
     """The JSON reports written into `report_dir`, oldest first, after checking each has its Markdown twin."""
     reports = []

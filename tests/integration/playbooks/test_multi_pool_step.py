@@ -12,7 +12,7 @@ import re
 
 import pytest
 from migration_harness import (
-    ALPHA_POOL, ALPHA_SERVED_BY, GA_POOL, ClusterView, PlaybookRun, answer_of, read_reports,
+    ALPHA_POOL, ALPHA_SERVED_BY, GA_POOL, ClusterView, PlaybookRun, answer_of, read_reports, rule_v1_percent,
 )
 from runner import run_playbook
 
@@ -101,9 +101,7 @@ def test_the_gate_names_the_one_pool_whose_v1_stack_broke_and_every_pool_rolls_b
     view = ClusterView(two_pools.kubeconfig)
 
     def qwen_v1_percent():
-        refs = view.route()["spec"]["rules"][1]["backendRefs"]
-        total = sum(ref.get("weight", 1) for ref in refs)
-        return 100 * sum(ref.get("weight", 1) for ref in refs if ref["name"] == QWEN_GA) // total if total else 0
+        return rule_v1_percent(view.route(), 1)
 
     run = PlaybookRun(PLAYBOOK, two_pools, run_vars(two_pools, tmp_path, migration_step_weights=[25, 50, 100],
                                                     migration_pause_seconds=BROKEN_PAUSE_SECONDS,
