@@ -62,6 +62,14 @@ def render(results, measured_on):
     return "\n".join(parts)
 
 
+def _write(output, results, planned):
+    total = sum(figures["benchmark seconds"] for _doc, figures in results.values())
+    done = f"{total} s for these benchmarks" + ("" if len(results) == planned else f", {len(results)} of {planned} run")
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    output.write_text(render(results, f"{now} on {machine()}, {done}"))
+    print(f"[bench] wrote {output}: {done}", file=sys.stderr, flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=BENCHMARKS, help="run only these benchmarks")
@@ -85,11 +93,8 @@ def main(argv=None):
         figures["load average at start"] = load_at_start
         print(json.dumps(figures, indent=1), file=sys.stderr, flush=True)
         results[name] = (module.__doc__.split("\n\n", 1)[1].split("\n\n    ")[0], figures)
-    total = sum(figures["benchmark seconds"] for _doc, figures in results.values())
-    print(f"[bench] {len(results)} benchmarks in {total} s", file=sys.stderr)
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    args.output.write_text(render(results, f"{now} on {machine()}, {total} s for these benchmarks"))
-    print(f"[bench] wrote {args.output}", file=sys.stderr)
+        # Written after every benchmark, so that an interrupted run keeps the figures it measured.
+        _write(args.output, results, len(args.only or BENCHMARKS))
     return 1 if any("failed" in figures for _doc, figures in results.values()) else 0
 
 
