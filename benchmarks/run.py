@@ -15,10 +15,12 @@ import json
 import os
 import platform
 import sys
+import time
+import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["gateway_throughput"]
+BENCHMARKS = ["detection_scale", "simple_downtime", "gateway_throughput", "pool_scaling"]
 
 
 def machine():
@@ -60,6 +62,14 @@ def render(results, measured_on):
     return "\n".join(parts)
 
 
+def _write(output, results, planned):
+    total = sum(figures["benchmark seconds"] for _doc, figures in results.values())
+    done = f"{total} s for these benchmarks" + ("" if len(results) == planned else f", {len(results)} of {planned} run")
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    output.write_text(render(results, f"{now} on {machine()}, {done}"))
+    print(f"[bench] wrote {output}: {done}", file=sys.stderr, flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=BENCHMARKS, help="run only these benchmarks")
@@ -70,13 +80,22 @@ def main(argv=None):
     for name in args.only or BENCHMARKS:
         module = importlib.import_module(name)
         print(f"[bench] {name}: {module.__doc__.splitlines()[0]}", file=sys.stderr, flush=True)
-        figures = module.run_default()
+        # The machine may be shared: the 1-minute load average says how busy it was when the benchmark began.
+        load_at_start = round(os.getloadavg()[0], 1)
+        started = time.monotonic()
+        try:
+            figures = module.run_default()
+        except Exception as error:  # noqa: BLE001 - one benchmark failing must not cost the others' figures
+            traceback.print_exc()
+            figures = {"failed": f"{type(error).__name__}: {str(error).strip().splitlines()[0][:300]}",
+                       "rows": [{"benchmark": name, "result": "failed, no figures"}]}
+        figures["benchmark seconds"] = round(time.monotonic() - started)
+        figures["load average at start"] = load_at_start
         print(json.dumps(figures, indent=1), file=sys.stderr, flush=True)
         results[name] = (module.__doc__.split("\n\n", 1)[1].split("\n\n    ")[0], figures)
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    args.output.write_text(render(results, f"{now} on {machine()}"))
-    print(f"[bench] wrote {args.output}", file=sys.stderr)
-    return 0
+        # Written after every benchmark, so that an interrupted run keeps the figures it measured.
+        _write(args.output, results, len(args.only or BENCHMARKS))
+    return 1 if any("failed" in figures for _doc, figures in results.values()) else 0
 
 
 if __name__ == "__main__":

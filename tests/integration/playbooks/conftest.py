@@ -5,7 +5,7 @@ running for the duration of a test."""
 import pytest
 from igw_sandbox.loadgen import LoadGenerator
 from igw_sandbox.waits import wait_until
-from migration_harness import ALPHA_SERVED_BY, BASE_MODEL, ClusterView, PlaybookRun, answer_of, api
+from migration_harness import ALPHA_SERVED_BY, BASE_MODEL, ClusterView, PlaybookRun, answer_of, api, sandbox_vars
 
 # The load of issue 9: 50 requests per second of the base model, bounded in time and count.
 LOAD_RATE = 50
@@ -49,18 +49,8 @@ def view(serving):
 
 @pytest.fixture
 def migration_vars(serving, tmp_path, target_release):
-    """Extra vars that point the playbooks at this sandbox, its helm, and its loopback mirrors of the
-    release downloads and the chart registry: the defaults with only the host swapped; and the target release."""
-    return {
-        "migration_release": target_release,
-        "migration_kubeconfig": serving.kubeconfig,
-        "migration_helm_binary": serving.helm,
-        "migration_gie_download_url": serving.env["GIE_DOWNLOAD_URL"],
-        "migration_chart_registry": serving.env["GIE_CHART_REGISTRY"],
-        "migration_backup_dest": str(tmp_path / "backups"),
-        "migration_accept_model_name_changes": True,
-        "migration_pause_seconds": PAUSE_SECONDS,
-    }
+    """Extra vars that point the playbooks at this sandbox (see sandbox_vars), with the tests' short pause."""
+    return {**sandbox_vars(serving, tmp_path / "backups", target_release), "migration_pause_seconds": PAUSE_SECONDS}
 
 
 @pytest.fixture

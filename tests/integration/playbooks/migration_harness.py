@@ -50,6 +50,20 @@ WATCH_INTERVAL = 0.1
 TIMED_OUTPUT = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"}
 
 
+def sandbox_vars(sandbox, backup_dest, release=api.GA_RELEASE):
+    """Extra vars that point the playbooks at this sandbox, its helm, and its loopback mirrors of the
+    release downloads and the chart registry: the defaults with only the host swapped; and the target release."""
+    return {
+        "migration_release": release,
+        "migration_kubeconfig": sandbox.kubeconfig,
+        "migration_helm_binary": sandbox.helm,
+        "migration_gie_download_url": sandbox.env["GIE_DOWNLOAD_URL"],
+        "migration_chart_registry": sandbox.env["GIE_CHART_REGISTRY"],
+        "migration_backup_dest": str(backup_dest),
+        "migration_accept_model_name_changes": True,
+    }
+
+
 def completion(sandbox, model=BASE_MODEL, address=None, headers=None):
     """(status, response headers, body) of one completion request through the sandbox's Gateway (or the Gateway
     at ``address``), with ``headers`` (a Host, a header a route rule matches) besides the content type."""

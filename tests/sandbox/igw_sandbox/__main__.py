@@ -35,7 +35,8 @@ def _parser():
                     help="how long the simulated gateway takes to program a change (default: 2.0); "
                          "LOW:HIGH draws each change's delay uniformly between the bounds (e.g. 2:8)")
     seed = command("seed", "apply a scenario")
-    seed.add_argument("scenario", help="one of: " + ", ".join(available()))
+    seed.add_argument("scenario", help="one of: " + ", ".join(available())
+                      + ", pools-N (alpha-basic's preview stack N times, e.g. pools-20)")
     command("down", "stop every process of the sandbox")
     command("status", "show components, pids, ports and listening sockets")
     command("reset", "remove everything added since up (helm releases, namespaces, objects, CRDs)")

@@ -103,3 +103,29 @@ def test_a_list_document_is_read_as_its_items(tmp_path):
                         "- {apiVersion: v1, kind: Namespace, metadata: {name: b}}\n"
                         "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: c}\n")
     assert [d["metadata"]["name"] for d in load_documents(manifest)] == ["a", "b", "c"]
+
+
+def test_a_generated_pools_scenario_gives_each_pool_its_own_servers_release_model_and_route():
+    steps = scenarios.load("pools-12")["steps"]
+    releases = [step["helm_install"] for step in steps if "helm_install" in step]
+    documents = [d for step in steps if "apply" in step for d in step["apply"]["documents"]]
+    servers = [d for d in documents if d["kind"] == "Deployment"]
+    models = [d for d in documents if d["kind"] == "InferenceModel"]
+    routes = [d for d in documents if d["kind"] == "HTTPRoute"]
+    pools = [release["release"] for release in releases]
+    assert pools[0] == "pool-01-preview" and len(set(pools)) == 12
+    # Each release's pool selects the model servers of its own name, and nothing else does.
+    assert [r["set"]["inferencePool.modelServers.matchLabels.app"] for r in releases] == [
+        s["spec"]["template"]["metadata"]["labels"]["app"] for s in servers]
+    assert [m["spec"]["poolRef"]["name"] for m in models] == pools
+    assert [r["spec"]["rules"][0]["backendRefs"][0]["name"] for r in routes] == pools
+    assert len({h for r in routes for h in r["spec"]["hostnames"]}) == 12
+    # Every step waits for what it made: each model server and endpoint picker, the Gateway and each route.
+    (wait,) = [step["wait"] for step in steps if "wait" in step]
+    assert len(wait["deployments"]) == 24 and len(wait["routes"]) == 12
+
+
+def test_the_hostnames_of_generated_pools_match_their_names():
+    assert scenarios.pool_names(2) == [("pool-1-preview", "pool-1.example.com"), ("pool-2-preview", "pool-2.example.com")]
+    with pytest.raises(SandboxError, match="pools-N"):
+        scenarios.load("pools-0")
