@@ -84,16 +84,33 @@ def missing_alpha_pools(snapshot):
 
 
 class Index:
-    """The snapshot's objects, keyed the ways the joins look them up."""
+    """The snapshot's objects, keyed the ways the joins look them up: every per-pool join is a lookup, so that
+    detection grows with the number of objects, not with pools times routes."""
 
     def __init__(self, snapshot):
         self.snapshot = snapshot
         self.routes = sorted_by_name(snapshot.routes)
         self.pools = dict((refs.pool_key(p), p) for p in snapshot.alpha_pools + snapshot.ga_pools)
         self.services = dict(((namespace_of(s), name_of(s)), s) for s in snapshot.services)
-        self.deployments_by_namespace = {}
-        for deployment in sorted(snapshot.deployments, key=name_of):
-            self.deployments_by_namespace.setdefault(namespace_of(deployment), []).append(deployment)
+        self.deployments_by_namespace = _grouped(sorted(snapshot.deployments, key=name_of), namespace_of)
+        self.ga_pools_by_namespace = _grouped(sorted_by_name(snapshot.ga_pools), namespace_of)
+        self.models_by_pool = _grouped(sorted_by_name(snapshot.models), model_pool_key)
+        self._route_positions = {}
+        for position, route in enumerate(self.routes):
+            for key in set(key for _rule, _ref, key, _weight in refs.route_backends(route)):
+                self._route_positions.setdefault(key, []).append(position)
+
+    def routes_to(self, *keys):
+        """The routes with a backendRef to any of ``keys`` (None stands for no pool), in name order."""
+        positions = set(position for key in keys if key is not None for position in self._route_positions.get(key, ()))
+        return [self.routes[position] for position in sorted(positions)]
+
+
+def _grouped(objects, key):
+    groups = {}
+    for obj in objects:
+        groups.setdefault(key(obj), []).append(obj)
+    return groups
 
 
 def epp_status(index, namespace, ref):
@@ -182,7 +199,7 @@ def migrated_from(ga_pool):
     return refs.BackendKey(api.ALPHA_GROUP, api.ALPHA_POOL.kind, namespace or namespace_of(ga_pool), name)
 
 
-def counterpart(alpha_pool, ga_pools):
+def counterpart(alpha_pool, ga_pools_by_namespace):
     """The v1 pool in the alpha pool's namespace that selects the same pods, or None.
 
     A v1 pool annotated as migrated from this alpha pool wins over one that only
@@ -191,9 +208,8 @@ def counterpart(alpha_pool, ga_pools):
     alpha_key = refs.pool_key(alpha_pool)
     selector = alpha_pool["spec"].get("selector") or {}
     candidates = [
-        p for p in ga_pools
-        if namespace_of(p) == namespace_of(alpha_pool)
-        and (migrated_from(p) == alpha_key or _ga_selector(p) == selector)
+        p for p in ga_pools_by_namespace.get(namespace_of(alpha_pool), [])
+        if migrated_from(p) == alpha_key or _ga_selector(p) == selector
     ]
     candidates.sort(key=lambda p: (migrated_from(p) != alpha_key, name_of(p)))
     return candidates[0] if candidates else None
@@ -206,7 +222,7 @@ def _ga_selector(ga_pool):
 def alpha_pool_entry(index, pool, ga_pool, models):
     spec = pool["spec"]
     ga_key = refs.pool_key(ga_pool) if ga_pool else None
-    routes, weights = route_usage(index.routes, refs.pool_key(pool), ga_key)
+    routes, weights = route_usage(index.routes_to(refs.pool_key(pool), ga_key), refs.pool_key(pool), ga_key)
     ref = extension_ref(pool)
     return dict(identity(pool), **{
         "namespace": namespace_of(pool),
@@ -242,7 +258,7 @@ def ga_pool_entry(index, pool, paired, objectives=()):
         phase = None if source in index.pools else api.PHASE_ALPHA_REMOVED
     else:
         alpha_key, phase = None, None
-    routes, _weights = route_usage(index.routes, alpha_key, key)
+    routes, _weights = route_usage(index.routes_to(alpha_key, key), alpha_key, key)
     spec = pool["spec"]
     ref = endpoint_picker_ref(pool)
     return {
@@ -280,7 +296,7 @@ def orphans(index, model_entries):
 # --- ownership: who else manages what the migration writes or deletes -----------------------
 
 
-def touched_objects(index, snapshot, pool, entry, backed_up=False):
+def touched_objects(index, pool, entry, backed_up=False):
     """(kind, object) of everything the migration of one preview pool writes or deletes that exists now:
     the pool and its InferenceModels (unless the pool is gone and read from a backup), the HTTPRoutes
     with a backendRef to it, and its endpoint picker's Service and Deployment."""
@@ -288,9 +304,8 @@ def touched_objects(index, snapshot, pool, entry, backed_up=False):
     found = []
     if not backed_up:
         found.append((api.ALPHA_POOL.kind, pool))
-        found.extend((api.INFERENCE_MODEL.kind, m) for m in sorted_by_name(snapshot.models) if model_pool_key(m) == key)
-    found.extend((api.HTTP_ROUTE.kind, r) for r in index.routes
-                 if any(k == key for _rule, _ref, k, _weight in refs.route_backends(r)))
+        found.extend((api.INFERENCE_MODEL.kind, m) for m in index.models_by_pool.get(key, []))
+    found.extend((api.HTTP_ROUTE.kind, r) for r in index.routes_to(key))
     service = index.services.get((key.namespace, entry["extension_ref"]["name"]))
     if service is not None and entry["extension_ref"]["kind"] == api.SERVICE.kind:
         found.append((api.SERVICE.kind, service))
@@ -300,11 +315,11 @@ def touched_objects(index, snapshot, pool, entry, backed_up=False):
     return found
 
 
-def ownership(index, snapshot, pools):
+def ownership(index, pools):
     """(managed_objects, last_applied) over ``pools``, a list of (raw preview pool, its entry, read from a backup)."""
     return managers.ownership(
         (qualified(entry), kind, obj)
-        for pool, entry, backed_up in pools for kind, obj in touched_objects(index, snapshot, pool, entry, backed_up))
+        for pool, entry, backed_up in pools for kind, obj in touched_objects(index, pool, entry, backed_up))
 
 
 # --- the report ----------------------------------------------------------------------------
@@ -336,7 +351,7 @@ def report(snapshot, namespaces=None, removed=None):
     sources = [(pool, None) for pool in sorted_by_name(snapshot.alpha_pools)]
     sources.extend((found.pool, found) for _key, found in sorted((removed or {}).items()))
     for pool, backed_up in sources:
-        ga_pool = counterpart(pool, snapshot.ga_pools)
+        ga_pool = counterpart(pool, index.ga_pools_by_namespace)
         if backed_up is None:
             entry = alpha_pool_entry(index, pool, ga_pool,
                                      models_by_pool.get((namespace_of(pool), api.ALPHA_GROUP, name_of(pool)), []))
@@ -365,7 +380,7 @@ def report(snapshot, namespaces=None, removed=None):
     routes_to_removed_alpha = [o for o in orphan_found["routes"]
                                if o["backend"]["group"] == api.ALPHA_GROUP and o["backend"]["weight"] > 0]
     v1_pools = [p for p in all_ga if in_scope(p)]
-    managed_objects, last_applied = ownership(index, snapshot, [r for r in raw if in_scope(r[1])])
+    managed_objects, last_applied = ownership(index, [r for r in raw if in_scope(r[1])])
     models = [m for m in all_models if in_scope(m)]
     routes = [r for r in index.routes if not namespaces or namespace_of(r) in namespaces]
     result = dict(facts)

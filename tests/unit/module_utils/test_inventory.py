@@ -753,3 +753,20 @@ def test_a_pool_rebuilt_from_a_backup_checks_the_routes_and_epp_that_exist_not_t
     snap.routes[0]["metadata"]["annotations"] = {api.ARGOCD_TRACKING_ANNOTATION: "inference:x"}
     result = inventory.report(snap, removed={ALPHA_KEY: backup_files.RemovedPool("/b", gone, [])})
     assert [(o["kind"], o["name"]) for o in result["managed_objects"]] == [("HTTPRoute", ROUTE)]
+
+
+def test_every_join_is_a_lookup_so_detection_reads_each_route_a_bounded_number_of_times(monkeypatch):
+    """2,000 pools each behind a route of its own must not cost 2,000 x 2,000 route scans (issue 19's estate)."""
+    count = 60
+    pools = [alpha_pool("pool-%02d" % i, namespace="ns-%d" % (i % 7), release=False) for i in range(count)]
+    routes = [route([pool_ref(api.ALPHA_GROUP, "pool-%02d" % i)], name="route-%02d" % i, namespace="ns-%d" % (i % 7))
+              for i in range(count)]
+    models = [model("model-%02d" % i, "m", pool="pool-%02d" % i, namespace="ns-%d" % (i % 7)) for i in range(count)]
+    reads = []
+    real = refs.route_backends
+    monkeypatch.setattr(refs, "route_backends", lambda r: reads.append(r["metadata"]["name"]) or real(r))
+    result = inventory.report(snapshot(alpha_pools=pools, routes=routes, models=models))
+    assert len(result["alpha_pools"]) == count
+    assert all([r["name"] for r in p["routes"]] == ["route-" + p["name"].split("-")[1]] for p in result["alpha_pools"])
+    # A few passes over the routes (index, orphans, warnings, counts), not one per pool.
+    assert max(reads.count(name) for name in set(reads)) <= 8, max(reads.count(name) for name in set(reads))
