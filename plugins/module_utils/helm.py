@@ -13,6 +13,8 @@ import gzip
 import json
 import subprocess
 
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible_collections.kubernetes.core.plugins.module_utils.helm_args_common import HELM_AUTH_ARG_SPEC
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 
@@ -49,3 +51,19 @@ def uninstall(binary, release, timeout, env):
         raise MigrationError("`%s` exited %d: %s" % (" ".join(command), process.returncode,
                                                      (process.stderr or process.stdout).strip()))
     return process.stdout
+
+
+def connection_params(params, environ):
+    """The connection options Helm needs that ``params`` lacks, from the K8S_AUTH_* variables of ``environ``, as
+    kubernetes.core.helm reads them. A module with kubernetes.core's k8s options gets no such fallback (its
+    Kubernetes client reads the variables itself), so without this an AWX kubeconfig credential, which only sets
+    K8S_AUTH_KUBECONFIG, would leave helm on its default cluster."""
+    filled = {}
+    for name, option in HELM_AUTH_ARG_SPEC.items():
+        fallback = option.get("fallback")
+        if params.get(name) is not None or not fallback:
+            continue
+        value = next((environ[variable] for variable in fallback[1] if variable in environ), None)
+        if value is not None:
+            filled[name] = boolean(value) if option.get("type") == "bool" else value
+    return filled

@@ -124,6 +124,7 @@ def remove_stacks(module, cluster):
     # kubernetes.core's helm connection settings need the AnsibleModule itself (run_command, cleanup files), which
     # AnsibleK8SModule wraps. Read once here: the uninstalls run in threads, and the first read writes a kubeconfig.
     ansible_module = module._module
+    ansible_module.params.update(helm.connection_params(params, os.environ))
     env = dict(os.environ, **AnsibleHelmModule(module=ansible_module).env_update)
     binary = params["binary_path"] or ansible_module.get_bin_path("helm", required=True)
 

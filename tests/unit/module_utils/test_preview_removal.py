@@ -164,3 +164,12 @@ def test_a_failing_helm_uninstall_raises_with_helms_message(tmp_path):
     with pytest.raises(MigrationError) as failed:
         helm.uninstall(binary, {"namespace": "team-chat", "name": "chat-preview"}, 45, {})
     assert "exited 1: Error: uninstall: Release not loaded: chat-preview" in str(failed.value)
+
+
+def test_helm_connects_like_kubernetes_core_helm_from_the_k8s_auth_variables():
+    environ = {"K8S_AUTH_KUBECONFIG": "/runner/env/kubeconfig", "K8S_AUTH_VERIFY_SSL": "false", "HOME": "/root"}
+    assert helm.connection_params({"kubeconfig": None, "validate_certs": None}, environ) == {
+        "kubeconfig": "/runner/env/kubeconfig", "validate_certs": False}
+    # An option the task sets wins over the variable.
+    assert helm.connection_params({"kubeconfig": "/mine"}, environ) == {"validate_certs": False}
+    assert helm.connection_params({}, {}) == {}
