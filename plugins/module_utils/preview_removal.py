@@ -69,8 +69,8 @@ def _present(cluster, refs):
 
 def _uninstall_all(uninstall, releases, meanwhile):
     """Run ``uninstall(release)`` for every release at once and ``meanwhile()`` in this thread; return what
-    ``meanwhile`` returned and the error message of every release that failed."""
-    failures = []
+    ``meanwhile`` returned and {release name: error} of every release that failed."""
+    failures = {}
     with ThreadPoolExecutor(max_workers=max(1, len(releases))) as workers:
         running = [(release, workers.submit(uninstall, release)) for release in releases]
         done = meanwhile()
@@ -78,7 +78,7 @@ def _uninstall_all(uninstall, releases, meanwhile):
             try:
                 future.result()
             except MigrationError as e:
-                failures.append("%s: %s" % (_release_name(release), e))
+                failures[_release_name(release)] = str(e)
     return done, failures
 
 
@@ -115,8 +115,8 @@ def remove_stacks(cluster, pools, uninstall, wait_timeout=waiting.DEFAULT_TIMEOU
     if failures:
         raise MigrationError(
             "helm uninstall failed for %s; the other preview stacks were removed. Fix the cause and run again "
-            "(the run starts where it stopped)." % "; ".join(failures),
-            uninstalled=[name for name in before["helm_releases"] if not any(f.startswith(name + ":") for f in failures)],
+            "(the run starts where it stopped)." % "; ".join("%s: %s" % failure for failure in failures.items()),
+            uninstalled=[name for name in before["helm_releases"] if name not in failures],
             deleted=[_ref_name(ref) for ref in deleted])
     # An object a release was expected to own but did not (a changed chart, an edited annotation) is left by Helm.
     deleted += delete([ref for ref, live in present if owned_by_uninstall(live)
