@@ -108,30 +108,50 @@ def deployment_readiness(cluster, name, namespace):
     return _judged(state, problems, "%s is available, %s" % (who, replicas))
 
 
+KINDS = ("gateways", "routes", "pools", "epp_deployments")
+
+
+def _kind_verdict(states):
+    """The verdict over the objects of one kind, in their order: ready when none has a problem."""
+    problems = [problem for state in states for problem in state["problems"]]
+    return dict(ready=not problems, problems=problems, summary=[state["summary"] for state in states],
+                tolerated=[state["tolerated"] for state in states if state.get("tolerated")])
+
+
 def readiness(cluster, gateway=None, routes=(), pools=(), deployments=(), pool_status_mode="tolerant", gateways=()):
-    """The readiness of every object named, and overall: ready only when each one is."""
+    """The readiness of every object named, of each kind (``by_kind``, so that one read serves a check per kind),
+    and overall: ready only when each object is."""
     result = dict(gateways=[gateway_readiness(cluster, g["name"], g["namespace"]) for g in gateways],
                   routes=[route_readiness(cluster, r["name"], r["namespace"], r.get("rules")) for r in routes],
                   pools=[pool_readiness(cluster, p["group"], p["name"], p["namespace"], pool_status_mode) for p in pools],
                   epp_deployments=[deployment_readiness(cluster, d["name"], d["namespace"]) for d in deployments])
-    objects = result["gateways"] + result["routes"] + result["pools"] + result["epp_deployments"]
+    states = dict((kind, result[kind]) for kind in KINDS)
     if gateway:
         result["gateway"] = gateway_readiness(cluster, gateway["name"], gateway["namespace"])
-        objects.insert(0, result["gateway"])
-    result["problems"] = [problem for state in objects for problem in state["problems"]]
-    result["summary"] = [state["summary"] for state in objects]
-    result["tolerated"] = [pool["tolerated"] for pool in result["pools"] if pool["tolerated"]]
+        states["gateways"] = [result["gateway"]] + states["gateways"]
+    result["by_kind"] = dict((kind, _kind_verdict(states[kind])) for kind in KINDS)
+    result["problems"] = [problem for kind in KINDS for problem in result["by_kind"][kind]["problems"]]
+    result["summary"] = [line for kind in KINDS for line in result["by_kind"][kind]["summary"]]
+    result["tolerated"] = result["by_kind"]["pools"]["tolerated"]
     result["reverted"] = [problem for route in result["routes"] for problem in route["reverted"]]
     result["refused"] = [problem for route in result["routes"] for problem in route["refused"]]
     result["ready"] = not result["problems"]
     return result
 
 
+def _hopeless(state):
+    """Whether to stop before everything is ready: a route was reverted or refuses a backendRef (waiting cures
+    neither) and every object of the other kinds is ready. Gateways, pools or EPPs read together with such a
+    route still get their wait to become ready, as they did when each kind was read on its own."""
+    if not (state.get("reverted") or state.get("refused")):
+        return False
+    return all(verdict["ready"] for kind, verdict in (state.get("by_kind") or {}).items() if kind != "routes")
+
+
 def wait_until_ready(read, timeout, clock=time.monotonic, sleep=time.sleep):
-    """Call ``read()`` until its result is ready, a route was reverted or refuses a backendRef (waiting cures
-    neither), or ``timeout`` seconds have passed; return the last result."""
-    polled = waiting.poll(read, lambda state: state["ready"] or state.get("reverted") or state.get("refused"),
-                          timeout, clock=clock, sleep=sleep)
+    """Call ``read()`` until its result is ready, there is no hope it gets ready (``_hopeless``), or ``timeout``
+    seconds have passed; return the last result."""
+    polled = waiting.poll(read, lambda state: state["ready"] or _hopeless(state), timeout, clock=clock, sleep=sleep)
     state = polled.value
     state["waited_seconds"] = round(polled.waited, 1)
     return state

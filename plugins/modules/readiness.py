@@ -136,8 +136,9 @@ options:
   wait_timeout:
     description:
       - Seconds to keep reading, every 2 seconds, until every object is ready. V(0) reads once.
-      - "Stops at once when a route was reverted (RV(reverted)) or refuses a backendRef (RV(refused)): waiting cures
-        neither."
+      - "Stops at once when a route was reverted (RV(reverted)) or refuses a backendRef (RV(refused)) and every object
+        of the other kinds is ready: waiting cures neither. Objects of the other kinds read with such a route still
+        get the wait to become ready."
     type: int
     default: 0
 extends_documentation_fragment:
@@ -193,6 +194,35 @@ summary:
   type: list
   elements: str
   sample: ["Gateway default/inference-gateway is programmed, address 203.0.113.10"]
+by_kind:
+  description:
+    - The verdict over each kind of object, so that one read can serve one check per kind. Keys C(gateways)
+      (O(gateway) first, then O(gateways)), C(routes), C(pools) and C(epp_deployments), always all four; a kind
+      with no object asked for is ready with empty lists.
+  returned: always
+  type: dict
+  contains:
+    ready:
+      description: Whether every object of the kind is ready.
+      type: bool
+    problems:
+      description: The problems of the kind's objects, as in RV(problems).
+      type: list
+      elements: str
+    summary:
+      description: One line per object of the kind, in the order given, as in RV(summary).
+      type: list
+      elements: str
+    tolerated:
+      description: The kind's part of RV(tolerated) (only pools have any).
+      type: list
+      elements: str
+  sample: {"gateways": {"ready": true, "problems": [], "tolerated": [],
+                        "summary": ["Gateway default/inference-gateway is programmed, address 203.0.113.10"]},
+           "routes": {"ready": false, "summary": ["HTTPRoute default/llm-route not found"], "tolerated": [],
+                      "problems": ["HTTPRoute default/llm-route not found"]},
+           "pools": {"ready": true, "problems": [], "summary": [], "tolerated": []},
+           "epp_deployments": {"ready": true, "problems": [], "summary": [], "tolerated": []}}
 refused:
   description: One sentence per route parent that refuses a backendRef at the route's current generation for a
     reason no wait cures (C(ResolvedRefs) False, reason C(RefNotPermitted), a reference into another namespace that

@@ -264,3 +264,67 @@ def test_every_gateway_listed_is_checked():
     assert [g["found"] for g in result["gateways"]] == [True, False]
     assert not result["ready"] and result["problems"] == [
         "Gateway platform/internal not found: check the Gateway's name and namespace"]
+
+
+def test_each_kind_has_its_own_verdict_in_the_order_read():
+    cluster = MemoryCluster(gateway(condition("Programmed")),
+                            route(4, condition("Accepted", generation=3), condition("ResolvedRefs", generation=3)),
+                            pool(api.GA_POOL, written=False), deployment(0))
+
+    result = readiness.readiness(cluster, routes=[ROUTE], pools=[GA_POOL], deployments=[EPP],
+                                 gateways=[GATEWAY, {"name": "internal", "namespace": "platform"}])
+
+    by_kind = result["by_kind"]
+    assert list(by_kind) == list(readiness.KINDS)
+    assert by_kind["gateways"] == {
+        "ready": False, "tolerated": [],
+        "problems": ["Gateway platform/internal not found: check the Gateway's name and namespace"],
+        "summary": ["Gateway default/inference-gateway is programmed, address 127.0.10.1",
+                    "Gateway platform/internal not found: check the Gateway's name and namespace"]}
+    assert not by_kind["routes"]["ready"] and len(by_kind["routes"]["problems"]) == 2
+    assert by_kind["routes"]["summary"] == [result["routes"][0]["summary"]]
+    assert by_kind["pools"] == {"ready": True, "problems": [], "summary": result["tolerated"],
+                                "tolerated": result["tolerated"]}
+    assert not by_kind["epp_deployments"]["ready"] and by_kind["epp_deployments"]["tolerated"] == []
+    assert by_kind["epp_deployments"]["summary"] == by_kind["epp_deployments"]["problems"]
+    assert result["problems"] == [p for kind in readiness.KINDS for p in by_kind[kind]["problems"]]
+    assert result["summary"] == [line for kind in readiness.KINDS for line in by_kind[kind]["summary"]]
+
+
+def test_a_kind_not_asked_for_is_ready_with_nothing_to_say():
+    result = readiness.readiness(MemoryCluster(gateway(condition("Programmed"))), GATEWAY)
+
+    assert result["by_kind"]["gateways"]["summary"] == ["Gateway default/inference-gateway is programmed, address "
+                                                        "127.0.10.1"]
+    for kind in ("routes", "pools", "epp_deployments"):
+        assert result["by_kind"][kind] == {"ready": True, "problems": [], "summary": [], "tolerated": []}
+
+
+def test_a_reverted_route_read_with_a_gateway_not_yet_programmed_waits_for_the_gateway():
+    # Read on its own, the Gateway had the whole wait to become programmed before its routes were read.
+    cluster = MemoryCluster(gateway(condition("Programmed", "False", "Pending")),
+                            route_with_backends([(api.ALPHA_GROUP, "preview", 1)]))
+    clock = Clock()
+
+    def read():
+        if clock() >= 4:
+            cluster.add(*gateway(condition("Programmed")))
+        return readiness.readiness(cluster, routes=[dict(ROUTE, rules=WRITTEN_50_50)], gateways=[GATEWAY])
+
+    result = readiness.wait_until_ready(read, timeout=60, clock=clock, sleep=clock.sleep)
+
+    assert clock.sleeps == [waiting.POLL_SECONDS] * 2
+    assert result["by_kind"]["gateways"]["ready"] and not result["by_kind"]["routes"]["ready"]
+    assert len(result["reverted"]) == 1
+
+
+def test_a_reverted_route_fails_the_wait_at_the_timeout_when_the_gateway_never_gets_programmed():
+    cluster = MemoryCluster(gateway(condition("Programmed", "False", "Pending")),
+                            route_with_backends([(api.ALPHA_GROUP, "preview", 1)]))
+    clock = Clock()
+
+    result = readiness.wait_until_ready(
+        lambda: readiness.readiness(cluster, routes=[dict(ROUTE, rules=WRITTEN_50_50)], gateways=[GATEWAY]),
+        timeout=6, clock=clock, sleep=clock.sleep)
+
+    assert sum(clock.sleeps) == 6 and not result["by_kind"]["gateways"]["ready"]
