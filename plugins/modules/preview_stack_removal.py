@@ -106,9 +106,6 @@ diff:
       objects: []
 """
 
-import os
-
-from ansible_collections.kubernetes.core.plugins.module_utils.helm import AnsibleHelmModule
 from ansible_collections.inference_gateway.migration.plugins.module_utils import helm, preview_removal, waiting
 from ansible_collections.inference_gateway.migration.plugins.module_utils.module import run_module
 
@@ -121,12 +118,7 @@ OPTIONS = dict(
 
 def remove_stacks(module, cluster):
     params = module.params
-    # kubernetes.core's helm connection settings need the AnsibleModule itself (run_command, cleanup files), which
-    # AnsibleK8SModule wraps. Read once here: the uninstalls run in threads, and the first read writes a kubeconfig.
-    ansible_module = module._module
-    ansible_module.params.update(helm.connection_params(params, os.environ))
-    env = dict(os.environ, **AnsibleHelmModule(module=ansible_module).env_update)
-    binary = params["binary_path"] or ansible_module.get_bin_path("helm", required=True)
+    binary, env = helm.command_line(module, params["binary_path"])
 
     def uninstall(release):
         helm.uninstall(binary, release, params["wait_timeout"], env)
