@@ -45,16 +45,11 @@ options:
         C(Chart.yaml) gives the version.
       - Without it Helm installs the registry's newest chart, and a release is upgraded only when its values change.
     type: str
-  binary_path:
-    description:
-      - The helm binary. Without it, C(helm) on the PATH.
-      - Helm connects with this module's connection options (kubeconfig, context, host, token, CA), as
-        M(kubernetes.core.helm) does.
-    type: path
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
   - inference_gateway.migration.cluster
+  - inference_gateway.migration.cluster.helm
 attributes:
   check_mode:
     support: full

@@ -38,12 +38,6 @@ options:
     type: list
     elements: dict
     required: true
-  binary_path:
-    description:
-      - The helm binary. Without it, C(helm) on the PATH.
-      - Helm connects with this module's connection options (kubeconfig, context, host, token, CA), as
-        M(kubernetes.core.helm) does.
-    type: path
   wait_timeout:
     description:
       - Seconds each C(helm uninstall) may wait for its resources, and then seconds to wait until every removed
@@ -54,6 +48,7 @@ extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
   - inference_gateway.migration.cluster
+  - inference_gateway.migration.cluster.helm
 attributes:
   check_mode:
     support: full
