@@ -27,3 +27,14 @@ attributes:
     support: none
     details: The module changes nothing in the cluster, so there is nothing to diff.
 """
+
+    # Modules that run the helm binary.
+    HELM = r"""
+options:
+  binary_path:
+    description:
+      - The helm binary. Without it, C(helm) on the PATH.
+      - Helm connects with this module's connection options (kubeconfig, context, host, token, CA), as
+        M(kubernetes.core.helm) does.
+    type: path
+"""

@@ -36,6 +36,7 @@ FILTERS = (
     plan.model_rewrite_field,
     plan.ga_crd_plan,
     plan.ga_plan,
+    plan.ga_stack_record,
 )
 
 

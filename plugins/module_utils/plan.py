@@ -461,3 +461,14 @@ def ga_plan(pool, mode="helm", release=api.GA_RELEASE, provider=convert.GKE_PROV
     else:
         result["manifests"] = epp_manifests.ga_manifests(pool, release, provider, name, epp_image, epp_flags)
     return result
+
+
+def ga_stack_record(plan):
+    """What the roles keep of one v1 stack (a ga_plan result) once it is built: the preview and v1 pool, the Helm
+    release, the mode, the EPP Deployment and the names of the InferenceObjectives and InferenceModelRewrites."""
+    epp = plan["epp_deployment"]
+    return {"alpha": plan["alpha"], "v1": plan["v1"], "release": plan["release"], "mode": plan["mode"],
+            "epp_deployment": epp["name"], "epp": {"namespace": epp["namespace"], "name": epp["name"]},
+            "objectives": [o["metadata"]["name"] for o in plan["objectives"]],
+            "model_rewrites": [r["metadata"]["name"] for r in plan["model_rewrites"]],
+            "warnings": plan["warnings"]}

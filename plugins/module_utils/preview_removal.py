@@ -12,8 +12,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from concurrent.futures import ThreadPoolExecutor
-
 from ansible_collections.inference_gateway.migration.plugins.module_utils import api, helm, waiting
 from ansible_collections.inference_gateway.migration.plugins.module_utils.errors import MigrationError
 from ansible_collections.inference_gateway.migration.plugins.module_utils.objects import helm_release
@@ -33,10 +31,6 @@ def stack_refs(pool):
     return refs
 
 
-def _release_name(release):
-    return "%s/%s" % (release["namespace"], release["name"])
-
-
 def _ref_name(ref):
     rtype, namespace, name = ref
     return "%s %s/%s" % (rtype.kind, namespace, name)
@@ -47,13 +41,6 @@ def _distinct(items, key):
     for item in items:
         seen.setdefault(key(item), item)
     return [seen[k] for k in sorted(seen)]
-
-
-def _installed(cluster, release):
-    """Whether Helm still keeps a record of ``release`` (a release Secret in its namespace)."""
-    selector = "%s,%s=%s" % (helm.RELEASE_SECRETS_SELECTOR, api.HELM_RELEASE_NAME_LABEL, release["name"])
-    return any(helm.is_release_secret(secret, release["name"])
-               for secret in cluster.list(api.SECRET, release["namespace"], label_selector=selector) or [])
 
 
 def _present(cluster, refs):
@@ -67,21 +54,6 @@ def _present(cluster, refs):
     return found
 
 
-def _uninstall_all(uninstall, releases, meanwhile):
-    """Run ``uninstall(release)`` for every release at once and ``meanwhile()`` in this thread; return what
-    ``meanwhile`` returned and {release name: error} of every release that failed."""
-    failures = {}
-    with ThreadPoolExecutor(max_workers=max(1, len(releases))) as workers:
-        running = [(release, workers.submit(uninstall, release)) for release in releases]
-        done = meanwhile()
-        for release, future in running:
-            try:
-                future.result()
-            except MigrationError as e:
-                failures[_release_name(release)] = str(e)
-    return done, failures
-
-
 def remove_stacks(cluster, pools, uninstall, wait_timeout=waiting.DEFAULT_TIMEOUT):
     """Remove the preview stack of every pool in ``pools`` (detected preview pool records); see the
     preview_stack_removal module for the contract. ``uninstall(release)`` runs ``helm uninstall`` of one
@@ -89,17 +61,17 @@ def remove_stacks(cluster, pools, uninstall, wait_timeout=waiting.DEFAULT_TIMEOU
 
     In check mode (``cluster.dry_run``) nothing is uninstalled or deleted; the result says what would be.
     """
-    releases = _distinct([p["helm_release"] for p in pools if p.get("helm_release")], _release_name)
+    releases = _distinct([p["helm_release"] for p in pools if p.get("helm_release")], helm.release_label)
     refs = _distinct([ref for pool in pools for ref in stack_refs(pool)], _ref_name)
-    installed = [release for release in releases if _installed(cluster, release)]
+    installed = [release for release in releases if helm.release_secrets(cluster, release)]
     present = _present(cluster, refs)
-    uninstalling = set(_release_name(release) for release in installed)
+    uninstalling = set(helm.release_label(release) for release in installed)
 
     def owned_by_uninstall(live):
         owner = helm_release(live)
-        return owner is not None and _release_name(owner) in uninstalling
+        return owner is not None and helm.release_label(owner) in uninstalling
 
-    before = {"helm_releases": [_release_name(r) for r in installed],
+    before = {"helm_releases": [helm.release_label(r) for r in installed],
               "objects": [_ref_name(ref) for ref, _live in present]}
     result = {"changed": bool(installed or present), "uninstalled": before["helm_releases"],
               "deleted": [_ref_name(ref) for ref, live in present if not owned_by_uninstall(live)],
@@ -110,7 +82,7 @@ def remove_stacks(cluster, pools, uninstall, wait_timeout=waiting.DEFAULT_TIMEOU
     def delete(refs):
         return [ref for ref in refs if cluster.delete(ref[0], ref[2], ref[1])]
 
-    deleted, failures = _uninstall_all(
+    deleted, failures = helm.for_each_release(
         uninstall, installed, lambda: delete([ref for ref, live in present if not owned_by_uninstall(live)]))
     if failures:
         raise MigrationError(

@@ -38,12 +38,6 @@ options:
     type: list
     elements: dict
     required: true
-  binary_path:
-    description:
-      - The helm binary. Without it, C(helm) on the PATH.
-      - Helm connects with this module's connection options (kubeconfig, context, host, token, CA), as
-        M(kubernetes.core.helm) does.
-    type: path
   wait_timeout:
     description:
       - Seconds each C(helm uninstall) may wait for its resources, and then seconds to wait until every removed
@@ -54,6 +48,7 @@ extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
   - inference_gateway.migration.cluster
+  - inference_gateway.migration.cluster.helm
 attributes:
   check_mode:
     support: full
@@ -106,9 +101,6 @@ diff:
       objects: []
 """
 
-import os
-
-from ansible_collections.kubernetes.core.plugins.module_utils.helm import AnsibleHelmModule
 from ansible_collections.inference_gateway.migration.plugins.module_utils import helm, preview_removal, waiting
 from ansible_collections.inference_gateway.migration.plugins.module_utils.module import run_module
 
@@ -121,12 +113,7 @@ OPTIONS = dict(
 
 def remove_stacks(module, cluster):
     params = module.params
-    # kubernetes.core's helm connection settings need the AnsibleModule itself (run_command, cleanup files), which
-    # AnsibleK8SModule wraps. Read once here: the uninstalls run in threads, and the first read writes a kubeconfig.
-    ansible_module = module._module
-    ansible_module.params.update(helm.connection_params(params, os.environ))
-    env = dict(os.environ, **AnsibleHelmModule(module=ansible_module).env_update)
-    binary = params["binary_path"] or ansible_module.get_bin_path("helm", required=True)
+    binary, env = helm.command_line(module, params["binary_path"])
 
     def uninstall(release):
         helm.uninstall(binary, release, params["wait_timeout"], env)

@@ -249,13 +249,15 @@ def helm_metadata(name, namespace=NAMESPACE, release=ALPHA):
     return metadata
 
 
-def helm_release_secret(release=ALPHA, namespace=NAMESPACE, revision=1, values=None, manifest="kind: X\n"):
+def helm_release_secret(release=ALPHA, namespace=NAMESPACE, revision=1, values=None, manifest="kind: X\n",
+                        chart_version="v0.3.0", status="deployed"):
     record = {"name": release, "namespace": namespace, "version": revision, "config": values or {},
-              "manifest": manifest, "info": {"status": "deployed"}}
+              "manifest": manifest, "info": {"status": status},
+              "chart": {"metadata": {"name": "inferencepool", "version": chart_version}}}
     encoded = base64.b64encode(gzip.compress(json.dumps(record).encode()))
     return {
         "metadata": {"name": "sh.helm.release.v1.%s.v%d" % (release, revision), "namespace": namespace,
-                     "labels": dict(api.HELM_RELEASE_OWNER_LABELS, name=release, status="deployed",
+                     "labels": dict(api.HELM_RELEASE_OWNER_LABELS, name=release, status=status,
                                     version=str(revision))},
         "type": api.HELM_RELEASE_SECRET_TYPE,
         "data": {"release": base64.b64encode(encoded).decode()},

@@ -36,6 +36,7 @@ LAYERS = {
     "route_traffic": (MECHANISMS, "route traffic"),
     "reference_grants": (CONCERNS, "reference grants"),
     "preview_removal": (CONCERNS, "preview removal"),
+    "ga_releases": (CONCERNS, "v1 releases"),
     "inventory": (CONCERNS, "detect"),
     "inventory_crds": (CONCERNS, "detect"),
     "inventory_warnings": (CONCERNS, "detect"),

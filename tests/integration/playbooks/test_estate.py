@@ -13,7 +13,7 @@ import time
 
 import pytest
 from migration_harness import (
-    RECAP, ClusterView, PlaybookRun, assert_v1_stack_of_release, completion, read_reports, rule_v1_percent,
+    RECAP, TIMED_OUTPUT, ClusterView, PlaybookRun, assert_v1_stack_of_release, completion, read_reports, rule_v1_percent,
 )
 from runner import run_playbook
 
@@ -171,7 +171,7 @@ def test_zero_downtime_migrates_the_whole_estate_in_one_run_under_load_on_every_
 
     generators = _start_load(targets, tmp_path)
     try:
-        run = run_playbook(PLAYBOOK, sandbox.kubeconfig, run_vars, timeout=1500)
+        run = run_playbook(PLAYBOOK, sandbox.kubeconfig, run_vars, env=TIMED_OUTPUT, timeout=1500)
     finally:
         summaries = [generator.stop() for generator in generators]
     # Kept for hack/playbook-time-by-task.py (the suite's time by kind of task).
@@ -185,7 +185,7 @@ def test_zero_downtime_migrates_the_whole_estate_in_one_run_under_load_on_every_
     routes_after = _assert_estate_migrated(sandbox, targets, routes_before, release, tmp_path)
 
     if release == api.GA_RELEASE:
-        again = run_playbook(PLAYBOOK, sandbox.kubeconfig, run_vars, timeout=900)
+        again = run_playbook(PLAYBOOK, sandbox.kubeconfig, run_vars, env=TIMED_OUTPUT, timeout=900)
         (tmp_path / "second.log").write_text(again.stdout)
         assert again.returncode == 0, again.stdout[-6000:]
         assert RECAP.search(again.stdout).group(2) == "0", again.stdout[-6000:]
@@ -233,7 +233,8 @@ def test_one_broken_pool_of_six_is_named_every_pool_rolls_back_and_the_next_run_
                        if ref["group"] == api.GA_GROUP), (key, spec["rules"])
 
         kube.kubectl("scale", "deployment", v1_epp, "-n", namespace, "--replicas=1")
-        again = run_playbook(PLAYBOOK, sandbox.kubeconfig, _run_vars(sandbox, tmp_path, "v1.5.0"), timeout=1500)
+        again = run_playbook(PLAYBOOK, sandbox.kubeconfig, _run_vars(sandbox, tmp_path, "v1.5.0"), env=TIMED_OUTPUT,
+                             timeout=1500)
         (tmp_path / "finished.log").write_text(again.stdout)
     finally:
         summaries = [generator.stop() for generator in generators]
@@ -255,7 +256,7 @@ def test_simple_migrates_the_whole_estate_and_reports_the_downtime_of_every_pool
     sandbox, targets = estate
     kube = sandbox.kube()
     run = run_playbook("playbooks/simple.yml", sandbox.kubeconfig, _run_vars(sandbox, tmp_path, api.GA_RELEASE),
-                       timeout=1500)
+                       env=TIMED_OUTPUT, timeout=1500)
     (tmp_path / "simple.log").write_text(run.stdout)
     assert run.returncode == 0, run.stdout[-8000:]
 

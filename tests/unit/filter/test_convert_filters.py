@@ -17,13 +17,13 @@ FILTER_DIR = REPO / "plugins" / "filter"
 FILTERS = FilterModule().filters()
 # The GA stack's per-pool plan is a planning decision: its filters live with the other planning filters.
 PLAN_FILTERS = PlanFilterModule().filters()
-GA_STACK_FILTERS = dict(FILTERS, **dict((name, PLAN_FILTERS[name]) for name in ("ga_crd_plan", "ga_plan")))
+GA_STACK_FILTERS = dict(FILTERS, **dict((name, PLAN_FILTERS[name]) for name in ("ga_crd_plan", "ga_plan", "ga_stack_record")))
 
 
 def test_filters_are_the_conversions_under_their_own_names():
     assert sorted(GA_STACK_FILTERS) == sorted([
         "v1_pool", "v1_pool_status", "ga_release_name", "epp_name", "ga_chart_values", "ga_manifests", "objective",
-        "model_warnings", "model_rewrite", "ga_crd_plan", "ga_plan"])
+        "model_warnings", "model_rewrite", "ga_crd_plan", "ga_plan", "ga_stack_record"])
     assert FILTERS["ga_release_name"]("x-preview") == convert.ga_release_name("x-preview") == "x-ga"
 
 
@@ -68,6 +68,9 @@ PLAYBOOK = textwrap.dedent("""
               rewrites: "{{ pool.models | map('inference_gateway.migration.model_rewrite', 'p-ga',
                             namespace=pool.namespace, field='split') | select | list }}"
               plan: "{{ pool | inference_gateway.migration.ga_plan(mode='manifests', release='v1.0.0') }}"
+              # As the ga_stack role plans and records every pool: map with keyword arguments.
+              records: "{{ [pool] | map('inference_gateway.migration.ga_plan', mode='helm', release='v1.3.0')
+                           | map('inference_gateway.migration.ga_stack_record') | list }}"
         - name: A refusal fails the task with the conversion's message
           ansible.builtin.debug:
             msg: "{{ pool.models[0] | inference_gateway.migration.objective('p-ga', namespace='default',
@@ -97,6 +100,13 @@ def test_filters_work_in_jinja_with_positional_and_keyword_arguments(playbook_re
     kinds = [o["kind"] for o in msg["plan"]["manifests"]]
     assert "Deployment" in kinds and "InferencePool" in kinds
     assert len(msg["plan"]["warnings"]) == 1
+    warnings = msg["records"][0].pop("warnings")
+    assert warnings and all("food-review" in warning for warning in warnings)
+    assert msg["records"] == [{
+        "alpha": "default/vllm-llama3-8b-instruct-preview", "v1": "default/vllm-llama3-8b-instruct-ga",
+        "release": "vllm-llama3-8b-instruct-ga", "mode": "helm", "epp_deployment": "vllm-llama3-8b-instruct-ga-epp",
+        "epp": {"namespace": "default", "name": "vllm-llama3-8b-instruct-ga-epp"},
+        "objectives": ["food-review", "base-model"], "model_rewrites": []}]
 
 
 def test_refusal_fails_the_task_naming_the_fix(playbook_result):
