@@ -86,7 +86,7 @@ def install_releases(cluster, stacks, chart_version, install):
     if failures:
         raise MigrationError(
             "helm upgrade --install failed for %s; the other releases were installed. Fix the cause and run again "
-            "(releases already in place are left as they are)." % "; ".join("%s: %s" % f for f in failures.items()),
+            "(releases already in place are left as they are)." % helm.failures_message(failures),
             installed=[name for name in by_action["install"] if name not in failures],
             upgraded=[name for name in by_action["upgrade"] if name not in failures])
     return result

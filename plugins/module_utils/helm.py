@@ -61,7 +61,13 @@ def newest_revision(cluster, release):
     secrets = release_secrets(cluster, release)
     if not secrets:
         return None
-    return max((decode_release(secret) for secret in secrets), key=lambda record: record.get("version") or 0)
+    # Helm labels each revision's Secret with its number: only the newest is decoded.
+    return decode_release(max(secrets, key=lambda secret: int(secret["metadata"]["labels"].get("version") or 0)))
+
+
+def failures_message(failures):
+    """One line naming every release of ``failures`` ({``namespace/name``: error}) with its error."""
+    return "; ".join("%s: %s" % failure for failure in sorted(failures.items()))
 
 
 def for_each_release(call, releases, meanwhile=None):

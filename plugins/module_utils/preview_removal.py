@@ -87,7 +87,7 @@ def remove_stacks(cluster, pools, uninstall, wait_timeout=waiting.DEFAULT_TIMEOU
     if failures:
         raise MigrationError(
             "helm uninstall failed for %s; the other preview stacks were removed. Fix the cause and run again "
-            "(the run starts where it stopped)." % "; ".join("%s: %s" % failure for failure in failures.items()),
+            "(the run starts where it stopped)." % helm.failures_message(failures),
             uninstalled=[name for name in before["helm_releases"] if name not in failures],
             deleted=[_ref_name(ref) for ref in deleted])
     # An object a release was expected to own but did not (a changed chart, an edited annotation) is left by Helm.
