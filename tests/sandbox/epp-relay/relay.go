@@ -28,6 +28,7 @@ import (
 
 const (
 	headerEPP      = "X-Igw-Relay-Epp"
+	headerEPPPod   = "X-Igw-Relay-Epp-Pod"
 	headerOutcome  = "X-Igw-Relay-Outcome"
 	headerEndpoint = "X-Igw-Relay-Endpoint"
 	headerWarning  = "X-Igw-Relay-Warning"
@@ -57,6 +58,7 @@ type relay struct {
 }
 
 type eppConn struct {
+	pod    string
 	conn   *grpc.ClientConn
 	client extprocv3.ExternalProcessorClient
 }
@@ -78,11 +80,18 @@ func newRelay(timeout time.Duration) *relay {
 }
 
 // client is one connection per EPP address, shared by every request; a restarted EPP is dialled again soon.
-func (r *relay) client(target string) (*eppConn, error) {
+// When another pod has the address now (its uid in pod), the connection to the pod that had it is closed at
+// once: that pod's last packets may never have arrived (its address went with it), so the connection can hang
+// or be reset, as Envoy drops the connections of an endpoint that leaves the EPP Service.
+func (r *relay) client(target, pod string) (*eppConn, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if c, ok := r.clients[target]; ok {
-		return c, nil
+		if c.pod == pod {
+			return c, nil
+		}
+		delete(r.clients, target)
+		_ = c.conn.Close()
 	}
 	conn, err := grpc.NewClient("passthrough:///"+target, grpc.WithTransportCredentials(r.credentials),
 		grpc.WithNoProxy(), grpc.WithConnectParams(grpc.ConnectParams{
@@ -91,7 +100,7 @@ func (r *relay) client(target string) (*eppConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &eppConn{conn: conn, client: extprocv3.NewExternalProcessorClient(conn)}
+	c := &eppConn{pod: pod, conn: conn, client: extprocv3.NewExternalProcessorClient(conn)}
 	r.clients[target] = c
 	return c, nil
 }
@@ -166,8 +175,9 @@ func replyFailure(w http.ResponseWriter, outcome, endpoint string, err error) {
 }
 
 func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	target := req.Header.Get(headerEPP)
+	target, pod := req.Header.Get(headerEPP), req.Header.Get(headerEPPPod)
 	req.Header.Del(headerEPP)
+	req.Header.Del(headerEPPPod)
 	body, err := io.ReadAll(req.Body)
 	if err != nil || target == "" {
 		http.Error(w, fmt.Sprintf("a request with its body and %s is expected (%v)", headerEPP, err), http.StatusBadRequest)
@@ -179,7 +189,7 @@ func (r *relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	pseudo := []header{{":method", req.Method}, {":path", req.URL.RequestURI()}, {":scheme", "http"},
 		{":authority", req.Host}}
-	epp, err := r.client(target)
+	epp, err := r.client(target, pod)
 	if err != nil {
 		replyFailure(w, outcomeEPPFailed, "", err)
 		return

@@ -467,3 +467,30 @@ func TestABodylessRequestEndsTheStreamWithItsHeaders(t *testing.T) {
 		t.Fatalf("end_of_stream on the headers: %v; status %d body %q", false, resp.StatusCode, body)
 	}
 }
+
+func TestAnotherPodAtAnEPPAddressGetsAConnectionOfItsOwn(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listener := &countingListener{Listener: inner}
+	server := grpc.NewServer()
+	extprocv3.RegisterExternalProcessorServer(server, &fakeEPP{answer: v1Style(startUpstream(t), nil)})
+	go func() { _ = server.Serve(listener) }()
+	t.Cleanup(server.Stop)
+	relayURL := startRelay(t, 5*time.Second).URL
+	for i, want := range []struct {
+		pod         string
+		connections int
+	}{{"uid-of-the-first-pod", 1}, {"uid-of-the-first-pod", 1}, {"uid-of-the-pod-after-it", 2}} {
+		resp, body := post(t, relayURL, inner.Addr().String(), `{"model":"food-review"}`,
+			map[string]string{headerEPPPod: want.pod})
+		if resp.StatusCode != 200 || resp.Header.Get(headerOutcome) != outcomeForwarded {
+			t.Fatalf("request %d: status %d outcome %q body %s", i, resp.StatusCode, resp.Header.Get(headerOutcome), body)
+		}
+		if listener.count() != want.connections {
+			t.Fatalf("after request %d (pod %s) the EPP accepted %d connections, want %d", i, want.pod,
+				listener.count(), want.connections)
+		}
+	}
+}

@@ -16,6 +16,7 @@ in versions.GIE_RELEASES scrapes (vllm_metrics_text), with values true of the si
 
 import json
 import logging
+import socket
 import threading
 import time
 import uuid
@@ -286,10 +287,39 @@ class _Handler(BaseHTTPRequestHandler):
 
 class SandboxHTTPServer(ThreadingHTTPServer):
     """A thread per connection that never delays exit, and a listen backlog deep enough for a
-    burst of new keep-alive connections (the default of 5 makes clients wait for SYN retries)."""
+    burst of new keep-alive connections (the default of 5 makes clients wait for SYN retries).
+
+    Closing the server also ends the keep-alive connections it has accepted. ``shutdown`` only stops
+    accepting: a client that keeps using a kept connection (the EPP relay's pool does) would otherwise go
+    on being answered by a deleted pod, whose models may differ from those of the new pod at its IP."""
 
     daemon_threads = True
     request_queue_size = 128
+
+    def __init__(self, *args, **kwargs):
+        self._accepted = set()
+        self._accepted_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        with self._accepted_lock:
+            self._accepted.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self._accepted_lock:
+            self._accepted.discard(request)
+        super().shutdown_request(request)
+
+    def server_close(self):
+        super().server_close()
+        with self._accepted_lock:
+            accepted = list(self._accepted)
+        for connection in accepted:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:  # the client closed it first
+                pass
 
 
 class ModelServer:

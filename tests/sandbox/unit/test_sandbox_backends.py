@@ -10,6 +10,7 @@ from igw_sandbox.gateway.snapshot import POOL_KEYS
 
 POOL = "vllm-llama3-8b-instruct-preview"
 GA = "vllm-llama3-8b-instruct-ga"
+EPP_TARGET = backends.EppTarget(f"{EPP_IP}:9002", f"uid-default-{POOL}-epp-0")
 
 
 def _resolve(snap, ref, namespace="default"):
@@ -26,7 +27,7 @@ def _backend(snap, ref):
 def test_healthy_alpha_pool_resolves_to_its_pods_and_the_epp_behind_its_service():
     backend = _backend(snapshot(*alpha_stack()), pool_ref(POOL))
     assert backend.pool_id == f"{api.ALPHA_GROUP}/default/{POOL}"
-    assert backend.epp_targets == (f"{EPP_IP}:9002",) and backend.epp_problem is None
+    assert backend.epp_targets == (EPP_TARGET,) and backend.epp_problem is None
     assert len(backend.endpoints) == 3
     endpoint = backend.endpoints[0]
     assert endpoint.pod_id.startswith("default/vllm-") and endpoint.address[1] == 8000
@@ -91,7 +92,7 @@ def test_a_named_target_port_is_found_among_the_epp_containers_ports():
     objects = [o for o in alpha_stack() if o["kind"] not in ("Service", "Deployment")
                and "epp" not in o["metadata"]["name"]]
     objects += epp(f"{POOL}-epp", v0_epp_args(POOL), target_port="grpc")
-    assert _backend(snapshot(*objects), pool_ref(POOL)).epp_targets == (f"{EPP_IP}:9002",)
+    assert _backend(snapshot(*objects), pool_ref(POOL)).epp_targets == (EPP_TARGET,)
 
 
 def test_failopen_pool_knows_a_ready_pod_to_fall_back_to():

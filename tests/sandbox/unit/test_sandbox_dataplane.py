@@ -121,7 +121,8 @@ def test_the_request_goes_to_the_pod_the_epp_names(serve, relay):
         assert response.getheader(modelserver.POOL_HEADER) == POOL_ID
         assert json.loads(body)["sandbox"]["pool"] == POOL_ID
     assert len(relay.requests) == 5
-    assert {r[epp_relay.RELAY_EPP_HEADER] for r in relay.requests} == {EPP_TARGET}
+    assert {(r[epp_relay.RELAY_EPP_HEADER], r[epp_relay.RELAY_EPP_POD_HEADER]) for r in relay.requests} == {
+        (EPP_TARGET, f"uid-default-{POOL}-epp-0")}
 
 
 def test_the_epps_own_answer_reaches_the_client_marked_as_the_epps(serve, relay):

@@ -7,7 +7,7 @@ import subprocess
 from igw_sandbox import build
 
 # Every Test function in tests/sandbox/epp-relay/relay_test.go; a test that stops running is a failure here.
-EXPECTED_GO_TESTS = 12
+EXPECTED_GO_TESTS = 13
 
 
 def test_the_epp_relay_passes_its_go_tests():

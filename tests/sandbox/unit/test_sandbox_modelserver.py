@@ -125,6 +125,26 @@ def test_a_new_pod_that_gets_a_deleted_pods_ip_takes_over_its_address():
         fleet.close()
 
 
+def test_a_kept_connection_to_a_deleted_pod_is_closed_and_does_not_answer_for_the_new_pod_at_its_ip():
+    fleet = modelserver.ModelServerFleet(latency=0)
+    try:
+        fleet.sync([model_pod("old", ip="127.0.4.6")])
+        kept = http.client.HTTPConnection("127.0.4.6", 8000, timeout=5)
+        kept.request("GET", "/health")
+        assert kept.getresponse().read() == b""  # kept open for the next request
+        fleet.sync([model_pod("new", ip="127.0.4.6")])
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+            kept.request("POST", "/v1/completions", body=json.dumps({"model": "food-review", "prompt": "hi"}))
+            kept.getresponse()
+        kept.close()
+        fresh = http.client.HTTPConnection("127.0.4.6", 8000, timeout=5)
+        fresh.request("POST", "/v1/completions", body=json.dumps({"model": "food-review", "prompt": "hi"}))
+        assert fresh.getresponse().getheader(modelserver.POD_HEADER) == "default/new"
+        fresh.close()
+    finally:
+        fleet.close()
+
+
 # What each release's endpoint picker scrapes by default, from its sources: v0.3.0 cmd/epp/main.go
 # (-totalQueuedRequestsMetric, -kvCacheUsagePercentageMetric, -loraInfoMetric), v0.5.1
 # pkg/epp/server/runserver.go (same flags), v1.0.0 pkg/epp/server/runserver.go

@@ -8,6 +8,7 @@ the request on the way, is the real EPP's decision over ext_proc (dataplane.py).
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .. import modelserver
 from . import api
@@ -96,8 +97,16 @@ def _target_port(pod, target_port):
     return None
 
 
+class EppTarget(NamedTuple):
+    """A ready endpoint picker: where it listens, and which pod that is (kwok may give a new pod the address of a
+    deleted one; the relay must not go on using a connection to the deleted pod)."""
+
+    address: str  # "ip:port"
+    pod_uid: str
+
+
 def epp_targets(snapshot, spec):
-    """(("ip:port", ...) of the ready pods behind the pool's EPP Service, why there is none or None).
+    """((EppTarget, ...) of the ready pods behind the pool's EPP Service, why there is none or None).
 
     The pool's EPP Service must exist (see epp_service_problem).
     """
@@ -112,7 +121,7 @@ def epp_targets(snapshot, spec):
         if selector and pod["ready"] and pod.get("ip") and labels_match(selector, pod["metadata"].get("labels", {})):
             port = _target_port(pod, ports[0]["targetPort"])
             if port:
-                targets.append(f"{pod['ip']}:{port}")
+                targets.append(EppTarget(f"{pod['ip']}:{port}", pod["metadata"]["uid"]))
     if not targets:
         return (), f"EPP Service {service_id} selects no ready pod"
     return tuple(sorted(targets)), None
@@ -140,7 +149,7 @@ class PoolBackend:
     spec: PoolSpec
     endpoints: tuple
     no_endpoint_reason: str
-    epp_targets: tuple  # "ip:port" of the ready endpoint pickers behind the pool's EPP Service
+    epp_targets: tuple  # EppTarget of each ready endpoint picker behind the pool's EPP Service
     epp_problem: str | None
 
     @property

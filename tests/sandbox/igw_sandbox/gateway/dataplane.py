@@ -25,7 +25,8 @@ from ..modelserver import POD_HEADER, POOL_HEADER, SandboxHTTPServer
 from . import api, routing
 from .backends import Failure, PoolBackend
 from .epp_relay import (EPP_FAILED, IMMEDIATE, MESSAGE_TIMEOUT_SECONDS, RELAY_ENDPOINT_HEADER, RELAY_EPP_HEADER,
-                        RELAY_HEADERS, RELAY_OUTCOME_HEADER, RELAY_WARNING_HEADER, UPSTREAM_FAILED)
+                        RELAY_EPP_POD_HEADER, RELAY_HEADERS, RELAY_OUTCOME_HEADER, RELAY_WARNING_HEADER,
+                        UPSTREAM_FAILED)
 
 log = logging.getLogger("igw_sandbox.gateway.dataplane")
 
@@ -182,7 +183,7 @@ class _Handler(BaseHTTPRequestHandler):
         if backend.epp_targets:
             target = backend.epp_targets[dataplane.rng.randrange(len(backend.epp_targets))]
             relayed = {k: v for k, v in headers.items() if k not in _HOP_BY_HOP or k == "host"}
-            relayed.update({POOL_HEADER: pool_id, RELAY_EPP_HEADER: target})
+            relayed.update({POOL_HEADER: pool_id, RELAY_EPP_HEADER: target.address, RELAY_EPP_POD_HEADER: target.pod_uid})
             try:
                 status, response_headers, response_body = dataplane.connections.request(
                     dataplane.relay_socket, self.command, self.path, body, relayed)

@@ -15,10 +15,12 @@ from pathlib import Path
 log = logging.getLogger("igw_sandbox.gateway.epp_relay")
 
 RELAY_EPP_HEADER = "x-igw-relay-epp"
+RELAY_EPP_POD_HEADER = "x-igw-relay-epp-pod"  # the uid of the EPP's pod: another pod at the address is redialled
 RELAY_OUTCOME_HEADER = "x-igw-relay-outcome"
 RELAY_ENDPOINT_HEADER = "x-igw-relay-endpoint"
 RELAY_WARNING_HEADER = "x-igw-relay-warning"
-RELAY_HEADERS = {RELAY_EPP_HEADER, RELAY_OUTCOME_HEADER, RELAY_ENDPOINT_HEADER, RELAY_WARNING_HEADER}
+RELAY_HEADERS = {RELAY_EPP_HEADER, RELAY_EPP_POD_HEADER, RELAY_OUTCOME_HEADER, RELAY_ENDPOINT_HEADER,
+                 RELAY_WARNING_HEADER}
 # RELAY_OUTCOME_HEADER values: the EPP named an endpoint and it answered; the EPP answered itself; the EPP
 # could not be asked, failed or named no endpoint (the body says why); the endpoint it named did not answer.
 FORWARDED, IMMEDIATE, EPP_FAILED, UPSTREAM_FAILED = "forwarded", "immediate", "epp-failed", "upstream-failed"
