@@ -138,39 +138,39 @@ def test_zero_downtime_rolls_back_when_the_v1_endpoint_picker_fails_in_phase_2(
     assert traffic["per_pool_status"][GA_SERVED_BY].get("503", 0) > 0, traffic["per_pool_status"]
 
 
-# Where a run is killed: the extra vars of that run, what the test waits for before the SIGKILL,
-# and what must still hold right after it (so that the kill landed in that phase and not later).
-KILL_POINTS = {
-    "phase1": (
-        {}, "the v1 Helm release being deployed",
-        lambda view: view.helm_releases().get(GA_POOL) == "deployed",
-        lambda view: view.v1_percent() == 0),
-    "phase2": (
-        {"migration_step_weights": [25, 50, 100], "migration_pause_seconds": 5},
-        "the v1 pool getting part of the traffic",
-        lambda view: 0 < view.v1_percent() < 100,
-        lambda view: 0 < view.v1_percent() < 100),
-    "phase3": (
-        {}, "the preview Helm release being uninstalled",
-        lambda view: GA_POOL in view.helm_releases() and ALPHA_POOL not in view.helm_releases(),
-        lambda view: set(api.ALPHA_CRDS) <= view.crd_names()),
-}
+# Where a run is killed, in the order one migration reaches them: what the test waits for before the
+# SIGKILL, and what must still hold right after it (so that the kill landed in that phase and not later).
+KILL_POINTS = (
+    ("phase1", "the v1 Helm release being deployed",
+     lambda view: view.helm_releases().get(GA_POOL) == "deployed",
+     lambda view: view.v1_percent() == 0),
+    ("phase2", "the v1 pool getting part of the traffic",
+     lambda view: 0 < view.v1_percent() < 100,
+     lambda view: 0 < view.v1_percent() < 100),
+    ("phase3", "the preview Helm release being uninstalled",
+     lambda view: GA_POOL in view.helm_releases() and ALPHA_POOL not in view.helm_releases(),
+     lambda view: set(api.ALPHA_CRDS) <= view.crd_names()),
+)
+# Three steps with pauses between them, so that a kill can land inside phase 2.
+KILLED_RUN_VARS = {"migration_step_weights": [25, 50, 100], "migration_pause_seconds": 5}
 
 
-@pytest.mark.parametrize("phase", sorted(KILL_POINTS))
-def test_zero_downtime_killed_in_a_phase_is_finished_by_the_next_run(phase, view, load, start_playbook, report_dir):
-    extra_vars, point, reached, still_there = KILL_POINTS[phase]
-    killed = start_playbook(ZERO_DOWNTIME, "killed", **extra_vars)
-    killed.watch(point, lambda: reached(view), WATCH_TIMEOUT, WATCH_INTERVAL)
-    killed.kill()
-    assert still_there(view), "the kill came too late for %s:\n%s" % (phase, killed.tail())
+def test_zero_downtime_killed_in_each_phase_in_turn_is_finished_by_the_run_after(
+        view, load, start_playbook, report_dir):
+    """Each run is killed one phase further than the one before it: the second run resumes after a kill in
+    phase 1, the third after a kill in phase 2 and the fourth after a kill in phase 3, which it finishes."""
+    for phase, point, reached, still_there in KILL_POINTS:
+        killed = start_playbook(ZERO_DOWNTIME, "killed-in-" + phase, **KILLED_RUN_VARS)
+        killed.watch(point, lambda: reached(view), WATCH_TIMEOUT, WATCH_INTERVAL)
+        killed.kill()
+        assert still_there(view), "the kill came too late for %s:\n%s" % (phase, killed.tail())
 
-    resumed = start_playbook(ZERO_DOWNTIME, "resumed", **extra_vars)
+    resumed = start_playbook(ZERO_DOWNTIME, "resumed", **KILLED_RUN_VARS)
     assert resumed.wait(PLAYBOOK_TIMEOUT) == 0, resumed.tail()
     traffic = load.stop()
 
     assert_migrated(view)
-    # The killed run wrote no report.
+    # None of the killed runs wrote a report.
     assert [r["outcome"] for r in read_reports(report_dir)] == ["succeeded"]
     assert_no_failed_request(traffic)
 
