@@ -25,11 +25,12 @@ import yaml
 from ..build import epp_binary, epp_relay
 from ..modelserver import ModelServerFleet
 from ..netns import Namespace, PodNetwork, Relay
-from .controller import Controller, KubeClient
+from .controller import Controller, KubeClient, WatchedLists
 from .dataplane import DataPlane, is_loopback
 from .delay import DEFAULT_SEED, ProgrammingDelay
 from .epp_relay import EppRelay
 from .epps import EppRunner
+from .snapshot import KEYS
 
 READY_FILE = "gateway.ready"
 
@@ -53,7 +54,7 @@ def parse_args(argv):
     parser.add_argument("--programming-delay-seed", type=int, default=DEFAULT_SEED,
                         help=f"seed of the per-change delays of LOW:HIGH (default {DEFAULT_SEED})")
     parser.add_argument("--state-dir", required=True, type=Path, help="where gateway.ready is written")
-    parser.add_argument("--poll-interval", type=float, default=0.25, help="seconds between API polls")
+    parser.add_argument("--poll-interval", type=float, default=0.25, help="seconds between two looks at what the API server holds (kept current by watches)")
     parser.add_argument("--model-latency", type=float, default=0.005,
                         help="seconds each simulated model server takes per completion (default 0.005)")
     args = parser.parse_args(argv)
@@ -91,8 +92,8 @@ def main(argv=None):
     fleet = ModelServerFleet(args.model_latency, pod_network)
     epps = EppRunner(kube, pod_network, host, args.state_dir, api_address, ca_data, epp_binary)
     dataplane = DataPlane(fleet, listen_namespace=host, epps=epps, relay_socket=relay.socket_path)
-    controller = Controller(kube, dataplane, args.programming_delay.drawer(args.programming_delay_seed),
-                            args.address, pods=(fleet, epps))
+    controller = Controller(kube, WatchedLists(kube, KEYS, stop, args.poll_interval), dataplane,
+                            args.programming_delay.drawer(args.programming_delay_seed), args.address, pods=(fleet, epps))
     ready = args.state_dir / READY_FILE
 
     def mark_ready():

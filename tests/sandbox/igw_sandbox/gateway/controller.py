@@ -1,12 +1,14 @@
-"""The controller loop: poll the API server, program the data plane after the delay, write status."""
+"""The controller loop: poll what the API server holds, program the data plane after the delay, write status."""
 
 import base64
 import json
 import logging
+import threading
 import time
 
 import kubernetes
 from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
 
 from . import api, programme, status
 from .snapshot import KEYS, POOL_KEYS, DelayLine, Snapshot
@@ -25,13 +27,19 @@ RESOURCES = {
 CORE_KEYS = ("services", "deployments", "pods")
 assert set(RESOURCES) | set(CORE_KEYS) == set(KEYS)
 REQUEST_TIMEOUT_SECONDS = 10
+# How long one watch request lasts before the kind is listed and watched again.
+WATCH_SECONDS = 300
 
 
 class KubeClient:
     """Lists as plain JSON and merge-patches status, with the kubernetes client's auth and TLS."""
 
     def __init__(self, kubeconfig):
-        client = kubernetes.config.new_client_from_config(config_file=kubeconfig)
+        configuration = kubernetes.client.Configuration()
+        kubernetes.config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+        # A connection for each watch (one per kind), and some for status writes and the endpoint pickers' reads.
+        configuration.connection_pool_maxsize = len(KEYS) + 8
+        client = kubernetes.client.ApiClient(configuration)
         self._custom = kubernetes.client.CustomObjectsApi(client)
         core, apps = kubernetes.client.CoreV1Api(client), kubernetes.client.AppsV1Api(client)
         self._core = core
@@ -39,19 +47,35 @@ class KubeClient:
                             "deployments": apps.list_deployment_for_all_namespaces,
                             "pods": core.list_pod_for_all_namespaces}
 
+    def _list_call(self, key, **options):
+        """The raw response of a list (or, with watch=True, watch) call for a kind across namespaces."""
+        options.update(_preload_content=False)
+        if key in self._core_lists:
+            return self._core_lists[key](**options)
+        return self._custom.list_cluster_custom_object(*RESOURCES[key][:3], **options)
+
     def list(self, key):
-        """Items of a kind across namespaces, or None when the API server does not serve the kind."""
-        options = {"_preload_content": False, "_request_timeout": REQUEST_TIMEOUT_SECONDS}
+        """(items of a kind across namespaces, the list's resourceVersion), or (None, None) when the API server
+        does not serve the kind."""
         try:
-            if key in self._core_lists:
-                response = self._core_lists[key](**options)
-            else:
-                response = self._custom.list_cluster_custom_object(*RESOURCES[key][:3], **options)
+            response = self._list_call(key, _request_timeout=REQUEST_TIMEOUT_SECONDS)
         except ApiException as error:
             if error.status == 404:
-                return None
+                return None, None
             raise
-        return json.loads(response.data)["items"]
+        listing = json.loads(response.data)
+        return listing["items"], listing["metadata"].get("resourceVersion")
+
+    def watch(self, key, resource_version, seconds):
+        """The watch events ({"type", "object"}) of a kind from `resource_version` on, for up to `seconds`."""
+        response = self._list_call(key, watch=True, resource_version=resource_version, timeout_seconds=seconds,
+                                   allow_watch_bookmarks=True,
+                                   _request_timeout=(REQUEST_TIMEOUT_SECONDS, seconds + REQUEST_TIMEOUT_SECONDS))
+        try:
+            for line in iter_resp_lines(response):
+                yield json.loads(line)
+        finally:
+            response.release_conn()
 
     def read_config_map(self, namespace, name):
         """{key: text or bytes} of a ConfigMap, for an EPP's volume."""
@@ -84,12 +108,87 @@ class KubeClient:
             self._custom.patch_cluster_custom_object_status(group, version, plural, update.name, body)
 
 
+class WatchedLists:
+    """The items of each kind the gateway reads, as the API server holds them: one thread per kind lists it, then
+    follows its watch events, and lists it again when the watch ends or fails (as an informer does). A poll then
+    reads memory instead of listing every kind from the API server four times a second, which kept the API server
+    and the gateway of every idle sandbox busy."""
+
+    def __init__(self, client, keys, stop, retry_seconds):
+        """Reads through `client` (KubeClient) until `stop` is set; a kind the API server does not serve (its CRD
+        is not installed) or cannot be reached is listed again every `retry_seconds`."""
+        self._client = client
+        self._stop = stop
+        self._retry_seconds = retry_seconds
+        self._items = {}  # key -> {uid: object}, or None while the API server does not serve the kind
+        self._lock = threading.Lock()
+        for key in keys:
+            threading.Thread(target=self._follow, args=(key,), name=f"watch {key}", daemon=True).start()
+
+    def list(self, key):
+        """Items of a kind across namespaces, or None when the API server does not serve the kind; raises
+        NotListedYet before the kind's first list has answered."""
+        with self._lock:
+            if key not in self._items:
+                raise NotListedYet(key)
+            items = self._items[key]
+            return None if items is None else list(items.values())
+
+    def _follow(self, key):
+        failing = False
+        while not self._stop.is_set():
+            try:
+                items, version = self._client.list(key)
+                if failing:
+                    log.info("listing %s again", key)
+                    failing = False
+                self._replace(key, items)
+                if items is None:
+                    self._stop.wait(self._retry_seconds)
+                    continue
+                for event in self._client.watch(key, version, WATCH_SECONDS):
+                    if self._stop.is_set() or not self._apply(key, event):
+                        break
+            except Exception as error:  # noqa: BLE001 - the API server may be restarting: list again soon
+                if not failing:
+                    log.warning("listing or watching %s failed; retrying every %ss until it answers: %r", key,
+                                self._retry_seconds, error)
+                    failing = True
+                self._stop.wait(self._retry_seconds)
+
+    def _replace(self, key, items):
+        with self._lock:
+            self._items[key] = None if items is None else {item["metadata"]["uid"]: item for item in items}
+
+    def _apply(self, key, event):
+        """Applies one watch event; False when the watch must end (an ERROR event, such as 410 Gone)."""
+        kind, obj = event.get("type"), event.get("object") or {}
+        if kind == "ERROR":
+            log.info("watch of %s ended: %s", key, obj.get("message"))
+            return False
+        if kind in ("ADDED", "MODIFIED", "DELETED"):
+            with self._lock:
+                items = self._items.get(key)
+                if items is not None:
+                    if kind == "DELETED":
+                        items.pop(obj["metadata"]["uid"], None)
+                    else:
+                        items[obj["metadata"]["uid"]] = obj
+        return True
+
+
+class NotListedYet(Exception):
+    """A kind whose first list has not answered yet: the gateway does not program half a cluster."""
+
+
 class Controller:
-    def __init__(self, client, dataplane, delay, address, pods=()):
-        """`delay`: seconds, or a function drawing each change's delay (see DelayLine); `address`: the sandbox's
-        own, which its oldest Gateway gets (the others get their neighbours); `pods`: what runs the pods (model
-        servers, endpoint pickers), each with sync(raw pod list), kept in step at every poll."""
+    def __init__(self, client, lists, dataplane, delay, address, pods=()):
+        """`client` writes status (KubeClient); `lists` gives the items of each kind (WatchedLists); `delay`:
+        seconds, or a function drawing each change's delay (see DelayLine); `address`: the sandbox's own, which
+        its oldest Gateway gets (the others get their neighbours); `pods`: what runs the pods (model servers,
+        endpoint pickers), each with sync(raw pod list), kept in step at every poll."""
         self.client = client
+        self.lists = lists
         self.dataplane = dataplane
         self.pods = pods
         self.delay = delay
@@ -106,13 +205,10 @@ class Controller:
                  ", ".join("%s:%d" % endpoint for endpoint in sorted(self.programme.endpoints)))
 
     def poll_once(self, now, stop):
-        """One poll; `now` is monotonic time, which the programming delay is measured in.
-        Gives up between API calls once `stop` is set, so that SIGTERM is handled promptly."""
-        listings = {}
-        for key in KEYS:
-            if stop.is_set():
-                return
-            listings[key] = self.client.list(key)
+        """One poll; `now` is monotonic time, which the programming delay is measured in."""
+        if stop.is_set():
+            return
+        listings = {key: self.lists.list(key) for key in KEYS}
         # Pods run as soon as the API server lists them ready; only the load balancer waits for programming.
         for runner in self.pods:
             runner.sync(listings["pods"])
@@ -153,6 +249,8 @@ class Controller:
         while not stop.is_set():
             try:
                 self.poll_once(time.monotonic(), stop)
+            except NotListedYet:
+                pass  # the first lists are still on their way
             except Exception as error:  # noqa: BLE001 - the API server may be restarting; keep the last config
                 if repr(error) != last_error:
                     log.exception("poll failed; retrying every %ss", poll_interval)
