@@ -323,22 +323,29 @@ func (l *countingListener) count() int {
 	return l.accepted
 }
 
-func TestAConnectionOnWhichTheEPPGaveNoAnswerIsNotReused(t *testing.T) {
+// startCountingEPP is startEPP with a count of the connections the EPP accepted.
+func startCountingEPP(t *testing.T, answer func(extprocv3.ExternalProcessor_ProcessServer) error) *countingListener {
+	t.Helper()
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	listener := &countingListener{Listener: inner}
 	server := grpc.NewServer()
-	extprocv3.RegisterExternalProcessorServer(server, &fakeEPP{answer: func(stream extprocv3.ExternalProcessor_ProcessServer) error {
-		<-stream.Context().Done()
-		return nil
-	}})
+	extprocv3.RegisterExternalProcessorServer(server, &fakeEPP{answer: answer})
 	go func() { _ = server.Serve(listener) }()
 	t.Cleanup(server.Stop)
+	return listener
+}
+
+func TestAConnectionOnWhichTheEPPGaveNoAnswerIsNotReused(t *testing.T) {
+	listener := startCountingEPP(t, func(stream extprocv3.ExternalProcessor_ProcessServer) error {
+		<-stream.Context().Done()
+		return nil
+	})
 	relayURL := startRelay(t, 300*time.Millisecond).URL
 	for attempt := 1; attempt <= 2; attempt++ {
-		resp, body := post(t, relayURL, inner.Addr().String(), `{"model":"food-review"}`, nil)
+		resp, body := post(t, relayURL, listener.Addr().String(), `{"model":"food-review"}`, nil)
 		if resp.Header.Get(headerOutcome) != outcomeEPPFailed || !strings.Contains(body, "within 300ms") {
 			t.Fatalf("attempt %d: outcome %q body %q", attempt, resp.Header.Get(headerOutcome), body)
 		}
@@ -469,21 +476,13 @@ func TestABodylessRequestEndsTheStreamWithItsHeaders(t *testing.T) {
 }
 
 func TestAnotherPodAtAnEPPAddressGetsAConnectionOfItsOwn(t *testing.T) {
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	listener := &countingListener{Listener: inner}
-	server := grpc.NewServer()
-	extprocv3.RegisterExternalProcessorServer(server, &fakeEPP{answer: v1Style(startUpstream(t), nil)})
-	go func() { _ = server.Serve(listener) }()
-	t.Cleanup(server.Stop)
+	listener := startCountingEPP(t, v1Style(startUpstream(t), nil))
 	relayURL := startRelay(t, 5*time.Second).URL
 	for i, want := range []struct {
 		pod         string
 		connections int
 	}{{"uid-of-the-first-pod", 1}, {"uid-of-the-first-pod", 1}, {"uid-of-the-pod-after-it", 2}} {
-		resp, body := post(t, relayURL, inner.Addr().String(), `{"model":"food-review"}`,
+		resp, body := post(t, relayURL, listener.Addr().String(), `{"model":"food-review"}`,
 			map[string]string{headerEPPPod: want.pod})
 		if resp.StatusCode != 200 || resp.Header.Get(headerOutcome) != outcomeForwarded {
 			t.Fatalf("request %d: status %d outcome %q body %s", i, resp.StatusCode, resp.Header.Get(headerOutcome), body)
