@@ -54,7 +54,8 @@ def parse_args(argv):
     parser.add_argument("--programming-delay-seed", type=int, default=DEFAULT_SEED,
                         help=f"seed of the per-change delays of LOW:HIGH (default {DEFAULT_SEED})")
     parser.add_argument("--state-dir", required=True, type=Path, help="where gateway.ready is written")
-    parser.add_argument("--poll-interval", type=float, default=0.25, help="seconds between two looks at what the API server holds (kept current by watches)")
+    parser.add_argument("--poll-interval", type=float, default=0.25,
+                        help="seconds between two looks at what the API server holds (kept current by watches)")
     parser.add_argument("--model-latency", type=float, default=0.005,
                         help="seconds each simulated model server takes per completion (default 0.005)")
     args = parser.parse_args(argv)
@@ -93,7 +94,8 @@ def main(argv=None):
     epps = EppRunner(kube, pod_network, host, args.state_dir, api_address, ca_data, epp_binary)
     dataplane = DataPlane(fleet, listen_namespace=host, epps=epps, relay_socket=relay.socket_path)
     controller = Controller(kube, WatchedLists(kube, KEYS, stop, args.poll_interval), dataplane,
-                            args.programming_delay.drawer(args.programming_delay_seed), args.address, pods=(fleet, epps))
+                            args.programming_delay.drawer(args.programming_delay_seed), args.address,
+                            pods=(fleet, epps))
     ready = args.state_dir / READY_FILE
 
     def mark_ready():

@@ -183,7 +183,8 @@ class _Handler(BaseHTTPRequestHandler):
         if backend.epp_targets:
             target = backend.epp_targets[dataplane.rng.randrange(len(backend.epp_targets))]
             relayed = {k: v for k, v in headers.items() if k not in _HOP_BY_HOP or k == "host"}
-            relayed.update({POOL_HEADER: pool_id, RELAY_EPP_HEADER: target.address, RELAY_EPP_POD_HEADER: target.pod_uid})
+            relayed.update({POOL_HEADER: pool_id, RELAY_EPP_HEADER: target.address,
+                            RELAY_EPP_POD_HEADER: target.pod_uid})
             try:
                 status, response_headers, response_body = dataplane.connections.request(
                     dataplane.relay_socket, self.command, self.path, body, relayed)
